@@ -1,0 +1,43 @@
+// swift-tools-version:5.9
+// MemoRAG-Swift: train and serve Activation Beacon memory models for retrieval-augmented generation.
+//
+// Native libraries come in through flags-only `systemLibrary` targets fed by pkg-config (`torch.pc` is written by
+// `scripts/setup.sh`; Debian ships none), so the package needs no `unsafeFlags` and works as a dependency.
+import PackageDescription
+
+let strict: [SwiftSetting] = [.enableExperimentalFeature("StrictConcurrency")]
+
+let package = Package(
+    name: "MemoRAG",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "memorag", targets: ["memorag"]),
+        .library(name: "Torch", targets: ["Torch"]),
+        .library(name: "NN", targets: ["NN"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // pkg-config flags for libtorch (include paths, -ltorch -ltorch_cpu -lc10); no code of its own.
+        .systemLibrary(name: "CLibTorch", path: "Sources/CLibTorch", pkgConfig: "torch",
+                       providers: [.apt(["libtorch-dev"])]),
+        // The HDF5 C API (serial build).
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"])]),
+        // The only code that includes libtorch headers: a pure-C API of opaque handles and int status codes.
+        .target(name: "CTorch", dependencies: ["CLibTorch"], path: "Sources/CTorch",
+                linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
+        .target(name: "NN", dependencies: ["Torch"], swiftSettings: strict),
+        .executableTarget(name: "memorag",
+                          dependencies: ["Torch", "NN", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          swiftSettings: strict),
+        .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
+        .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"],
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Torch", "TestSupport"], resources: [.copy("Fixtures")],
+                    swiftSettings: strict),
+    ],
+    cxxLanguageStandard: .cxx17
+)

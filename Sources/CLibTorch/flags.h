@@ -1,0 +1,1 @@
+/* Intentionally empty: CLibTorch only carries pkg-config flags for libtorch. */

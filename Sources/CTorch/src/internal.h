@@ -1,0 +1,72 @@
+// Shared by the shim's translation units: the handle type, the error channel and the PROTECT macro.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+
+#include <exception>
+#include <string>
+
+#include "CTorch.h"
+
+// A handle owns one at::Tensor (a refcounted pointer to the TensorImpl); freeing the handle drops that reference.
+struct mr_tensor_s {
+    at::Tensor tensor;
+};
+
+namespace mr {
+
+void set_last_error(const char *message);
+
+inline const at::Tensor &T(mr_tensor h) {
+    if (h == nullptr) throw std::invalid_argument("null tensor handle");
+    return h->tensor;
+}
+
+inline mr_tensor wrap(at::Tensor t) { return new mr_tensor_s{std::move(t)}; }
+
+inline at::IntArrayRef dims(const int64_t *p, int64_t n) {
+    if (n < 0 || (n > 0 && p == nullptr)) throw std::invalid_argument("invalid shape array");
+    return at::IntArrayRef(p, static_cast<size_t>(n));
+}
+
+inline at::ScalarType scalar_type(int dtype) {
+    switch (dtype) {
+    case MR_DTYPE_U8: case MR_DTYPE_I8: case MR_DTYPE_I16: case MR_DTYPE_I32: case MR_DTYPE_I64:
+    case MR_DTYPE_F16: case MR_DTYPE_F32: case MR_DTYPE_F64: case MR_DTYPE_BOOL: case MR_DTYPE_BF16:
+        return static_cast<at::ScalarType>(dtype);
+    default:
+        throw std::invalid_argument("unsupported dtype code " + std::to_string(dtype));
+    }
+}
+
+inline std::vector<at::Tensor> tensor_list(const mr_tensor *ts, int64_t n) {
+    if (n < 0 || (n > 0 && ts == nullptr)) throw std::invalid_argument("invalid tensor list");
+    std::vector<at::Tensor> out;
+    out.reserve(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) out.push_back(T(ts[i]));
+    return out;
+}
+
+} // namespace mr
+
+// Every exported body runs inside PROTECT: C++ exceptions become a nonzero status plus a thread-local message.
+#define PROTECT(...)                                                                                                  \
+    try {                                                                                                             \
+        __VA_ARGS__;                                                                                                  \
+        return 0;                                                                                                     \
+    } catch (const c10::Error &e) {                                                                                   \
+        mr::set_last_error(e.what_without_backtrace());                                                               \
+    } catch (const std::exception &e) {                                                                               \
+        mr::set_last_error(e.what());                                                                                 \
+    } catch (...) {                                                                                                   \
+        mr::set_last_error("unknown C++ exception");                                                                  \
+    }                                                                                                                 \
+    return 1;
+
+// The common one-result shape: `*out = wrap(expr)`.
+#define RETURN_TENSOR(out, ...)                                                                                       \
+    PROTECT({                                                                                                         \
+        if ((out) == nullptr) throw std::invalid_argument("null output pointer");                                     \
+        *(out) = mr::wrap(__VA_ARGS__);                                                                                  \
+    })

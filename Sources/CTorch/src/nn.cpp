@@ -1,0 +1,102 @@
+// Neural-network functions. Each is a short composition of ATen ops (so autograd works through it) done in one
+// Swift→C crossing.
+#include "internal.h"
+
+#include <torch/version.h>
+
+#include <cmath>
+
+namespace {
+
+at::Tensor causal_mask(int64_t queries, int64_t keys) {
+    // Query i (of the last `queries` positions) sees keys 0 ... keys - queries + i: aligned at the bottom right.
+    return at::ones({queries, keys}, at::TensorOptions().dtype(at::kBool)).tril(keys - queries);
+}
+
+at::Tensor attention(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v, c10::optional<at::Tensor> mask,
+                     bool is_causal, double scale) {
+    if (q.dim() < 2 || k.dim() < 2 || v.dim() < 2) throw std::invalid_argument("attention needs q, k, v of rank ≥ 2");
+    int64_t queries = q.size(-2), keys = k.size(-2);
+    if (is_causal && mask) throw std::invalid_argument("attention: give either a mask or is_causal, not both");
+    if (is_causal && queries != keys) {
+        mask = causal_mask(queries, keys);
+        is_causal = false;
+    }
+    if (mask && mask->scalar_type() != at::kBool) mask = mask->to(q.scalar_type());
+    double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+#if TORCH_VERSION_MAJOR >= 2
+    return at::scaled_dot_product_attention(q, k, v, mask, 0.0, is_causal, s);
+#else
+    auto scores = at::matmul(q, k.transpose(-2, -1)) * s;
+    if (is_causal) mask = causal_mask(queries, keys);
+    if (mask) {
+        if (mask->scalar_type() == at::kBool)
+            scores = scores.masked_fill(mask->logical_not(), -std::numeric_limits<double>::infinity());
+        else
+            scores = scores + *mask;
+    }
+    return at::matmul(at::softmax(scores, -1), v);
+#endif
+}
+
+at::Tensor rotate_half(const at::Tensor &x) {
+    auto half = x.size(-1) / 2;
+    return at::cat({-x.narrow(-1, half, x.size(-1) - half), x.narrow(-1, 0, half)}, -1);
+}
+
+} // namespace
+
+extern "C" {
+
+int mr_embedding(mr_tensor *out, mr_tensor weight, mr_tensor indices) {
+    RETURN_TENSOR(out, at::embedding(mr::T(weight), mr::T(indices)))
+}
+
+int mr_cross_entropy(mr_tensor *out, mr_tensor logits, mr_tensor targets, int64_t ignore_index, int reduction,
+                     double label_smoothing) {
+    RETURN_TENSOR(out, ([&] {
+                      if (reduction < 0 || reduction > 2)
+                          throw std::invalid_argument("reduction must be 0 (none), 1 (mean) or 2 (sum)");
+                      return at::cross_entropy_loss(mr::T(logits), mr::T(targets), {}, reduction, ignore_index,
+                                                    label_smoothing);
+                  }()))
+}
+
+int mr_sdpa(mr_tensor *out, mr_tensor q, mr_tensor k, mr_tensor v, mr_tensor mask, int is_causal, double scale) {
+    RETURN_TENSOR(out, attention(mr::T(q), mr::T(k), mr::T(v),
+                                 mask ? c10::optional<at::Tensor>(mr::T(mask)) : c10::optional<at::Tensor>(),
+                                 is_causal != 0, scale))
+}
+
+int mr_rms_norm(mr_tensor *out, mr_tensor x, mr_tensor weight, double eps) {
+    RETURN_TENSOR(out, ([&] {
+                      const auto &input = mr::T(x);
+                      // HF computes in float32 whatever the input dtype; float64 stays float64 (tests, references).
+                      auto h = input.to(input.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
+                      h = h * at::rsqrt(h.pow(2).mean(-1, true) + eps);
+                      return mr::T(weight) * h.to(input.scalar_type());
+                  }()))
+}
+
+int mr_layer_norm(mr_tensor *out, mr_tensor x, mr_tensor weight, mr_tensor bias, double eps) {
+    RETURN_TENSOR(out, ([&] {
+                      const auto &input = mr::T(x);
+                      c10::optional<at::Tensor> w, b;
+                      if (weight) w = mr::T(weight);
+                      if (bias) b = mr::T(bias);
+                      return at::layer_norm(input, {input.size(-1)}, w, b, eps);
+                  }()))
+}
+
+int mr_rope(mr_tensor *out, mr_tensor x, mr_tensor cos, mr_tensor sin) {
+    RETURN_TENSOR(out, ([&] {
+                      const auto &input = mr::T(x);
+                      return input * mr::T(cos) + rotate_half(input) * mr::T(sin);
+                  }()))
+}
+
+int mr_dropout(mr_tensor *out, mr_tensor x, double p, int train) {
+    RETURN_TENSOR(out, at::dropout(mr::T(x), p, train != 0))
+}
+
+} // extern "C"
