@@ -1,0 +1,65 @@
+import Foundation
+
+/// The x86 features that decide whether bf16 matmuls run in hardware (AVX-512 BF16, AMX) or in a software path that
+/// is 10–50× slower than fp32.
+public struct CPUFeatures: Sendable, Equatable {
+    public var avx2 = false
+    public var fma = false
+    public var avx512f = false
+    public var avx512bw = false
+    public var avx512dq = false
+    public var avx512vl = false
+    public var avx512bf16 = false
+    public var amxBF16 = false
+
+    public init(avx2: Bool = false, fma: Bool = false, avx512f: Bool = false, avx512bw: Bool = false, avx512dq: Bool = false,
+                avx512vl: Bool = false, avx512bf16: Bool = false, amxBF16: Bool = false) {
+        (self.avx2, self.fma, self.avx512f, self.avx512bw) = (avx2, fma, avx512f, avx512bw)
+        (self.avx512dq, self.avx512vl, self.avx512bf16, self.amxBF16) = (avx512dq, avx512vl, avx512bf16, amxBF16)
+    }
+
+    /// Reads the flags of the first processor in `/proc/cpuinfo` (all features false where that file is absent).
+    public static func detect(cpuinfo path: String = "/proc/cpuinfo") -> CPUFeatures {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return CPUFeatures() }
+        return parse(cpuinfo: text)
+    }
+
+    public static func parse(cpuinfo text: String) -> CPUFeatures {
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+              let colon = line.firstIndex(of: ":")
+        else { return CPUFeatures() }
+        let flags = Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+        return CPUFeatures(
+            avx2: flags.contains("avx2"), fma: flags.contains("fma"), avx512f: flags.contains("avx512f"),
+            avx512bw: flags.contains("avx512bw"), avx512dq: flags.contains("avx512dq"), avx512vl: flags.contains("avx512vl"),
+            avx512bf16: flags.contains("avx512_bf16"), amxBF16: flags.contains("amx_bf16"))
+    }
+
+    public var hasHardwareBF16: Bool { avx512bf16 || amxBF16 }
+
+    public var summary: String {
+        let names = [("avx2", avx2), ("fma", fma), ("avx512f", avx512f), ("avx512_bf16", avx512bf16), ("amx_bf16", amxBF16)]
+        return names.map { "\($0.0)=\($0.1 ? "yes" : "no")" }.joined(separator: " ")
+    }
+}
+
+/// The floating-point dtype for weights and activations: bf16 where the CPU does bf16 math in hardware, fp32
+/// elsewhere. `MEMORAG_DTYPE=fp32|bf16` (or an explicit choice by the caller) overrides the detection.
+public enum ComputeDType {
+    public static func choose(
+        features: CPUFeatures = .detect(), environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> DType {
+        if let requested = environment["MEMORAG_DTYPE"], !requested.isEmpty { return try parse(requested) }
+        return features.hasHardwareBF16 ? .bfloat16 : .float32
+    }
+
+    /// Accepts the usual spellings: fp32/float32/f32, bf16/bfloat16, fp16/float16/f16.
+    public static func parse(_ name: String) throws -> DType {
+        switch name.lowercased() {
+        case "fp32", "float32", "f32", "float": return .float32
+        case "bf16", "bfloat16": return .bfloat16
+        case "fp16", "float16", "f16", "half": return .float16
+        default: throw TorchError("unknown compute dtype '\(name)' (expected fp32, bf16 or fp16)")
+        }
+    }
+}

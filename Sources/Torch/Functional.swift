@@ -1,0 +1,55 @@
+import CTorch
+
+/// Neural-network functions over tensors (PyTorch's `torch.nn.functional`), each one shim call.
+public enum Functional {
+    /// `x · weightᵀ + bias`.
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
+        try makeTensor { mr_linear($0, x.handle, weight.handle, bias?.handle) }
+    }
+
+    /// Rows of `weight` chosen by the integer `indices`.
+    public static func embedding(_ indices: Tensor, weight: Tensor) throws -> Tensor {
+        try makeTensor { mr_embedding($0, weight.handle, indices.handle) }
+    }
+
+    public enum Reduction: Int32, Sendable { case none = 0, mean = 1, sum = 2 }
+
+    /// Cross entropy of `logits` [N, C] against class indices `targets` [N]; targets equal to `ignoreIndex` do not
+    /// count (the mean is over the others).
+    public static func crossEntropy(
+        _ logits: Tensor, targets: Tensor, ignoreIndex: Int = -100, reduction: Reduction = .mean,
+        labelSmoothing: Double = 0
+    ) throws -> Tensor {
+        try makeTensor {
+            mr_cross_entropy($0, logits.handle, targets.handle, Int64(ignoreIndex), reduction.rawValue, labelSmoothing)
+        }
+    }
+
+    /// `softmax(q kᵀ · scale + mask) v` over the last two dimensions. A bool `mask` is true where attention is
+    /// allowed; a floating one is added to the scores. `causal` masks future keys (aligned at the bottom right when
+    /// there are more keys than queries). `scale` defaults to 1/√head_dim.
+    public static func scaledDotProductAttention(
+        _ q: Tensor, _ k: Tensor, _ v: Tensor, mask: Tensor? = nil, causal: Bool = false, scale: Double? = nil
+    ) throws -> Tensor {
+        try makeTensor { mr_sdpa($0, q.handle, k.handle, v.handle, mask?.handle, causal ? 1 : 0, scale ?? 0) }
+    }
+
+    /// Llama/HF RMSNorm: normalised in float32, cast back to `x`'s dtype, then scaled by `weight`.
+    public static func rmsNorm(_ x: Tensor, weight: Tensor, eps: Double) throws -> Tensor {
+        try makeTensor { mr_rms_norm($0, x.handle, weight.handle, eps) }
+    }
+
+    /// Layer norm over the last dimension.
+    public static func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Double) throws -> Tensor {
+        try makeTensor { mr_layer_norm($0, x.handle, weight?.handle, bias?.handle, eps) }
+    }
+
+    /// HF rotary embedding (rotate-half layout): `x · cos + rotate_half(x) · sin`.
+    public static func applyRotary(_ x: Tensor, cos: Tensor, sin: Tensor) throws -> Tensor {
+        try makeTensor { mr_rope($0, x.handle, cos.handle, sin.handle) }
+    }
+
+    public static func dropout(_ x: Tensor, p: Double, training: Bool) throws -> Tensor {
+        try makeTensor { mr_dropout($0, x.handle, p, training ? 1 : 0) }
+    }
+}
