@@ -1,0 +1,90 @@
+import Foundation
+import Torch
+import XCTest
+import TestSupport
+
+/// AdamW against torch.optim.AdamW (fixture from Fixtures/adamw/make_adamw.py), and exact resume.
+final class AdamWTests: XCTestCase {
+    let fixture = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!
+        .appendingPathComponent("adamw/adamw.safetensors")
+
+    func hyperparameters(_ file: SafetensorsFile) -> AdamW.Hyperparameters {
+        let m = file.metadata
+        return .init(learningRate: Double(m["lr"]!)!, beta1: Double(m["beta1"]!)!, beta2: Double(m["beta2"]!)!,
+                     eps: Double(m["eps"]!)!, weightDecay: Double(m["weight_decay"]!)!)
+    }
+
+    func testTenStepsMatchPyTorch() throws {
+        let file = try SafetensorsFile(url: fixture)
+        let params = try (0..<3).map { try file.tensor("init.\($0)").setRequiresGrad() }
+        let optimizer = try AdamW(parameters: params.enumerated().map { ("p\($0.offset)", $0.element) },
+                                  hyperparameters: hyperparameters(file))
+        for step in 0..<10 {
+            for (i, p) in params.enumerated() {
+                try p.setGrad(file.entry("grad.\(step).\(i)") == nil ? nil : try file.tensor("grad.\(step).\(i)"))
+            }
+            try optimizer.step()
+            for (i, p) in params.enumerated() {
+                assertClose(p, try file.tensor("expected.\(step).\(i)"), atol: 1e-6, rtol: 0, "step \(step) param \(i)")
+            }
+        }
+        // Parameter 1 had no gradient at step 3, so it took one step fewer (as torch's state says).
+        XCTAssertEqual(optimizer.stepCounts, ["p0": 10, "p1": 9, "p2": 10])
+    }
+
+    func testSaveRestoreContinueIsBitwiseIdenticalToAnUninterruptedRun() throws {
+        try LibTorch.manualSeed(3)
+        let start = try Tensor.randn([5, 4])
+        let grads = try (0..<8).map { _ in try Tensor.randn([5, 4]) }
+        let h = AdamW.Hyperparameters(learningRate: 3e-2, weightDecay: 0.05)
+
+        func run(_ p: Tensor, _ optimizer: AdamW, _ range: Range<Int>) throws {
+            for s in range {
+                try p.setGrad(grads[s])
+                try optimizer.step()
+            }
+        }
+        let straight = try start.clone().setRequiresGrad()
+        try run(straight, try AdamW(parameters: [("w", straight)], hyperparameters: h), 0..<8)
+
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = try start.clone().setRequiresGrad()
+        let optimizer = try AdamW(parameters: [("w", first)], hyperparameters: h)
+        try run(first, optimizer, 0..<5)
+        try optimizer.save(to: dir.appendingPathComponent("opt.safetensors"))
+
+        let resumed = try first.detach().clone().setRequiresGrad()
+        let restored = try AdamW(parameters: [("w", resumed)], hyperparameters: h)
+        try restored.load(from: dir.appendingPathComponent("opt.safetensors"))
+        XCTAssertEqual(restored.stepCounts, ["w": 5])
+        try run(resumed, restored, 5..<8)
+        XCTAssertEqual(try resumed.bytes(), try straight.bytes(), "resumed run differs from the uninterrupted one")
+    }
+
+    func testRestoringStateForOtherParametersFails() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("opt.safetensors")
+        try AdamW(parameters: [("a", try Tensor.zeros([2]))]).save(to: url)
+        XCTAssertThrowsError(try AdamW(parameters: [("b", try Tensor.zeros([2]))]).load(from: url)) { error in
+            XCTAssertTrue("\(error)".contains("other parameters"), "\(error)")
+        }
+        XCTAssertThrowsError(try AdamW(parameters: [("a", try Tensor.zeros([3]))]).load(from: url)) { error in
+            XCTAssertTrue("\(error)".contains("exp_avg.a"), "\(error)")
+        }
+    }
+
+    func testNoDecayGroupSkipsWeightDecay() throws {
+        // With a zero gradient and no decay the parameter stays put; with decay it shrinks by lr·wd.
+        let decayed = try Tensor.ones([2]).setRequiresGrad(), kept = try Tensor.ones([2]).setRequiresGrad()
+        let optimizer = try AdamW(parameters: [("w", decayed), ("norm.weight", kept)],
+                                  hyperparameters: .init(learningRate: 0.1, weightDecay: 0.5),
+                                  noDecay: { $0.hasSuffix("norm.weight") })
+        try decayed.setGrad(try Tensor.zeros([2]))
+        try kept.setGrad(try Tensor.zeros([2]))
+        try optimizer.step()
+        assertClose(decayed, [0.95, 0.95])
+        assertClose(kept, [1, 1])
+    }
+}

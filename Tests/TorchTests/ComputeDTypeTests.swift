@@ -1,0 +1,35 @@
+import Torch
+import XCTest
+
+final class ComputeDTypeTests: XCTestCase {
+    let avx2Only = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n"
+    let sapphire = "processor\t: 0\nflags\t\t: fpu avx2 fma avx512f avx512bw avx512dq avx512vl avx512_bf16 amx_bf16\n"
+
+    func testDetectionFromCPUFlags() throws {
+        let plain = CPUFeatures.parse(cpuinfo: avx2Only)
+        XCTAssertTrue(plain.avx2 && plain.fma)
+        XCTAssertFalse(plain.hasHardwareBF16)
+        XCTAssertEqual(try ComputeDType.choose(features: plain, environment: [:]), .float32)
+        let modern = CPUFeatures.parse(cpuinfo: sapphire)
+        XCTAssertTrue(modern.hasHardwareBF16)
+        XCTAssertEqual(try ComputeDType.choose(features: modern, environment: [:]), .bfloat16)
+        XCTAssertEqual(CPUFeatures.parse(cpuinfo: "no flags here"), CPUFeatures())
+    }
+
+    func testUserOverride() throws {
+        let modern = CPUFeatures.parse(cpuinfo: sapphire)
+        XCTAssertEqual(try ComputeDType.choose(features: modern, environment: ["MEMORAG_DTYPE": "fp32"]), .float32)
+        XCTAssertEqual(try ComputeDType.choose(features: CPUFeatures(), environment: ["MEMORAG_DTYPE": "bf16"]), .bfloat16)
+        XCTAssertThrowsError(try ComputeDType.choose(features: modern, environment: ["MEMORAG_DTYPE": "int3"]))
+    }
+
+    func testLaunchSettings() {
+        let modern = CPUFeatures.parse(cpuinfo: sapphire)
+        XCTAssertEqual(LaunchSettings.missing(in: [:], features: modern),
+                       ["OMP_WAIT_POLICY": "passive", "OPENBLAS_CORETYPE": "SkylakeX"])
+        XCTAssertEqual(LaunchSettings.missing(in: [:], features: CPUFeatures.parse(cpuinfo: avx2Only)),
+                       ["OMP_WAIT_POLICY": "passive", "OPENBLAS_CORETYPE": "Haswell"])
+        // A user's own setting wins.
+        XCTAssertEqual(LaunchSettings.missing(in: ["OMP_WAIT_POLICY": "active", "OPENBLAS_CORETYPE": "Zen"], features: modern), [:])
+    }
+}
