@@ -1,0 +1,9 @@
+import ArgumentParser
+
+struct MemoragCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "memorag",
+        abstract: "Train Activation Beacon memory models and answer questions over long inputs (MemoRAG).",
+        subcommands: [BenchCommand.self, EnvCommand.self]
+    )
+}
