@@ -45,7 +45,7 @@ struct OpsBench: ParsableCommand {
     @Option(help: "Timed repeats inside each run.") var repeats = 3
     @Option(help: "Intra-op threads for every contender.") var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Comma-separated cases.") var cases = "overhead,crossing,matmul_1024,matmul_4096x576x1536,attention_smollm2,llama_step"
-    @Option(help: "Comma-separated dtypes for the matmul and attention cases.") var dtypes = "f32,bf16"
+    @Option(help: "Comma-separated dtypes for the matmul, attention and training-step cases.") var dtypes = "f32,bf16"
     @Option(help: "Python with torch for the peer (default: the venv of scripts/peer-venv.sh, made on first use).")
     var peerPython: String?
     @Option(name: .customLong("contender"), help: "Extra contender 'LABEL=COMMAND' speaking the ops-worker protocol.")
@@ -90,7 +90,7 @@ struct OpsBench: ParsableCommand {
         let wantedDtypes = dtypes.split(separator: ",").map(String.init)
         return cases.split(separator: ",").flatMap { name -> [(String, String)] in
             let name = String(name)
-            let perDtype = ["matmul_1024", "matmul_4096x576x1536", "attention_smollm2"].contains(name)
+            let perDtype = ["matmul_1024", "matmul_4096x576x1536", "attention_smollm2", "llama_step"].contains(name)
             return perDtype ? wantedDtypes.map { (name, $0) } : [(name, "f32")]
         }
     }
