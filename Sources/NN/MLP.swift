@@ -6,11 +6,12 @@ public final class SwiGLU: Module {
     @ModuleInfo(key: "up_proj") public var up: Linear
     @ModuleInfo(key: "down_proj") public var down: Linear
 
-    public init(dims: Int, hiddenDims: Int, bias: Bool = false, dtype: DType = .float32) throws {
+    public init(dims: Int, hiddenDims: Int, bias: Bool = false, dtype: DType = .float32,
+                initialization: Initialization = .default) throws {
         super.init()
-        self.gate = try Linear(dims, hiddenDims, bias: bias, dtype: dtype)
-        self.up = try Linear(dims, hiddenDims, bias: bias, dtype: dtype)
-        self.down = try Linear(hiddenDims, dims, bias: bias, dtype: dtype)
+        self.gate = try Linear(dims, hiddenDims, bias: bias, dtype: dtype, initialization: initialization)
+        self.up = try Linear(dims, hiddenDims, bias: bias, dtype: dtype, initialization: initialization)
+        self.down = try Linear(hiddenDims, dims, bias: bias, dtype: dtype, initialization: initialization)
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {

@@ -1,0 +1,112 @@
+// A Llama-family causal LM (Llama, Mistral, Qwen2, SmolLM2) in the layout of transformers' *ForCausalLM, so that
+// parameter names are the checkpoint keys: model.embed_tokens, model.layers.N.{self_attn,mlp,…}, model.norm, lm_head.
+import NN
+import Torch
+
+private final class DecoderLayer: Module {
+    @ModuleInfo(key: "self_attn") var attention: Attention
+    @ModuleInfo(key: "mlp") var mlp: SwiGLU
+    @ModuleInfo(key: "input_layernorm") var inputNorm: RMSNorm
+    @ModuleInfo(key: "post_attention_layernorm") var postAttentionNorm: RMSNorm
+
+    init(_ c: DecoderConfig, dtype: DType, initialization: Initialization) throws {
+        super.init()
+        attention = try Attention(dims: c.hiddenSize, heads: c.numAttentionHeads, kvHeads: c.numKeyValueHeads,
+                                  headDim: c.headDim, qkvBias: c.qkvBias, outputBias: c.outputBias, dtype: dtype,
+                                  initialization: initialization)
+        mlp = try SwiGLU(dims: c.hiddenSize, hiddenDims: c.intermediateSize, bias: c.mlpBias, dtype: dtype,
+                         initialization: initialization)
+        inputNorm = try RMSNorm(c.hiddenSize, eps: c.rmsNormEps, dtype: dtype)
+        postAttentionNorm = try RMSNorm(c.hiddenSize, eps: c.rmsNormEps, dtype: dtype)
+    }
+
+    func callAsFunction(_ h: Tensor, cos: Tensor, sin: Tensor, cache: KVCacheLayer?) throws -> Tensor {
+        let h = try h + attention(inputNorm(h), cos: cos, sin: sin, cache: cache)
+        return try h + mlp(postAttentionNorm(h))
+    }
+}
+
+private final class DecoderBody: Module {
+    @ModuleInfo(key: "embed_tokens") var embedTokens: Embedding
+    @ModuleInfo(key: "layers") var layers: [DecoderLayer]
+    @ModuleInfo(key: "norm") var norm: RMSNorm
+
+    init(_ c: DecoderConfig, dtype: DType, initialization: Initialization) throws {
+        super.init()
+        embedTokens = try Embedding(c.vocabSize, c.hiddenSize, dtype: dtype, initialization: initialization)
+        layers = try (0..<c.numHiddenLayers).map { _ in try DecoderLayer(c, dtype: dtype, initialization: initialization) }
+        norm = try RMSNorm(c.hiddenSize, eps: c.rmsNormEps, dtype: dtype)
+    }
+}
+
+/// Per-layer key/value caches for incremental decoding.
+public final class KVCache {
+    public let layers: [KVCacheLayer]
+
+    public init(layerCount: Int) { layers = (0..<layerCount).map { _ in KVCacheLayer() } }
+
+    /// Positions already processed.
+    public var count: Int { layers.first?.count ?? 0 }
+
+    public func reset() { layers.forEach { $0.reset() } }
+}
+
+/// The decoder language model: token ids in, logits out.
+public final class DecoderLM: Module {
+    @ModuleInfo(key: "model") private var body: DecoderBody
+    @ModuleInfo(key: "lm_head") private var lmHead: Linear?
+
+    public let config: DecoderConfig
+    public let dtype: DType
+    private let rope: RotaryEmbedding
+
+    public init(config: DecoderConfig, dtype: DType = .float32, initialization: Initialization = .default) throws {
+        try config.validate()
+        self.config = config
+        self.dtype = dtype
+        self.rope = try RotaryEmbedding(headDim: config.headDim, theta: config.ropeTheta, scaling: config.ropeScaling)
+        super.init()
+        body = try DecoderBody(config, dtype: dtype, initialization: initialization)
+        lmHead = config.tieWordEmbeddings
+            ? nil : try Linear(config.hiddenSize, config.vocabSize, bias: false, dtype: dtype, initialization: initialization)
+    }
+
+    public func makeCache() -> KVCache { KVCache(layerCount: config.numHiddenLayers) }
+
+    /// Final hidden states [batch, seq, hidden] for `ids` [batch, seq], continuing after the cached positions.
+    public func hiddenStates(_ ids: Tensor, cache: KVCache? = nil) throws -> Tensor {
+        let start = cache?.count ?? 0
+        let length = ids.dim(1)
+        let positions = try Tensor.arange(Double(start), Double(start + length))
+        let (cos, sin) = try rope.cosSin(positions: positions, dtype: dtype)
+        var h = try body.embedTokens(ids)
+        for (i, layer) in body.layers.enumerated() {
+            h = try layer(h, cos: cos, sin: sin, cache: cache?.layers[i])
+        }
+        return try body.norm(h)
+    }
+
+    /// Scores over the vocabulary for hidden states [.., hidden].
+    public func logits(_ hidden: Tensor) throws -> Tensor {
+        if let lmHead { return try lmHead(hidden) }
+        return try body.embedTokens.asLinear(hidden)
+    }
+
+    /// Logits [batch, seq, vocab] for every position.
+    public func callAsFunction(_ ids: Tensor, cache: KVCache? = nil) throws -> Tensor {
+        try logits(hiddenStates(ids, cache: cache))
+    }
+
+    /// Logits [batch, vocab] at the last position only (what generation needs: no lm_head on the others).
+    public func lastLogits(_ ids: Tensor, cache: KVCache? = nil) throws -> Tensor {
+        let hidden = try hiddenStates(ids, cache: cache)
+        return try logits(hidden.select(dim: 1, index: hidden.dim(1) - 1))
+    }
+
+    /// Drops what checkpoints carry but the model does not own: rotary buffers, and lm_head when tied.
+    public func sanitize(_ weights: [String: Tensor]) -> [String: Tensor] {
+        weights.filter { name, _ in
+            !name.hasSuffix("rotary_emb.inv_freq") && !(config.tieWordEmbeddings && name == "lm_head.weight")
+        }
+    }
+}

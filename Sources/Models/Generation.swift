@@ -1,0 +1,99 @@
+import Foundation
+import Torch
+
+public struct GenerationParameters: Sendable {
+    public var maxNewTokens: Int
+    public var sampling: SamplingParameters
+    /// Ids that end generation (not included in the output).
+    public var stopTokenIds: Set<Int>
+    /// Prompt tokens processed per forward pass during prefill (bounds the attention-score memory).
+    public var prefillChunk: Int
+
+    public init(maxNewTokens: Int = 128, sampling: SamplingParameters = .greedy, stopTokenIds: Set<Int> = [],
+                prefillChunk: Int = 512) {
+        self.maxNewTokens = maxNewTokens
+        self.sampling = sampling
+        self.stopTokenIds = stopTokenIds
+        self.prefillChunk = prefillChunk
+    }
+}
+
+public struct GenerationResult: Sendable {
+    public enum FinishReason: String, Sendable { case length, stopToken = "stop_token", stopped }
+
+    public var outputIds: [Int]
+    public var finishReason: FinishReason
+    public var promptTokens: Int
+    public var prefillSeconds: Double
+    public var decodeSeconds: Double
+
+    public var prefillTokensPerSecond: Double { prefillSeconds > 0 ? Double(promptTokens) / prefillSeconds : 0 }
+    public var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(outputIds.count) / decodeSeconds : 0 }
+}
+
+extension DecoderLM {
+    /// Runs `ids` through the model in chunks, filling `cache`, and returns the last position's logits.
+    public func prefill(_ ids: [Int], cache: KVCache, chunk: Int = 512) throws -> [Float] {
+        guard !ids.isEmpty else { throw ModelError.invalidInput("empty prompt") }
+        if let bad = ids.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+            throw ModelError.invalidInput("token id \(bad) outside the vocabulary (0..<\(config.vocabSize))")
+        }
+        return try withNoGrad {
+            var logits: Tensor?
+            for start in stride(from: 0, to: ids.count, by: max(1, chunk)) {
+                let piece = Array(ids[start..<min(ids.count, start + chunk)])
+                let input = try Tensor(piece.map { Int64($0) }, shape: [1, piece.count])
+                let isLast = start + chunk >= ids.count
+                if isLast {
+                    logits = try lastLogits(input, cache: cache)
+                } else {
+                    _ = try hiddenStates(input, cache: cache)
+                }
+            }
+            return try logits!.reshape(-1).toArray(Float.self)
+        }
+    }
+
+    /// Generates up to `maxNewTokens` after `promptIds`. `onToken` sees each new id and may return false to stop.
+    /// A `cache` already holding a prefix (e.g. a memorized context) is continued; a fresh one is made otherwise.
+    public func generate(
+        promptIds: [Int], parameters: GenerationParameters = .init(), cache: KVCache? = nil,
+        onToken: (Int) -> Bool = { _ in true }
+    ) throws -> GenerationResult {
+        let cache = cache ?? makeCache()
+        var sampler = Sampler(parameters.sampling)
+        let clock = ContinuousClock()
+        let prefillStart = clock.now
+        var logits = try prefill(promptIds, cache: cache, chunk: parameters.prefillChunk)
+        let prefillSeconds = (clock.now - prefillStart).seconds
+
+        var context = promptIds
+        var output: [Int] = []
+        var reason = GenerationResult.FinishReason.length
+        let decodeStart = clock.now
+        try withNoGrad {
+            while output.count < parameters.maxNewTokens {
+                let next = sampler.next(logits: logits, context: context)
+                if parameters.stopTokenIds.contains(next) {
+                    reason = .stopToken
+                    break
+                }
+                output.append(next)
+                context.append(next)
+                if !onToken(next) {
+                    reason = .stopped
+                    break
+                }
+                if output.count == parameters.maxNewTokens { break }
+                let input = try Tensor([Int64(next)], shape: [1, 1])
+                logits = try lastLogits(input, cache: cache).reshape(-1).toArray(Float.self)
+            }
+        }
+        return GenerationResult(outputIds: output, finishReason: reason, promptTokens: promptIds.count,
+                                prefillSeconds: prefillSeconds, decodeSeconds: (clock.now - decodeStart).seconds)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

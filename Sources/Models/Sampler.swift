@@ -1,0 +1,100 @@
+import Foundation
+
+/// How the next token is chosen from the logits.
+public struct SamplingParameters: Sendable, Equatable {
+    /// 0 means greedy (argmax).
+    public var temperature: Double
+    /// Keep only the k most likely tokens (0: off).
+    public var topK: Int
+    /// Keep the smallest set of tokens whose probability reaches p (1: off).
+    public var topP: Double
+    /// > 1 discourages tokens already in the context (CTRL-style, as transformers applies it).
+    public var repetitionPenalty: Double
+    public var seed: UInt64
+
+    public init(temperature: Double = 0, topK: Int = 0, topP: Double = 1, repetitionPenalty: Double = 1, seed: UInt64 = 0) {
+        self.temperature = temperature
+        self.topK = topK
+        self.topP = topP
+        self.repetitionPenalty = repetitionPenalty
+        self.seed = seed
+    }
+
+    public static let greedy = SamplingParameters()
+}
+
+/// Picks tokens from logits on the CPU side (one vocabulary-sized array per step), deterministically for a seed.
+public struct Sampler {
+    public let parameters: SamplingParameters
+    private var random: SplitMix64
+
+    public init(_ parameters: SamplingParameters) {
+        self.parameters = parameters
+        self.random = SplitMix64(seed: parameters.seed)
+    }
+
+    public mutating func next(logits input: [Float], context: [Int]) -> Int {
+        var logits = input
+        let p = parameters
+        if p.repetitionPenalty != 1 {
+            let penalty = Float(p.repetitionPenalty)
+            for id in Set(context) where id >= 0 && id < logits.count {
+                logits[id] = logits[id] > 0 ? logits[id] / penalty : logits[id] * penalty
+            }
+        }
+        if p.temperature <= 0 { return argmax(logits) }
+
+        // Candidates sorted by logit, cut by top-k, softmax at the temperature, cut by top-p, then one draw.
+        var order = Array(logits.indices)
+        if p.topK > 0 && p.topK < order.count {
+            order = Array(order.sorted { logits[$0] > logits[$1] }.prefix(p.topK))
+        } else {
+            order.sort { logits[$0] > logits[$1] }
+        }
+        let top = Double(logits[order[0]])
+        var weights = order.map { Foundation.exp((Double(logits[$0]) - top) / p.temperature) }
+        let total = weights.reduce(0, +)
+        weights = weights.map { $0 / total }
+        if p.topP < 1 {
+            var cumulative = 0.0, keep = 0
+            while keep < weights.count {
+                cumulative += weights[keep]
+                keep += 1
+                if cumulative >= p.topP { break }
+            }
+            order = Array(order.prefix(keep))
+            weights = Array(weights.prefix(keep))
+        }
+        let draw = random.nextUnit() * weights.reduce(0, +)
+        var running = 0.0
+        for (i, w) in weights.enumerated() {
+            running += w
+            if draw < running { return order[i] }
+        }
+        return order[order.count - 1]
+    }
+
+    private func argmax(_ values: [Float]) -> Int {
+        var best = 0
+        for i in values.indices where values[i] > values[best] { best = i }
+        return best
+    }
+}
+
+/// A small, fast, seedable generator (Steele et al.'s SplitMix64) so sampling is reproducible across platforms.
+struct SplitMix64 {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform on [0, 1).
+    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+}
