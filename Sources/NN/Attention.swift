@@ -65,11 +65,7 @@ public final class Attention: Module {
         var k = try Functional.applyRotary(try split(kProj(x), kvHeads), cos: cos, sin: sin)
         var v = try split(vProj(x), kvHeads)
         if let cache { (k, v) = try cache.append(keys: k, values: v) }
-        let groups = heads / kvHeads
-        if groups > 1 {
-            k = try k.repeatInterleave(groups, dim: 1)
-            v = try v.repeatInterleave(groups, dim: 1)
-        }
+        // Grouped K/V heads go to the fused attention as they are; it shares them across the query groups.
         let attended = try Functional.scaledDotProductAttention(q, k, v, mask: mask, causal: mask == nil)
         return try oProj(attended.transpose(1, 2).reshape(batch, length, heads * headDim))
     }

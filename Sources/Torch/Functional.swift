@@ -27,7 +27,8 @@ public enum Functional {
 
     /// `softmax(q kᵀ · scale + mask) v` over the last two dimensions. A bool `mask` is true where attention is
     /// allowed; a floating one is added to the scores. `causal` masks future keys (aligned at the bottom right when
-    /// there are more keys than queries). `scale` defaults to 1/√head_dim.
+    /// there are more keys than queries). `scale` defaults to 1/√head_dim. k and v may have fewer heads than q
+    /// (grouped-query attention).
     public static func scaledDotProductAttention(
         _ q: Tensor, _ k: Tensor, _ v: Tensor, mask: Tensor? = nil, causal: Bool = false, scale: Double? = nil
     ) throws -> Tensor {

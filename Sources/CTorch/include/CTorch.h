@@ -177,6 +177,7 @@ int mr_cross_entropy(mr_tensor *out, mr_tensor logits, mr_tensor targets, int64_
 /// softmax(q kᵀ · scale + mask) v over the last two dims. `mask` may be NULL; a bool mask is true where attention
 /// is allowed, a floating mask is added to the scores. `scale` ≤ 0 means 1/sqrt(head_dim).
 /// `is_causal` applies the usual lower-triangular mask aligned at the bottom right (no mask may be given then).
+/// k and v may have fewer heads than q (grouped-query attention: each K/V head serves heads/kv_heads queries).
 int mr_sdpa(mr_tensor *out, mr_tensor q, mr_tensor k, mr_tensor v, mr_tensor mask, int is_causal, double scale);
 /// x · rsqrt(mean(x², -1) + eps) · weight, computed in float32 (float64 for float64 input) and cast back to x's dtype
 /// before the weight multiplies it (Llama/HF semantics).

@@ -13,9 +13,25 @@ at::Tensor causal_mask(int64_t queries, int64_t keys) {
     return at::ones({queries, keys}, at::TensorOptions().dtype(at::kBool)).tril(keys - queries);
 }
 
-at::Tensor attention(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v, c10::optional<at::Tensor> mask,
-                     bool is_causal, double scale) {
-    if (q.dim() < 2 || k.dim() < 2 || v.dim() < 2) throw std::invalid_argument("attention needs q, k, v of rank ≥ 2");
+at::Tensor attention(const at::Tensor &q, const at::Tensor &k_in, const at::Tensor &v_in,
+                     c10::optional<at::Tensor> mask, bool is_causal, double scale) {
+    if (q.dim() < 3 || k_in.dim() < 3 || v_in.dim() < 3)
+        throw std::invalid_argument("attention needs q, k, v of rank >= 3 ([..., heads, seq, dim])");
+    // Grouped-query attention: fewer K/V heads than query heads, each shared by a group of queries.
+    at::Tensor k = k_in, v = v_in;
+    bool grouped = false;
+    int64_t heads = q.size(-3), kv_heads = k.size(-3);
+    if (heads != kv_heads) {
+        if (kv_heads == 0 || heads % kv_heads != 0 || v.size(-3) != kv_heads)
+            throw std::invalid_argument("attention: " + std::to_string(heads) + " query heads cannot share " +
+                                        std::to_string(kv_heads) + " key/value heads");
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+        grouped = true;  // SDPA shares the heads itself, without materialising copies
+#else
+        k = k.repeat_interleave(heads / kv_heads, -3);
+        v = v.repeat_interleave(heads / kv_heads, -3);
+#endif
+    }
     int64_t queries = q.size(-2), keys = k.size(-2);
     if (is_causal && mask) throw std::invalid_argument("attention: give either a mask or is_causal, not both");
     if (is_causal && queries != keys) {
@@ -24,9 +40,13 @@ at::Tensor attention(const at::Tensor &q, const at::Tensor &k, const at::Tensor 
     }
     if (mask && mask->scalar_type() != at::kBool) mask = mask->to(q.scalar_type());
     double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-#if TORCH_VERSION_MAJOR >= 2
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
+    return at::scaled_dot_product_attention(q, k, v, mask, 0.0, is_causal, s, grouped);
+#elif TORCH_VERSION_MAJOR == 2
+    (void)grouped;
     return at::scaled_dot_product_attention(q, k, v, mask, 0.0, is_causal, s);
 #else
+    (void)grouped;
     auto scores = at::matmul(q, k.transpose(-2, -1)) * s;
     if (is_causal) mask = causal_mask(queries, keys);
     if (mask) {
