@@ -1,0 +1,62 @@
+import Foundation
+import Tokenizers
+import Torch
+
+/// A decoder with its tokenizer and chat format, loaded from an HF-layout directory or a llama.cpp GGUF file.
+public struct LanguageModel {
+    public let model: DecoderLM
+    public let tokenizer: any Tokenizer
+    /// nil when the model has no (recognised) chat template.
+    public let chatTemplate: ChatTemplate?
+    public let source: URL
+
+    /// `path` is a directory with config.json (HF layout), a `.gguf` file, or a directory holding one `.gguf`.
+    public static func load(_ path: URL, dtype: DType = .float32) throws -> LanguageModel {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path.path, isDirectory: &isDirectory) else {
+            throw ModelError.unreadable(path: path.path, reason: "no such file or directory")
+        }
+        if !isDirectory.boolValue { return try loadGGUF(path, dtype: dtype) }
+        if FileManager.default.fileExists(atPath: path.appendingPathComponent("config.json").path) {
+            let model = try DecoderLM.load(directory: path, dtype: dtype)
+            let tokenizer = try loadTokenizer(directory: path)
+            return LanguageModel(model: model, tokenizer: tokenizer, chatTemplate: try? ChatTemplate.load(directory: path),
+                                 source: path)
+        }
+        let ggufs = (try? FileManager.default.contentsOfDirectory(atPath: path.path))?.filter { $0.hasSuffix(".gguf") } ?? []
+        guard ggufs.count == 1 else {
+            throw ModelError.unreadable(path: path.path, reason: ggufs.isEmpty
+                ? "neither config.json nor a .gguf file here" : "several .gguf files here; name one")
+        }
+        return try loadGGUF(path.appendingPathComponent(ggufs[0]), dtype: dtype)
+    }
+
+    static func loadGGUF(_ url: URL, dtype: DType) throws -> LanguageModel {
+        let file = try GGUFFile(url: url)
+        let model = try DecoderLM.load(gguf: url, dtype: dtype)
+        let meta = file.tokenizerMetadata()
+        guard meta.model == nil || meta.model == "gpt2" else {
+            throw ModelError.unreadable(path: url.path, reason: "tokenizer.ggml.model '\(meta.model ?? "")' is not supported (only gpt2-style BPE)")
+        }
+        guard let pre = GGUFPreTokenizer(ggufName: meta.pre ?? "default") else {
+            throw ModelError.unreadable(path: url.path, reason: "tokenizer.ggml.pre '\(meta.pre ?? "")' is not supported")
+        }
+        let special = SpecialTokens(bos: meta.bosTokenID, eos: meta.eosTokenID, pad: meta.padTokenID, unk: meta.unknownTokenID)
+        let tokenizer = try BPETokenizer(tokens: meta.tokens, merges: meta.merges, tokenTypes: meta.tokenTypes.isEmpty ? nil : meta.tokenTypes,
+                                         preTokenizer: pre, specialTokens: special, addBOS: meta.addBOS ?? false,
+                                         addEOS: meta.addEOS ?? false, source: url.path)
+        let bos = meta.bosTokenID.flatMap { tokenizer.token(for: $0) } ?? "<s>"
+        let eos = meta.eosTokenID.flatMap { tokenizer.token(for: $0) } ?? "</s>"
+        let template = try? ChatTemplate.detect(from: meta.chatTemplate, source: url.path, bosToken: bos, eosToken: eos)
+        return LanguageModel(model: model, tokenizer: tokenizer, chatTemplate: template, source: url)
+    }
+
+    /// Ids that end a generated reply: EOS of the tokenizer and the config, and the chat format's end-of-turn token.
+    public var stopTokenIds: Set<Int> {
+        var ids = Set(model.config.eosTokenIds)
+        if let eos = tokenizer.specialTokens.eos { ids.insert(eos) }
+        ids.formUnion(tokenizer.specialTokens.extraEOS)
+        if case .chatML = chatTemplate, let end = tokenizer.id(for: "<|im_end|>") { ids.insert(end) }
+        return ids
+    }
+}

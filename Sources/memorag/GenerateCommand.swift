@@ -1,0 +1,120 @@
+import ArgumentParser
+import Foundation
+import Models
+import Tokenizers
+import Torch
+
+/// `memorag generate`: continue a prompt with a model directory or GGUF, streaming the text (or one JSON object).
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate", abstract: "Generate text with a model directory (HF layout) or a GGUF file.",
+        discussion: """
+            Examples:
+              memorag generate --prompt "The capital of France is" --greedy
+              memorag generate --chat --prompt "Write a haiku about tea." --temperature 0.7 --top-p 0.9
+              memorag generate --model ./exported --prompt-file question.txt --json
+            """)
+
+    @Option(help: "Model directory or .gguf file (default: the SmolLM2-135M-Instruct GGUF installed by setup).")
+    var model: String?
+    @Option(help: "Prompt text.") var prompt: String?
+    @Option(help: "Read the prompt from a UTF-8 file.") var promptFile: String?
+    @Flag(help: "Wrap the prompt as a user turn in the model's chat template, with the generation prompt.") var chat = false
+    @Option(help: "System message (with --chat).") var system: String?
+    @Option(help: "Maximum tokens to generate.") var maxNewTokens = 128
+    @Flag(help: "Greedy decoding (the default unless --temperature is given).") var greedy = false
+    @Option(help: "Sampling temperature (0: greedy).") var temperature: Double = 0
+    @Option(help: "Top-k filtering (0: off).") var topK = 0
+    @Option(help: "Top-p (nucleus) filtering (1: off).") var topP: Double = 1
+    @Option(help: "Repetition penalty (1: off).") var repetitionPenalty: Double = 1
+    @Option(help: "Sampling seed.") var seed: UInt64 = 0
+    @Option(help: "Compute dtype: fp32 or bf16 (default: chosen from the CPU).") var dtype: String?
+    @Option(help: "Intra-op threads (default: all cores).") var threads: Int?
+    @Flag(help: "Print one JSON object {input_ids, output_ids, text, …} instead of streaming text.") var json = false
+
+    func run() throws {
+        if let threads { try LibTorch.setNumThreads(threads) }
+        let text = try promptText()
+        let computeType = try dtype.map(ComputeDType.parse) ?? ComputeDType.choose()
+        let path = URL(fileURLWithPath: model ?? ModelPaths.defaultGGUF.path)
+        let lm = try LanguageModel.load(path, dtype: computeType)
+
+        var input = text
+        if chat {
+            guard let template = lm.chatTemplate else {
+                throw ValidationError("\(path.path) has no recognised chat template; drop --chat")
+            }
+            let messages = (system.map { [ChatMessage.system($0)] } ?? []) + [ChatMessage.user(text)]
+            input = template.render(messages, addGenerationPrompt: true)
+        }
+        // A chat rendering already carries its special tokens; a raw prompt gets the tokenizer's own (e.g. BOS).
+        let ids = lm.tokenizer.encode(input, addSpecialTokens: !chat)
+        guard !ids.isEmpty else { throw ValidationError("the prompt encodes to no tokens") }
+
+        let sampling = SamplingParameters(temperature: greedy ? 0 : temperature, topK: topK, topP: topP,
+                                          repetitionPenalty: repetitionPenalty, seed: seed)
+        let parameters = GenerationParameters(maxNewTokens: maxNewTokens, sampling: sampling, stopTokenIds: lm.stopTokenIds)
+        var stream = StreamingDecoder(tokenizer: lm.tokenizer, skipSpecialTokens: true)
+        let result = try lm.model.generate(promptIds: ids, parameters: parameters) { id in
+            if !json {
+                FileHandle.standardOutput.write(Data(stream.push(id).utf8))
+            }
+            return true
+        }
+        if json {
+            let output = GenerateOutput(
+                input_ids: ids, output_ids: result.outputIds,
+                text: lm.tokenizer.decode(result.outputIds, skipSpecialTokens: true),
+                finish_reason: result.finishReason.rawValue,
+                prefill_tokens_per_s: result.prefillTokensPerSecond, decode_tokens_per_s: result.decodeTokensPerSecond)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(output), as: UTF8.self))
+        } else {
+            print(stream.finish())
+            FileHandle.standardError.write(Data(String(
+                format: "[%d prompt tokens at %.0f tok/s, %d generated at %.1f tok/s, %@]\n", ids.count,
+                result.prefillTokensPerSecond, result.outputIds.count, result.decodeTokensPerSecond,
+                result.finishReason.rawValue).utf8))
+        }
+    }
+
+    private func promptText() throws -> String {
+        switch (prompt, promptFile) {
+        case (let p?, nil):
+            guard !p.isEmpty else { throw ValidationError("--prompt is empty") }
+            return p
+        case (nil, let file?):
+            return try InputText.read(file)
+        case (nil, nil):
+            throw ValidationError("give --prompt or --prompt-file")
+        default:
+            throw ValidationError("give either --prompt or --prompt-file, not both")
+        }
+    }
+}
+
+struct GenerateOutput: Encodable {
+    var input_ids: [Int]
+    var output_ids: [Int]
+    var text: String
+    var finish_reason: String
+    var prefill_tokens_per_s: Double
+    var decode_tokens_per_s: Double
+}
+
+/// Reading user text files with errors that say what is wrong (missing, empty, not UTF-8).
+enum InputText {
+    static func read(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("\(path): cannot read the file")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ValidationError("\(path): not valid UTF-8 text")
+        }
+        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw ValidationError("\(path): the file is empty")
+        }
+        return text
+    }
+}
