@@ -8,5 +8,5 @@ bash scripts/setup.sh
 source scripts/env.sh
 # Interop checks run our files through Python's reference readers when this venv can be made (else they skip).
 MEMORAG_PYTHON="${MEMORAG_PYTHON:-$(bash scripts/check-venv.sh | tail -n 1)}" || true
-export MEMORAG_PYTHON
+export MEMORAG_PYTHON MEMORAG_PEER_PYTHON="${MEMORAG_PEER_PYTHON:-$MEMORAG_PYTHON}"
 swift test "${SWIFT_BUILD_FLAGS[@]}" "$@"

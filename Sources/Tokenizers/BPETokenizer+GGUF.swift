@@ -101,10 +101,73 @@ extension BPETokenizer {
         try self.init(configuration: c, path: source)
     }
 
+    /// A SentencePiece BPE tokenizer from a GGUF whose `tokenizer.ggml.model` is "llama" (Llama-2, Mistral), built
+    /// the way transformers builds it (`LlamaTokenizer` from the GGUF): vocabulary in file order; merges from the file,
+    /// or derived from the scores when it has none (transformers' `generate_merges`); BPE with `byte_fallback` and
+    /// `fuse_unk`; Metaspace("▁", prepend_scheme "first", no split); CONTROL tokens and the special-token roles as
+    /// special added tokens, USER_DEFINED ones as plain added tokens; BOS / EOS as asked (transformers' default for
+    /// these files is BOS); decoder Replace("▁", " "), ByteFallback, Fuse, Strip(" ", 1, 0).
+    public init(sentencePieceTokens tokens: [String], scores: [Float]?, merges: [String]? = nil,
+                tokenTypes: [Int]? = nil, specialTokens: SpecialTokens, addBOS: Bool = true, addEOS: Bool = false,
+                source: String = "GGUF") throws {
+        guard !tokens.isEmpty else { throw TokenizerError.invalid(path: source, reason: "no tokens") }
+        if let types = tokenTypes, types.count != tokens.count {
+            throw TokenizerError.invalid(path: source, reason: "\(types.count) token types for \(tokens.count) tokens")
+        }
+        var vocab = [String: Int]()
+        vocab.reserveCapacity(tokens.count)
+        for (i, t) in tokens.enumerated() { vocab[t] = i }
+        var pairs = [(String, String)]()
+        if let merges, !merges.isEmpty {
+            for (i, m) in merges.enumerated() {
+                let parts = m.split(separator: " ", omittingEmptySubsequences: false)
+                guard parts.count == 2 else {
+                    throw TokenizerError.invalid(path: source, reason: "merge #\(i) \"\(m)\" is not two tokens")
+                }
+                pairs.append((String(parts[0]), String(parts[1])))
+            }
+        } else {
+            guard let scores, scores.count == tokens.count else {
+                throw TokenizerError.invalid(path: source, reason: "neither merges nor one score per token")
+            }
+            pairs = generateMerges(tokens: tokens, scores: scores, vocab: vocab)
+        }
+        var c = BPEConfiguration(vocab: vocab, merges: pairs)
+        c.fuseUnk = true
+        c.byteFallback = true
+        c.preTokenizer = [.metaspace(replacement: "\u{2581}", prepend: .first, split: false)]
+        c.decoder = .sequence([.replace(pattern: "\u{2581}", content: " "), .byteFallback, .fuse,
+                               .strip(content: " ", start: 1, stop: 0)])
+        var added = [AddedToken]()
+        var seen = Set<Int>()
+        func add(_ id: Int, special: Bool) {
+            guard id >= 0, id < tokens.count, !seen.contains(id) else { return }
+            seen.insert(id)
+            added.append(AddedToken(id: vocab[tokens[id]] ?? id, content: tokens[id], special: special))
+        }
+        if let types = tokenTypes {
+            for (i, t) in types.enumerated() where t == 3 { add(i, special: true) }
+        }
+        for id in [specialTokens.bos, specialTokens.eos, specialTokens.unk, specialTokens.pad].compactMap({ $0 }) {
+            add(id, special: true)
+        }
+        if let types = tokenTypes {
+            for (i, t) in types.enumerated() where t == 4 { add(i, special: false) }
+        }
+        c.addedTokens = added
+        if addBOS, let b = specialTokens.bos { c.prefixIDs = [b] }
+        if addEOS, let e = specialTokens.eos { c.suffixIDs = [e] }
+        var special = specialTokens
+        if special.extraEOS.isEmpty { special.extraEOS = defaultExtraEOS(added, eos: special.eos) }
+        c.specialTokens = special
+        try self.init(configuration: c, path: source)
+    }
+
     /// A tokenizer from a GGUF's metadata, as a dictionary of its keys (`tokenizer.ggml.model`, `.tokens`, `.merges`,
     /// `.token_type`, `.pre`, `.bos_token_id`, `.eos_token_id`, `.unknown_token_id`, `.padding_token_id`,
-    /// `.add_bos_token`, `.add_eos_token`); values as a GGUF reader gives them (arrays of strings / integers, integer
-    /// and Bool scalars). Only byte-level ("gpt2") vocabularies; `path` names the file in errors.
+    /// `.add_bos_token`, `.add_eos_token`, and `.scores` for "llama"); values as a GGUF reader gives them (arrays of
+    /// strings / numbers, integer and Bool scalars). Byte-level ("gpt2") and SentencePiece ("llama") vocabularies;
+    /// `path` names the file in errors.
     public init(ggufMetadata m: [String: Any], path: String) throws {
         func int(_ key: String) -> Int? {
             switch m[key] {
@@ -115,21 +178,36 @@ extension BPETokenizer {
             }
         }
         let model = m["tokenizer.ggml.model"] as? String ?? "?"
-        guard model == "gpt2" else {
-            throw TokenizerError.unsupported(path: path, feature: "GGUF tokenizer model \"\(model)\" (only gpt2 BPE)")
+        guard model == "gpt2" || model == "llama" else {
+            throw TokenizerError.unsupported(path: path,
+                                             feature: "GGUF tokenizer model \"\(model)\" (supported: gpt2, llama)")
         }
         guard let tokens = m["tokenizer.ggml.tokens"] as? [String] else {
             throw TokenizerError.invalid(path: path, reason: "no tokenizer.ggml.tokens")
         }
-        guard let merges = m["tokenizer.ggml.merges"] as? [String] else {
-            throw TokenizerError.invalid(path: path, reason: "no tokenizer.ggml.merges")
-        }
+        let merges = m["tokenizer.ggml.merges"] as? [String]
         let typesAny = m["tokenizer.ggml.token_type"] as? [Any]
         let types = typesAny?.compactMap { v -> Int? in
             if let i = v as? Int { return i }
             if let i = v as? any BinaryInteger { return Int(i) }
             return (v as? NSNumber)?.intValue
         }
+        if model == "llama" {
+            let scores = (m["tokenizer.ggml.scores"] as? [Any])?.compactMap { v -> Float? in
+                if let f = v as? Float { return f }
+                if let d = v as? Double { return Float(d) }
+                return (v as? NSNumber)?.floatValue
+            }
+            let special = SpecialTokens(bos: int("tokenizer.ggml.bos_token_id"),
+                                        eos: int("tokenizer.ggml.eos_token_id"),
+                                        pad: int("tokenizer.ggml.padding_token_id"),
+                                        unk: int("tokenizer.ggml.unknown_token_id"))
+            try self.init(sentencePieceTokens: tokens, scores: scores, merges: merges, tokenTypes: types,
+                          specialTokens: special, addBOS: m["tokenizer.ggml.add_bos_token"] as? Bool ?? true,
+                          addEOS: m["tokenizer.ggml.add_eos_token"] as? Bool ?? false, source: path)
+            return
+        }
+        guard let merges else { throw TokenizerError.invalid(path: path, reason: "no tokenizer.ggml.merges") }
         let preName = m["tokenizer.ggml.pre"] as? String ?? "default"
         guard let pre = GGUFPreTokenizer(ggufName: preName) else {
             throw TokenizerError.unsupported(path: path, feature: "GGUF pre-tokenizer \"\(preName)\"")
@@ -141,4 +219,44 @@ extension BPETokenizer {
                       addBOS: m["tokenizer.ggml.add_bos_token"] as? Bool ?? false,
                       addEOS: m["tokenizer.ggml.add_eos_token"] as? Bool ?? false, source: path)
     }
+}
+
+/// transformers' `generate_merges(vocab, vocab_scores)`: every split of every token into two tokens of the vocabulary,
+/// ordered within a token by the ids of the halves, then all stably by score, left length and right length, each
+/// descending (lengths in code points, as Python counts them).
+func generateMerges(tokens: [String], scores: [Float], vocab: [String: Int]) -> [(String, String)] {
+    var order = [String]()
+    var score = [String: Float]()
+    for (t, s) in zip(tokens, scores) {
+        if score[t] == nil { order.append(t) }
+        score[t] = s
+    }
+    struct Candidate {
+        var left: String, right: String, score: Float, leftLength: Int, rightLength: Int, index: Int
+    }
+    var all = [Candidate]()
+    for t in order {
+        let scalars = Array(t.unicodeScalars)
+        guard scalars.count > 1 else { continue }
+        var local = [(Int, Int, String, String)]()
+        for i in 1..<scalars.count {
+            var l = String.UnicodeScalarView(), r = String.UnicodeScalarView()
+            l.append(contentsOf: scalars[..<i])
+            r.append(contentsOf: scalars[i...])
+            let ls = String(l), rs = String(r)
+            if let li = vocab[ls], let ri = vocab[rs] { local.append((li, ri, ls, rs)) }
+        }
+        local.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        for (_, _, l, r) in local {
+            all.append(Candidate(left: l, right: r, score: score[t]!, leftLength: l.unicodeScalars.count,
+                                 rightLength: r.unicodeScalars.count, index: all.count))
+        }
+    }
+    all.sort { a, b in
+        if a.score != b.score { return a.score > b.score }
+        if a.leftLength != b.leftLength { return a.leftLength > b.leftLength }
+        if a.rightLength != b.rightLength { return a.rightLength > b.rightLength }
+        return a.index < b.index
+    }
+    return all.map { ($0.left, $0.right) }
 }

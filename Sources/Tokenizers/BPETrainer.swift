@@ -77,6 +77,16 @@ public enum BPETrainer {
                              specialTokens: [String] = ["<|endoftext|>"],
                              progress: ((Progress) -> Void)? = nil) throws -> TrainedBPE {
         try validate(vocabSize: vocabSize, specialTokens: specialTokens)
+        // Missing and empty files fail before any work.
+        for url in files {
+            let size: Int
+            do {
+                size = (try FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue ?? 0
+            } catch {
+                throw BPETrainerError.unreadableFile(path: url.path, reason: error.localizedDescription)
+            }
+            if size == 0 { throw BPETrainerError.emptyFile(path: url.path) }
+        }
         let start = Date()
         var counter = WordCounter()
         var report = Progress(phase: .counting, elapsed: 0, texts: 0, bytes: 0, file: 0, files: files.count,
@@ -305,6 +315,8 @@ public enum BPETrainer {
         var stamp = [Int32](repeating: -1, count: wordTotal)
         var increased = Set<UInt64>()
         var lastReport = Date()
+        report.elapsed = lastReport.timeIntervalSince(start)
+        progress?(report)
 
         @inline(__always)
         func change(_ key: UInt64, _ delta: Int) {
@@ -470,6 +482,11 @@ public struct TrainedBPE: Sendable, Equatable {
         public let left: String
         public let right: String
         public var description: String { "\(left) \(right)" }
+
+        public init(left: String, right: String) {
+            self.left = left
+            self.right = right
+        }
     }
 
     /// What the corpus held.

@@ -60,27 +60,8 @@ struct BertNormalizer: Sendable, Equatable {
     static func stripAccents(_ scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
         // Nothing below U+00C0 decomposes canonically or has a non-zero combining class.
         if scalars.allSatisfy({ $0.value < 0xC0 }) { return scalars }
-        var result: [Unicode.Scalar] = []
-        result.reserveCapacity(scalars.count + 4)
-        var pending = String.UnicodeScalarView()
-        func flush() {
-            if pending.isEmpty { return }
-            for scalar in String(pending).decomposedStringWithCanonicalMapping.unicodeScalars
-            where !isNonspacingMark(scalar) {
-                result.append(scalar)
-            }
-            pending.removeAll(keepingCapacity: true)
-        }
-        for scalar in scalars {
-            // A starter HF does not decompose: decompose around it (reordering never crosses a starter).
-            if HFUnicodeTables.keepsUndecomposed(scalar.value) {
-                flush()
-                result.append(scalar)
-            } else {
-                pending.append(scalar)
-            }
-        }
-        flush()
+        var result = CanonicalDecomposition.nfd(scalars)
+        result.removeAll { isNonspacingMark($0) }
         return result
     }
 
@@ -90,14 +71,22 @@ struct BertNormalizer: Sendable, Equatable {
         let value = scalar.value
         if value < 0x80 {
             output.append(value >= 0x41 && value <= 0x5A ? Unicode.Scalar(UInt8(value + 32)) : scalar)
-            return
-        }
-        if !scalar.properties.changesWhenLowercased {
+        } else if value < 0x20000, let mapping = lowercaseMappings[value] {
+            output.append(contentsOf: mapping)
+        } else {
             output.append(scalar)
-            return
         }
-        output.append(contentsOf: scalar.properties.lowercaseMapping.unicodeScalars)
     }
+
+    /// Every non-ASCII scalar that changes when lowercased (all are below U+20000), with its full mapping.
+    static let lowercaseMappings: [UInt32: [Unicode.Scalar]] = {
+        var table: [UInt32: [Unicode.Scalar]] = [:]
+        for value in UInt32(0x80)..<0x20000 {
+            guard let scalar = Unicode.Scalar(value), scalar.properties.changesWhenLowercased else { continue }
+            table[value] = Array(scalar.properties.lowercaseMapping.unicodeScalars)
+        }
+        return table
+    }()
 
     // MARK: - Character classes
 
@@ -164,6 +153,77 @@ struct BertNormalizer: Sendable, Equatable {
         if let override = HFUnicodeTables.nonspacingMarkOverride(value) { return override }
         return scalar.properties.generalCategory == .nonspacingMark
     }
+}
+
+/// Canonical decomposition (NFD) with HF's data: each scalar replaced by its full canonical decomposition (Hangul
+/// syllables algorithmically, the others from a table filled once from Foundation for the code points that
+/// decompose in HF's Unicode version), then runs of non-starters stably sorted by combining class.
+enum CanonicalDecomposition {
+    static func nfd(_ scalars: [Unicode.Scalar]) -> [Unicode.Scalar] {
+        var output: [Unicode.Scalar] = []
+        output.reserveCapacity(scalars.count + 4)
+        var hasNonStarter = false
+        for scalar in scalars {
+            let value = scalar.value
+            if value >= 0xAC00 && value <= 0xD7A3 {
+                let index = value - 0xAC00
+                output.append(Unicode.Scalar(0x1100 + index / 588)!)
+                output.append(Unicode.Scalar(0x1161 + (index % 588) / 28)!)
+                if index % 28 != 0 { output.append(Unicode.Scalar(0x11A7 + index % 28)!) }
+                continue
+            }
+            if value >= 0xC0, let decomposed = table[value] {
+                output.append(contentsOf: decomposed)
+                hasNonStarter = true  // most decompositions end in a combining mark
+                continue
+            }
+            if value >= 0x300 && !hasNonStarter && scalar.properties.canonicalCombiningClass.rawValue != 0 {
+                hasNonStarter = true
+            }
+            output.append(scalar)
+        }
+        if hasNonStarter { reorder(&output) }
+        return output
+    }
+
+    /// Canonical ordering: each maximal run of non-starters sorted stably by combining class.
+    static func reorder(_ scalars: inout [Unicode.Scalar]) {
+        var i = 0
+        while i < scalars.count {
+            if scalars[i].value < 0x300 || scalars[i].properties.canonicalCombiningClass.rawValue == 0 {
+                i += 1
+                continue
+            }
+            var j = i + 1
+            while j < scalars.count && scalars[j].value >= 0x300
+                    && scalars[j].properties.canonicalCombiningClass.rawValue != 0 {
+                j += 1
+            }
+            if j - i > 1 {
+                let sorted = scalars[i..<j].enumerated().sorted {
+                    let a = $0.element.properties.canonicalCombiningClass.rawValue
+                    let b = $1.element.properties.canonicalCombiningClass.rawValue
+                    return a != b ? a < b : $0.offset < $1.offset
+                }
+                scalars.replaceSubrange(i..<j, with: sorted.map(\.element))
+            }
+            i = j
+        }
+    }
+
+    /// Full canonical decompositions of the non-Hangul code points that have one (HF's Unicode version; U+11938,
+    /// decomposable only since Unicode 13, is left out as HF leaves it whole).
+    static let table: [UInt32: [Unicode.Scalar]] = {
+        var table: [UInt32: [Unicode.Scalar]] = [:]
+        for (low, high) in HFUnicodeTables.canonicalDecomposable {
+            for value in low...high where !HFUnicodeTables.keepsUndecomposed(value) {
+                guard let scalar = Unicode.Scalar(value) else { continue }
+                let decomposed = Array(String(scalar).decomposedStringWithCanonicalMapping.unicodeScalars)
+                if decomposed != [scalar] { table[value] = decomposed }
+            }
+        }
+        return table
+    }()
 }
 
 /// Where HF's character tables (the `unicode_categories` and `unicode-normalization-alignments` crates, an old
@@ -247,5 +307,49 @@ enum HFUnicodeTables {
         (0x1E08F, 0x1E08F, false), (0x1E130, 0x1E136, false), (0x1E2AE, 0x1E2AE, false), (0x1E2EC, 0x1E2EF, false),
         (0x1E4EC, 0x1E4EF, false), (0x1E5EE, 0x1E5EF, false), (0x1E6E3, 0x1E6E3, false), (0x1E6E6, 0x1E6E6, false),
         (0x1E6EE, 0x1E6EF, false), (0x1E6F5, 0x1E6F5, false), (0x1E944, 0x1E94A, false),
+    ]
+
+    /// Code points with a canonical decomposition (Unicode 14 data, Hangul syllables excepted: those decompose
+    /// algorithmically). Only used to fill `CanonicalDecomposition.table` from Foundation.
+    static let canonicalDecomposable: [(UInt32, UInt32)] = [
+        (0xC0, 0xC5), (0xC7, 0xCF), (0xD1, 0xD6), (0xD9, 0xDD), (0xE0, 0xE5), (0xE7, 0xEF), (0xF1, 0xF6),
+        (0xF9, 0xFD), (0xFF, 0x10F), (0x112, 0x125), (0x128, 0x130), (0x134, 0x137), (0x139, 0x13E), (0x143, 0x148),
+        (0x14C, 0x151), (0x154, 0x165), (0x168, 0x17E), (0x1A0, 0x1A1), (0x1AF, 0x1B0), (0x1CD, 0x1DC),
+        (0x1DE, 0x1E3), (0x1E6, 0x1F0), (0x1F4, 0x1F5), (0x1F8, 0x21B), (0x21E, 0x21F), (0x226, 0x233),
+        (0x340, 0x341), (0x343, 0x344), (0x374, 0x374), (0x37E, 0x37E), (0x385, 0x38A), (0x38C, 0x38C),
+        (0x38E, 0x390), (0x3AA, 0x3B0), (0x3CA, 0x3CE), (0x3D3, 0x3D4), (0x400, 0x401), (0x403, 0x403),
+        (0x407, 0x407), (0x40C, 0x40E), (0x419, 0x419), (0x439, 0x439), (0x450, 0x451), (0x453, 0x453),
+        (0x457, 0x457), (0x45C, 0x45E), (0x476, 0x477), (0x4C1, 0x4C2), (0x4D0, 0x4D3), (0x4D6, 0x4D7),
+        (0x4DA, 0x4DF), (0x4E2, 0x4E7), (0x4EA, 0x4F5), (0x4F8, 0x4F9), (0x622, 0x626), (0x6C0, 0x6C0),
+        (0x6C2, 0x6C2), (0x6D3, 0x6D3), (0x929, 0x929), (0x931, 0x931), (0x934, 0x934), (0x958, 0x95F),
+        (0x9CB, 0x9CC), (0x9DC, 0x9DD), (0x9DF, 0x9DF), (0xA33, 0xA33), (0xA36, 0xA36), (0xA59, 0xA5B),
+        (0xA5E, 0xA5E), (0xB48, 0xB48), (0xB4B, 0xB4C), (0xB5C, 0xB5D), (0xB94, 0xB94), (0xBCA, 0xBCC),
+        (0xC48, 0xC48), (0xCC0, 0xCC0), (0xCC7, 0xCC8), (0xCCA, 0xCCB), (0xD4A, 0xD4C), (0xDDA, 0xDDA),
+        (0xDDC, 0xDDE), (0xF43, 0xF43), (0xF4D, 0xF4D), (0xF52, 0xF52), (0xF57, 0xF57), (0xF5C, 0xF5C),
+        (0xF69, 0xF69), (0xF73, 0xF73), (0xF75, 0xF76), (0xF78, 0xF78), (0xF81, 0xF81), (0xF93, 0xF93),
+        (0xF9D, 0xF9D), (0xFA2, 0xFA2), (0xFA7, 0xFA7), (0xFAC, 0xFAC), (0xFB9, 0xFB9), (0x1026, 0x1026),
+        (0x1B06, 0x1B06), (0x1B08, 0x1B08), (0x1B0A, 0x1B0A), (0x1B0C, 0x1B0C), (0x1B0E, 0x1B0E), (0x1B12, 0x1B12),
+        (0x1B3B, 0x1B3B), (0x1B3D, 0x1B3D), (0x1B40, 0x1B41), (0x1B43, 0x1B43), (0x1E00, 0x1E99), (0x1E9B, 0x1E9B),
+        (0x1EA0, 0x1EF9), (0x1F00, 0x1F15), (0x1F18, 0x1F1D), (0x1F20, 0x1F45), (0x1F48, 0x1F4D), (0x1F50, 0x1F57),
+        (0x1F59, 0x1F59), (0x1F5B, 0x1F5B), (0x1F5D, 0x1F5D), (0x1F5F, 0x1F7D), (0x1F80, 0x1FB4), (0x1FB6, 0x1FBC),
+        (0x1FBE, 0x1FBE), (0x1FC1, 0x1FC4), (0x1FC6, 0x1FD3), (0x1FD6, 0x1FDB), (0x1FDD, 0x1FEF), (0x1FF2, 0x1FF4),
+        (0x1FF6, 0x1FFD), (0x2000, 0x2001), (0x2126, 0x2126), (0x212A, 0x212B), (0x219A, 0x219B), (0x21AE, 0x21AE),
+        (0x21CD, 0x21CF), (0x2204, 0x2204), (0x2209, 0x2209), (0x220C, 0x220C), (0x2224, 0x2224), (0x2226, 0x2226),
+        (0x2241, 0x2241), (0x2244, 0x2244), (0x2247, 0x2247), (0x2249, 0x2249), (0x2260, 0x2260), (0x2262, 0x2262),
+        (0x226D, 0x2271), (0x2274, 0x2275), (0x2278, 0x2279), (0x2280, 0x2281), (0x2284, 0x2285), (0x2288, 0x2289),
+        (0x22AC, 0x22AF), (0x22E0, 0x22E3), (0x22EA, 0x22ED), (0x2329, 0x232A), (0x2ADC, 0x2ADC), (0x304C, 0x304C),
+        (0x304E, 0x304E), (0x3050, 0x3050), (0x3052, 0x3052), (0x3054, 0x3054), (0x3056, 0x3056), (0x3058, 0x3058),
+        (0x305A, 0x305A), (0x305C, 0x305C), (0x305E, 0x305E), (0x3060, 0x3060), (0x3062, 0x3062), (0x3065, 0x3065),
+        (0x3067, 0x3067), (0x3069, 0x3069), (0x3070, 0x3071), (0x3073, 0x3074), (0x3076, 0x3077), (0x3079, 0x307A),
+        (0x307C, 0x307D), (0x3094, 0x3094), (0x309E, 0x309E), (0x30AC, 0x30AC), (0x30AE, 0x30AE), (0x30B0, 0x30B0),
+        (0x30B2, 0x30B2), (0x30B4, 0x30B4), (0x30B6, 0x30B6), (0x30B8, 0x30B8), (0x30BA, 0x30BA), (0x30BC, 0x30BC),
+        (0x30BE, 0x30BE), (0x30C0, 0x30C0), (0x30C2, 0x30C2), (0x30C5, 0x30C5), (0x30C7, 0x30C7), (0x30C9, 0x30C9),
+        (0x30D0, 0x30D1), (0x30D3, 0x30D4), (0x30D6, 0x30D7), (0x30D9, 0x30DA), (0x30DC, 0x30DD), (0x30F4, 0x30F4),
+        (0x30F7, 0x30FA), (0x30FE, 0x30FE), (0xF900, 0xFA0D), (0xFA10, 0xFA10), (0xFA12, 0xFA12), (0xFA15, 0xFA1E),
+        (0xFA20, 0xFA20), (0xFA22, 0xFA22), (0xFA25, 0xFA26), (0xFA2A, 0xFA6D), (0xFA70, 0xFAD9), (0xFB1D, 0xFB1D),
+        (0xFB1F, 0xFB1F), (0xFB2A, 0xFB36), (0xFB38, 0xFB3C), (0xFB3E, 0xFB3E), (0xFB40, 0xFB41), (0xFB43, 0xFB44),
+        (0xFB46, 0xFB4E), (0x1109A, 0x1109A), (0x1109C, 0x1109C), (0x110AB, 0x110AB), (0x1112E, 0x1112F),
+        (0x1134B, 0x1134C), (0x114BB, 0x114BC), (0x114BE, 0x114BE), (0x115BA, 0x115BB), (0x11938, 0x11938),
+        (0x1D15E, 0x1D164), (0x1D1BB, 0x1D1C0), (0x2F800, 0x2FA1D),
     ]
 }

@@ -1,8 +1,8 @@
 import Foundation
 
 /// Character classes the pre-tokenizer regexes test, as bit flags: `\p{L}`, `\p{N}`, `\s` (White_Space, which is what
-/// Oniguruma's `\s` matches: `\t\n\v\f\r`, U+0085 and the Zs/Zl/Zp separators), and Rust's `char::is_alphanumeric`
-/// (Alphabetic or numeric) used by added tokens' `single_word`. A scalar with none of L, N, S is "other".
+/// Oniguruma's `\s` matches: `\t\n\v\f\r`, U+0085 and the Zs/Zl/Zp separators), and the Rust regex `\w` that added
+/// tokens' `single_word` tests (`alphanumeric`). A scalar with none of L, N, S is "other".
 enum CharClass {
     static let letter: UInt8 = 1
     static let number: UInt8 = 2
@@ -18,8 +18,13 @@ enum CharClass {
         return UnsafePointer(table)
     }()
 
+    /// The Unicode version of HF `tokenizers`' regex engine (Oniguruma 6.9.10 in tokenizers 0.23): characters
+    /// assigned later are unassigned ("other") there, so they are here too.
+    static let unicodeVersion = (major: 16, minor: 0)
+
     static func compute(_ s: Unicode.Scalar) -> UInt8 {
         let p = s.properties
+        guard let age = p.age, (age.major, age.minor) <= unicodeVersion else { return 0 }
         var c: UInt8 = 0
         switch p.generalCategory {
         case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: c |= letter
@@ -27,7 +32,11 @@ enum CharClass {
         default: break
         }
         if p.isWhitespace { c |= space }
-        if p.isAlphabetic || c & number != 0 { c |= alphanumeric }
+        // Rust regex `\w` (added tokens' single_word test): Alphabetic, marks, Nd, Pc, Join_Control.
+        switch p.generalCategory {
+        case .nonspacingMark, .spacingMark, .enclosingMark, .decimalNumber, .connectorPunctuation: c |= alphanumeric
+        default: if p.isAlphabetic || p.isJoinControl { c |= alphanumeric }
+        }
         return c
     }
 

@@ -96,19 +96,16 @@ private func splitGPT2(_ p: UnsafePointer<UInt8>, _ range: Range<Int>, _ out: in
     let end = range.upperBound
     var i = range.lowerBound
     while i < end {
-        let (c, len) = decodeScalar(p, i)
+        let c = decodeScalar(p, i).0
         if c == 0x27 {  // '
             let k = contraction(p, i + 1, end, caseInsensitive: false)
             if k > 0 { out.append(i..<(i + 1 + k)); i += 1 + k; continue }
         }
         var cls = CharClass.of(c, table)
-        var start = i  // the run's first scalar (after an optional leading space)
+        var start = i  // the run's first scalar, after an optional leading space (` ?\p{L}+` etc.)
         if c == 0x20 && i + 1 < end {
-            let (c2, _) = decodeScalar(p, i + 1)
-            let cls2 = CharClass.of(c2, table)
+            let cls2 = CharClass.of(decodeScalar(p, i + 1).0, table)
             if cls2 & S == 0 { cls = cls2; start = i + 1 }
-        } else if cls & S == 0 {
-            start = i
         }
         let j: Int
         if cls & L != 0 {
@@ -120,7 +117,6 @@ private func splitGPT2(_ p: UnsafePointer<UInt8>, _ range: Range<Int>, _ out: in
         } else {
             j = whitespaceMatch(p, i, end, table)
         }
-        _ = len
         out.append(i..<j)
         i = j
     }

@@ -167,19 +167,17 @@ public struct WordPieceTokenizer: Tokenizer {
         } catch {
             throw TokenizerError.unreadable(path: url.path, reason: error.localizedDescription)
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard String(data: data, encoding: .utf8) != nil else {
             throw TokenizerError.invalid(path: url.path, reason: "not UTF-8")
         }
         var vocab: [String: Int] = [:]
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        var lines = Array(data).split(separator: 0x0A, omittingEmptySubsequences: false)
         if lines.last?.isEmpty == true { lines.removeLast() }  // the newline ending the last line
         for (index, line) in lines.enumerated() {
-            // HF reads each line with `trim_end()`.
-            var token = Substring(line)
-            while let last = token.unicodeScalars.last, BertNormalizer.isWhitespace(last.value) {
-                token = Substring(token.unicodeScalars.dropLast())
-            }
-            vocab[String(token)] = index
+            // HF reads each line with `trim_end()` (which also drops the "\r" of CRLF).
+            var token = String(decoding: line, as: UTF8.self).unicodeScalars[...]
+            while let last = token.last, BertNormalizer.isWhitespace(last.value) { token = token.dropLast() }
+            vocab[String(String.UnicodeScalarView(token))] = index
         }
         guard !vocab.isEmpty else { throw TokenizerError.invalid(path: url.path, reason: "empty vocabulary") }
         let unk = "[UNK]"
@@ -304,7 +302,8 @@ public struct WordPieceTokenizer: Tokenizer {
 
     /// The ids of `text` cut to at most `maxLength` ids: with `addSpecialTokens`, `[CLS]` + the first
     /// `maxLength - 2` word pieces + `[SEP]` (as HF truncates a single sequence, `LongestFirst`, stride 0).
-    /// Stops tokenizing once the budget is exceeded, so long documents cost little.
+    /// Stops tokenizing once the budget is exceeded, so long documents cost little. A `maxLength` below the number
+    /// of markers leaves just the markers (HF raises an error there).
     public func encode(_ text: String, addSpecialTokens: Bool = true, maxLength: Int) -> [Int] {
         encodeReportingTruncation(text, addSpecialTokens: addSpecialTokens, maxLength: maxLength).ids
     }

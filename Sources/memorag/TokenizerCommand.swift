@@ -68,12 +68,11 @@ struct TokenizerTrainCommand: ParsableCommand {
         try trained.write(to: directory, modelMaxLength: modelMaxLength)
 
         let stats = trained.statistics
-        let mergesWanted = vocabSize - (trained.vocabulary.count - trained.merges.count)
         print("trained byte-level BPE on \(files.count) file(s): \(Self.megabytes(stats.bytes)) MB, "
               + "\(stats.texts) lines, \(stats.words) words (\(stats.uniqueWords) distinct)")
         print("vocabulary \(trained.vocabulary.count) of \(vocabSize) requested "
               + "(\(specials.count) special, 256 bytes, \(trained.merges.count) merges)"
-              + (trained.merges.count < mergesWanted
+              + (trained.vocabulary.count < vocabSize
                   ? "; stopped early: no pair occurs \(minFrequency) times or more" : ""))
         print(String(format: "took %.2f s", seconds))
         print("wrote \(directory.appendingPathComponent("tokenizer.json").path)")
@@ -88,6 +87,7 @@ struct TokenizerTrainCommand: ParsableCommand {
         let terminal = isatty(STDERR_FILENO) != 0
         var lastPrint = -Double.infinity
         var lastPhase: BPETrainer.Progress.Phase?
+        var lastFile = 0
         var pending = false
 
         init(enabled: Bool) { self.enabled = enabled }
@@ -96,7 +96,10 @@ struct TokenizerTrainCommand: ParsableCommand {
             guard enabled else { return }
             let interval = terminal ? 0.2 : 5
             let phaseChanged = progress.phase != lastPhase
-            guard phaseChanged || progress.elapsed - lastPrint >= interval || progress.phase == .done else { return }
+            let fileChanged = progress.phase == .counting && progress.file != lastFile
+            guard phaseChanged || fileChanged || progress.elapsed - lastPrint >= interval || progress.phase == .done
+            else { return }
+            lastFile = progress.file
             if phaseChanged && lastPhase != nil { finishLine() }
             if progress.phase == .merging && mergingStart == nil { mergingStart = progress.elapsed }
             lastPhase = progress.phase
@@ -105,8 +108,8 @@ struct TokenizerTrainCommand: ParsableCommand {
             switch progress.phase {
             case .counting:
                 let name = progress.file >= 1 && progress.file <= files.count ? files[progress.file - 1] : ""
-                line = "reading \(progress.file)/\(progress.files) \(name): \(TokenizerTrainCommand.megabytes(progress.bytes)) MB, "
-                    + "\(progress.uniqueWords) distinct words"
+                line = "reading file \(progress.file)/\(progress.files) \(name); so far "
+                    + "\(TokenizerTrainCommand.megabytes(progress.bytes)) MB, \(progress.uniqueWords) distinct words"
             case .merging, .done:
                 let fraction = progress.mergesTarget > 0 ? Double(progress.merges) / Double(progress.mergesTarget) : 1
                 line = "merges \(progress.merges)/\(progress.mergesTarget) (\(Int(fraction * 100))%)"

@@ -34,7 +34,9 @@ at::Tensor attention(const at::Tensor &q, const at::Tensor &k_in, const at::Tens
     }
     int64_t queries = q.size(-2), keys = k.size(-2);
     if (is_causal && mask) throw std::invalid_argument("attention: give either a mask or is_causal, not both");
-    if (is_causal && queries != keys) {
+    if (is_causal && queries == 1) {
+        is_causal = false;  // one new query (decoding) sees every cached key: no mask at all, the fastest path
+    } else if (is_causal && queries != keys) {
         mask = causal_mask(queries, keys);
         is_causal = false;
     }
