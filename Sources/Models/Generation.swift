@@ -22,7 +22,7 @@ public struct GenerationParameters: Sendable {
 }
 
 public struct GenerationResult: Sendable {
-    public enum FinishReason: String, Sendable { case length, stopToken = "stop_token", stopped }
+    public enum FinishReason: String, Sendable { case length, stopToken = "stop_token", stopString = "stop_string", stopped }
 
     public var outputIds: [Int]
     public var finishReason: FinishReason

@@ -1,5 +1,6 @@
 import Foundation
 import NN
+import Tokenizers
 import Torch
 
 /// A sentence-transformers model directory (modules.json: Transformer → Pooling → optional Normalize) run as one
@@ -8,6 +9,7 @@ public final class SentenceEmbedder {
     public enum Pooling: String, Sendable { case mean, cls, max }
 
     public let encoder: BertModel
+    public let tokenizer: WordPieceTokenizer
     public let pooling: Pooling
     public let normalize: Bool
     /// Word pieces the model reads (sentence_bert_config.json's max_seq_length); longer inputs are truncated.
@@ -16,6 +18,11 @@ public final class SentenceEmbedder {
 
     public init(directory: URL, dtype: DType = .float32) throws {
         encoder = try BertModel.load(directory: directory, dtype: dtype)
+        guard let wordPiece = try loadTokenizer(directory: directory) as? WordPieceTokenizer else {
+            throw ModelError.unreadable(path: directory.appendingPathComponent("tokenizer.json").path,
+                                        reason: "the embedder needs a WordPiece (BERT) tokenizer")
+        }
+        tokenizer = wordPiece
         let modules: [[String: AnyJSON]] = (try? readJSONObject(directory.appendingPathComponent("modules.json"))) ?? []
         let types = modules.compactMap { $0["type"]?.string }
         normalize = types.contains { $0.hasSuffix("Normalize") }
@@ -30,6 +37,18 @@ public final class SentenceEmbedder {
         maxSequenceLength = min(sentenceConfig["max_seq_length"]?.int ?? encoder.config.maxPositionEmbeddings,
                                 encoder.config.maxPositionEmbeddings)
         dimension = encoder.config.hiddenSize
+    }
+
+    /// Token ids (with [CLS]/[SEP]) for each text, cut to `maxSequenceLength` word pieces, and whether it was cut
+    /// (the encoder never sees the rest: callers that chunk text should keep chunks short enough).
+    public func tokenize(_ text: String) -> (ids: [Int], truncated: Bool) {
+        tokenizer.encodeReportingTruncation(text, addSpecialTokens: true, maxLength: maxSequenceLength)
+    }
+
+    /// One embedding per text (inputs longer than `maxSequenceLength` word pieces are truncated, as
+    /// sentence-transformers does; `tokenize` tells which).
+    public func embed(_ texts: [String], batchSize: Int = 32) throws -> [[Float]] {
+        try embed(ids: texts.map { tokenize($0).ids }, batchSize: batchSize)
     }
 
     /// Embeds already-tokenized inputs (with their special tokens), padding each batch to its longest member.

@@ -28,6 +28,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Top-p (nucleus) filtering (1: off).") var topP: Double = 1
     @Option(help: "Repetition penalty (1: off).") var repetitionPenalty: Double = 1
     @Option(help: "Sampling seed.") var seed: UInt64 = 0
+    @Option(name: .customLong("stop"), help: "Stop when this text appears (repeatable); it is not printed.") var stopStrings: [String] = []
     @Option(help: "Compute dtype: fp32 or bf16 (default: chosen from the CPU).") var dtype: String?
     @Option(help: "Intra-op threads (default: all cores).") var threads: Int?
     @Flag(help: "Print one JSON object {input_ids, output_ids, text, …} instead of streaming text.") var json = false
@@ -54,24 +55,20 @@ struct GenerateCommand: ParsableCommand {
         let sampling = SamplingParameters(temperature: greedy ? 0 : temperature, topK: topK, topP: topP,
                                           repetitionPenalty: repetitionPenalty, seed: seed)
         let parameters = GenerationParameters(maxNewTokens: maxNewTokens, sampling: sampling, stopTokenIds: lm.stopTokenIds)
-        var stream = StreamingDecoder(tokenizer: lm.tokenizer, skipSpecialTokens: true)
-        let result = try lm.model.generate(promptIds: ids, parameters: parameters) { id in
-            if !json {
-                FileHandle.standardOutput.write(Data(stream.push(id).utf8))
-            }
+        let reply = try lm.generateText(promptIds: ids, parameters: parameters, stopStrings: stopStrings) { piece in
+            if !json { FileHandle.standardOutput.write(Data(piece.utf8)) }
             return true
         }
+        let result = reply.generation
         if json {
             let output = GenerateOutput(
-                input_ids: ids, output_ids: result.outputIds,
-                text: lm.tokenizer.decode(result.outputIds, skipSpecialTokens: true),
-                finish_reason: result.finishReason.rawValue,
+                input_ids: ids, output_ids: result.outputIds, text: reply.text, finish_reason: result.finishReason.rawValue,
                 prefill_tokens_per_s: result.prefillTokensPerSecond, decode_tokens_per_s: result.decodeTokensPerSecond)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(output), as: UTF8.self))
         } else {
-            print(stream.finish())
+            print("")
             FileHandle.standardError.write(Data(String(
                 format: "[%d prompt tokens at %.0f tok/s, %d generated at %.1f tok/s, %@]\n", ids.count,
                 result.prefillTokensPerSecond, result.outputIds.count, result.decodeTokensPerSecond,

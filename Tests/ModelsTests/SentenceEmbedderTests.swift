@@ -38,5 +38,14 @@ final class SentenceEmbedderTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(dot / norms, 0.9999, "sentence \(i): \(expected.sentences[i].prefix(40))")
         }
         XCTAssertThrowsError(try embedder.embed(ids: [Array(repeating: 100, count: 300)]))
+
+        // From text: our WordPiece gives sentence-transformers' ids (truncation included), hence its embeddings.
+        for (i, sentence) in expected.sentences.enumerated() {
+            let (ids, truncated) = embedder.tokenize(sentence)
+            XCTAssertEqual(ids, expected.input_ids[i], "ids of sentence \(i)")
+            XCTAssertEqual(truncated, expected.input_ids[i].count == 256, "truncation flag of sentence \(i)")
+        }
+        let fromText = try embedder.embed(expected.sentences, batchSize: 7)  // same batches, so same padding
+        XCTAssertEqual(fromText, ours)
     }
 }
