@@ -19,13 +19,20 @@ struct Contender {
         var environment = ProcessInfo.processInfo.environment
         environment["OMP_WAIT_POLICY"] = "passive"
         process.environment = environment
+        // Workers' stderr (progress bars, warnings) goes to a file so the table stays readable; it is shown when a
+        // worker fails.
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("memorag-bench-\(getpid())-stderr.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
         let stdout = Pipe()
         process.standardOutput = stdout
+        process.standardError = try FileHandle(forWritingTo: log)
         try process.run()
         let output = stdout.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw ValidationError("\(label) failed on \(name)/\(dtype) (exit \(process.terminationStatus))")
+            let errors = (try? String(contentsOf: log, encoding: .utf8)).map { String($0.suffix(2000)) } ?? ""
+            throw ValidationError("\(label) failed on \(name)/\(dtype) (exit \(process.terminationStatus)):\n\(errors)")
         }
         let lastLine = String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
         do {
