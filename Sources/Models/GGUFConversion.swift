@@ -2,7 +2,8 @@ import Foundation
 import Torch
 
 /// Writes a GGUF model as an HF-layout directory: config.json, model.safetensors (dequantised to `dtype`),
-/// generation_config.json, and — when the tokenizer can be serialised — tokenizer.json and tokenizer_config.json.
+/// generation_config.json, tokenizer.json and tokenizer_config.json (with the chat template), so that transformers'
+/// `from_pretrained` and `LanguageModel.load` take the directory as they take the GGUF.
 public enum GGUFConversion {
     public struct Report: Sendable {
         public var tensors: Int
@@ -10,11 +11,15 @@ public enum GGUFConversion {
         public var files: [String]
     }
 
+    /// `tokenizerFiles` gives the tokenizer files by name (default: `tokenizerFiles(of:)`); it runs before anything
+    /// is written, so a tokenizer that cannot be converted fails the conversion without leaving half a directory.
     public static func convert(gguf url: URL, to directory: URL, dtype: DType = .float32,
-                               tokenizerFiles: (GGUFFile) throws -> [String: Data] = { _ in [:] }) throws -> Report {
+                               tokenizerFiles: (GGUFFile) throws -> [String: Data] = GGUFConversion.tokenizerFiles(of:))
+        throws -> Report {
         guard dtype.isFloatingPoint else { throw ModelError.invalidInput("convert needs a floating dtype, got \(dtype)") }
         let file = try GGUFFile(url: url)
         let config = try DecoderLM.decoderConfig(of: file)
+        let tokenizerData = try tokenizerFiles(file)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 
         var tensors: [String: Tensor] = [:]
@@ -42,7 +47,7 @@ public enum GGUFConversion {
         try writeJSON(generation, to: directory.appendingPathComponent("generation_config.json"))
         written.append("generation_config.json")
 
-        for (name, data) in try tokenizerFiles(file).sorted(by: { $0.key < $1.key }) {
+        for (name, data) in tokenizerData.sorted(by: { $0.key < $1.key }) {
             try data.write(to: directory.appendingPathComponent(name), options: .atomic)
             written.append(name)
         }

@@ -34,29 +34,10 @@ public struct LanguageModel {
     static func loadGGUF(_ url: URL, dtype: DType) throws -> LanguageModel {
         let file = try GGUFFile(url: url)
         let model = try DecoderLM.load(gguf: url, dtype: dtype)
-        let meta = file.tokenizerMetadata()
-        let special = SpecialTokens(bos: meta.bosTokenID, eos: meta.eosTokenID, pad: meta.padTokenID, unk: meta.unknownTokenID)
-        let types = meta.tokenTypes.isEmpty ? nil : meta.tokenTypes
-        let tokenizer: BPETokenizer
-        switch meta.model ?? "gpt2" {
-        case "gpt2":  // byte-level BPE (GPT-2, Llama-3, Qwen2, SmolLM2)
-            guard let pre = GGUFPreTokenizer(ggufName: meta.pre ?? "default") else {
-                throw ModelError.unreadable(path: url.path, reason: "tokenizer.ggml.pre '\(meta.pre ?? "")' is not supported")
-            }
-            tokenizer = try BPETokenizer(tokens: meta.tokens, merges: meta.merges, tokenTypes: types, preTokenizer: pre,
-                                         specialTokens: special, addBOS: meta.addBOS ?? false, addEOS: meta.addEOS ?? false,
-                                         source: url.path)
-        case "llama":  // SentencePiece BPE with byte fallback (Llama-2, Mistral)
-            tokenizer = try BPETokenizer(sentencePieceTokens: meta.tokens, scores: meta.scores.isEmpty ? nil : meta.scores,
-                                         merges: meta.merges.isEmpty ? nil : meta.merges, tokenTypes: types,
-                                         specialTokens: special, addBOS: meta.addBOS ?? true, addEOS: meta.addEOS ?? false,
-                                         source: url.path)
-        case let other:
-            throw ModelError.unreadable(path: url.path, reason: "tokenizer.ggml.model '\(other)' is not supported (gpt2, llama)")
-        }
-        let bos = meta.bosTokenID.flatMap { tokenizer.token(for: $0) } ?? "<s>"
-        let eos = meta.eosTokenID.flatMap { tokenizer.token(for: $0) } ?? "</s>"
-        let template = try? ChatTemplate.detect(from: meta.chatTemplate, source: url.path, bosToken: bos, eosToken: eos)
+        let tokenizer = try Self.tokenizer(of: file)
+        let bos = tokenizer.specialTokens.bos.flatMap { tokenizer.token(for: $0) } ?? "<s>"
+        let eos = tokenizer.specialTokens.eos.flatMap { tokenizer.token(for: $0) } ?? "</s>"
+        let template = try? ChatTemplate.detect(from: file.chatTemplate, source: url.path, bosToken: bos, eosToken: eos)
         return LanguageModel(model: model, tokenizer: tokenizer, chatTemplate: template, source: url)
     }
 

@@ -56,6 +56,20 @@ final class PairTable: @unchecked Sendable {
         values[i] = UInt64(rank) << 32 | UInt64(UInt32(bitPattern: newID))
     }
 
+    /// Every pair as (left id, right id), best rank first: the merges list again (a duplicate merge only at the
+    /// rank that won), for writing `tokenizer.json`.
+    func rankedPairs() -> [(left: Int32, right: Int32)] {
+        var entries = [(rank: UInt64, left: Int32, right: Int32)]()
+        entries.reserveCapacity(count)
+        for i in 0...mask where keys[i] != PairTable.absent {
+            let left = Int32(bitPattern: UInt32(keys[i] >> 32))
+            let right = Int32(bitPattern: UInt32(keys[i] & 0xFFFF_FFFF))
+            entries.append((values[i] >> 32, left, right))
+        }
+        entries.sort { $0.rank < $1.rank }
+        return entries.map { ($0.left, $0.right) }
+    }
+
     /// `rank << 32 | newID`, or `absent`. Smaller is a better merge; equal values are the same merge.
     @inline(__always)
     func get(_ a: Int32, _ b: Int32) -> UInt64 {

@@ -43,6 +43,9 @@ public struct BPETokenizer: Tokenizer {
     /// Token string per id (vocabulary and added tokens; "" for holes).
     let idToToken: [String]
     let tokenToID: [String: Int]
+    /// The model's own vocabulary (`model.vocab`, without the added tokens): kept to write `tokenizer.json` back out,
+    /// since `tokenToID` mixes in the added tokens and `idToToken` shows their content where it differs.
+    let vocab: [String: Int]
     /// Per id: special (left out by `skipSpecialTokens`).
     let isSpecial: [Bool]
     /// Byte-level decoding: each id's bytes, concatenated, and the offsets into them.
@@ -156,6 +159,7 @@ public struct BPETokenizer: Tokenizer {
         self.decoder = c.decoder
         self.idToToken = idToToken
         self.tokenToID = tokenToID
+        self.vocab = c.vocab
         self.isSpecial = isSpecial
         self.decodedBytes = c.decoder == .byteLevel ? bytes : []
         self.decodedOffsets = c.decoder == .byteLevel ? offsets : []
