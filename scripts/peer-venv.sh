@@ -6,7 +6,8 @@
 #   PY=$(scripts/peer-venv.sh | tail -n1)
 #
 # Location: ${MEMORAG_CACHE:-$HOME/.cache/memorag}/venv-peer
-# Contents: CPU-only torch plus numpy, safetensors and transformers, all pinned.
+# Contents: CPU-only torch plus numpy, safetensors, transformers (with gguf and accelerate, to load GGUF files),
+# sentence-transformers, sentencepiece and protobuf (fixture scripts), all pinned.
 # The torch pin is the "+cpu" local-version wheel, which declares no nvidia-*
 # dependencies, so no CUDA packages are ever pulled in. If a copy of that wheel
 # sits in $MEMORAG_CACHE/wheels it is used instead of downloading it again.
@@ -21,13 +22,14 @@ TORCH_VERSION="2.13.0+cpu"
 NUMPY_VERSION="2.4.6"
 SAFETENSORS_VERSION="0.8.0"
 TRANSFORMERS_VERSION="5.24.0"
+EXTRA_PINS="gguf==0.19.0 accelerate==1.15.0 sentence-transformers==6.2.0 sentencepiece==0.2.3 protobuf"
 
 CACHE="${MEMORAG_CACHE:-$HOME/.cache/memorag}"
 VENV="$CACHE/venv-peer"
 PY="$VENV/bin/python"
 WHEELS="$CACHE/wheels"
 STAMP="$VENV/.memorag-peer-pins"
-PINS="torch==$TORCH_VERSION numpy==$NUMPY_VERSION safetensors==$SAFETENSORS_VERSION transformers==$TRANSFORMERS_VERSION"
+PINS="torch==$TORCH_VERSION numpy==$NUMPY_VERSION safetensors==$SAFETENSORS_VERSION transformers==$TRANSFORMERS_VERSION $EXTRA_PINS"
 
 die() { echo "peer-venv: error: $*" >&2; exit 1; }
 
@@ -35,7 +37,7 @@ die() { echo "peer-venv: error: $*" >&2; exit 1; }
 # import check catches a venv broken after the fact)
 if [[ "${MEMORAG_PEER_VENV_REBUILD:-0}" != 1 && -x "$PY" && -f "$STAMP" \
       && "$(cat "$STAMP")" == "$PINS" ]] \
-   && OMP_WAIT_POLICY=passive "$PY" -c 'import torch, numpy, safetensors, transformers' >/dev/null 2>&1; then
+   && OMP_WAIT_POLICY=passive "$PY" -c 'import torch, numpy, safetensors, transformers, gguf, accelerate, sentence_transformers' >/dev/null 2>&1; then
   echo "$PY"
   exit 0
 fi
@@ -64,7 +66,7 @@ if "$PY" -m pip list --format=freeze 2>/dev/null | grep -Eiq '^(nvidia-|triton=)
   die "CUDA packages were pulled in; expected a CPU-only torch"
 fi
 
-OMP_WAIT_POLICY=passive "$PY" -c 'import torch, numpy, safetensors, transformers' >"$LOG" 2>&1 \
+OMP_WAIT_POLICY=passive "$PY" -c 'import torch, numpy, safetensors, transformers, gguf, accelerate, sentence_transformers' >"$LOG" 2>&1 \
   || { cat "$LOG" >&2; rm -rf "$VENV"; die "venv built but imports fail"; }
 
 echo "$PINS" >"$STAMP"

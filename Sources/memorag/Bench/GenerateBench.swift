@@ -15,6 +15,8 @@ struct GenerateBench: ParsableCommand {
     @Option(help: "Python with torch + transformers + gguf for the peer (default: scripts/peer-venv.sh's venv).")
     var peerPython: String?
     @Flag(help: "Skip the transformers peer.") var noPeer = false
+    @Flag(help: "Add llama.cpp (llama-cpp-python built from its sdist by scripts/llamacpp-venv.sh, ~5 min once) running the GGUF as Q4_1.")
+    var llamacpp = false
 
     func run() throws {
         var contenders = [Contender(label: "ours (libtorch \(LibTorch.version))",
@@ -22,6 +24,11 @@ struct GenerateBench: ParsableCommand {
         if !noPeer {
             let python = try peerPython ?? PeerEnvironment.python()
             contenders.append(Contender(label: "transformers", command: [python, PeerEnvironment.script("Benchmarks/peer/hf_generate.py")], isOurs: false))
+        }
+        if llamacpp {
+            let python = try PeerEnvironment.python(venvScript: "scripts/llamacpp-venv.sh")
+            contenders.append(Contender(label: "llama.cpp (Q4_1 weights)",
+                                        command: [python, PeerEnvironment.script("Benchmarks/peer/llamacpp_generate.py")], isOurs: false))
         }
         let jobs = dtypes.split(separator: ",").flatMap { d in ["prefill", "decode"].map { (name: $0, dtype: String(d)) } }
         print("SmolLM2-135M-Instruct (GGUF Q4_1 dequantised), \(threads) threads; prefill: 512-token prompt; decode: 64 tokens after 32")

@@ -122,11 +122,11 @@ enum PeerEnvironment {
 
     static func script(_ relative: String) -> String { root.appendingPathComponent(relative).path }
 
-    /// Runs scripts/peer-venv.sh (idempotent: it makes the venv once under the cache dir) and returns its python.
-    static func python() throws -> String {
+    /// Runs a venv script (idempotent: it makes the venv once under the cache dir) and returns its python.
+    static func python(venvScript: String = "scripts/peer-venv.sh") throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script("scripts/peer-venv.sh")]
+        process.arguments = [script(venvScript)]
         let stdout = Pipe()
         process.standardOutput = stdout
         try process.run()
@@ -134,7 +134,7 @@ enum PeerEnvironment {
         process.waitUntilExit()
         guard process.terminationStatus == 0,
               let python = String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init)
-        else { throw ValidationError("could not make the PyTorch peer venv (scripts/peer-venv.sh failed); use --no-peer or --peer-python") }
+        else { throw ValidationError("could not make the peer venv (\(venvScript) failed); use --no-peer or --peer-python") }
         return python
     }
 }
