@@ -6,7 +6,7 @@ import Torch
 /// give every libtorch process the same environment the CLI gives itself: `eval "$(memorag env)"`.
 struct EnvCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "env", abstract: "Print the launch environment (OMP_WAIT_POLICY, OPENBLAS_CORETYPE) as exports.")
+        commandName: "env", abstract: "Print the launch environment (OMP_WAIT_POLICY, GOMP_SPINCOUNT, OPENBLAS_CORETYPE) as exports.")
 
     @Flag(help: "Also describe the CPU and the compute dtype (as shell comments).") var verbose = false
 
@@ -14,7 +14,7 @@ struct EnvCommand: ParsableCommand {
         let features = CPUFeatures.detect()
         // The CLI has already re-executed itself with the settings, so report what is in effect now.
         let environment = ProcessInfo.processInfo.environment
-        for key in ["OMP_WAIT_POLICY", "OPENBLAS_CORETYPE"] {
+        for key in ["OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OPENBLAS_CORETYPE"] {
             if let value = environment[key] { print("export \(key)=\(value)") }
         }
         if verbose {

@@ -3,8 +3,8 @@ import Torch
 
 /// Settings that native libraries read once, when they are loaded — before `main` runs — so the CLI re-executes
 /// itself once with them in place:
-/// - `OMP_WAIT_POLICY=passive`: with OpenMP's default spin-waiting every parallel op on these 2-core VMs stalls for
-///   ≥ 8 ms and a transformer step runs 2–4× slower.
+/// - `OMP_WAIT_POLICY=passive` and a short `GOMP_SPINCOUNT` (see `LaunchSettings`): with OpenMP's default long
+///   spin-wait every parallel op on these 2-core VMs stalls for ≥ 8 ms and a transformer step runs 2–4× slower.
 /// - `OPENBLAS_CORETYPE`: Debian's OpenBLAS 0.3.21 does not recognise recent virtualised Xeon/EPYC models and falls
 ///   back to its Prescott (SSE3) kernels, 5× slower than its AVX-512 ones (32 vs 150 GFLOP/s on a 1024² matmul).
 ///   We name the kernel family from the CPU flags we detect.

@@ -26,10 +26,11 @@ final class ComputeDTypeTests: XCTestCase {
     func testLaunchSettings() {
         let modern = CPUFeatures.parse(cpuinfo: sapphire)
         XCTAssertEqual(LaunchSettings.missing(in: [:], features: modern),
-                       ["OMP_WAIT_POLICY": "passive", "OPENBLAS_CORETYPE": "SkylakeX"])
+                       ["OMP_WAIT_POLICY": "passive", "GOMP_SPINCOUNT": "10000", "OPENBLAS_CORETYPE": "SkylakeX"])
         XCTAssertEqual(LaunchSettings.missing(in: [:], features: CPUFeatures.parse(cpuinfo: avx2Only)),
-                       ["OMP_WAIT_POLICY": "passive", "OPENBLAS_CORETYPE": "Haswell"])
-        // A user's own setting wins.
+                       ["OMP_WAIT_POLICY": "passive", "GOMP_SPINCOUNT": "10000", "OPENBLAS_CORETYPE": "Haswell"])
+        // A user's own setting wins; an active policy gets no spin count of ours.
         XCTAssertEqual(LaunchSettings.missing(in: ["OMP_WAIT_POLICY": "active", "OPENBLAS_CORETYPE": "Zen"], features: modern), [:])
+        XCTAssertEqual(LaunchSettings.missing(in: ["OMP_WAIT_POLICY": "passive", "GOMP_SPINCOUNT": "0"], features: CPUFeatures()), [:])
     }
 }

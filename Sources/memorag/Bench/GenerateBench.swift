@@ -45,6 +45,7 @@ struct GenerateWorker: ParsableCommand {
     @Option var repeats = 2
     @Option var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option var model = ModelPaths.defaultGGUF.path
+    @Option(help: "Threads while decoding (default: the model's automatic choice).") var decodeThreads: Int?
 
     func run() throws {
         try LibTorch.setNumThreads(threads)
@@ -62,7 +63,7 @@ struct GenerateWorker: ParsableCommand {
             _ = try once()
             values = try (0..<repeats).map { _ in try once() }
         case "decode":
-            let parameters = GenerationParameters(maxNewTokens: 64)
+            let parameters = GenerationParameters(maxNewTokens: 64, decodeThreads: decodeThreads)
             _ = try lm.generate(promptIds: prompt(32), parameters: parameters)
             values = try (0..<repeats).map { _ in try lm.generate(promptIds: prompt(32), parameters: parameters).decodeTokensPerSecond }
         default:
