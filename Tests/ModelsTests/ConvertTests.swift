@@ -2,6 +2,7 @@ import Foundation
 import Models
 import Tokenizers
 import XCTest
+import TestSupport
 
 /// `GGUFConversion.convert` (`memorag convert`): the SmolLM2-135M-Instruct GGUF (scripts/fetch-models.sh) becomes an
 /// HF directory that loads as the GGUF does: same logits, same tokenizer ids (as the tokenizer transformers wrote from
@@ -156,18 +157,10 @@ final class ConvertTests: XCTestCase {
         let casesURL = scratch.appendingPathComponent("cases.json")
         try JSONSerialization.data(withJSONObject: ["cases": cases, "chat": chat]).write(to: casesURL)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [Self.tokenizerFixtures.appendingPathComponent("check_tokenizer_ids.py").path,
+        let arguments: [String] = [Self.tokenizerFixtures.appendingPathComponent("check_tokenizer_ids.py").path,
                              directory.path, casesURL.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        print(output)
-        XCTAssertEqual(process.terminationStatus, 0, "HF disagrees with the converted tokenizer:\n\(output)")
+        let (status, output) = try runPythonCheck(python, arguments)
+        XCTAssertEqual(status, 0, "HF disagrees with the converted tokenizer:\n\(output)")
     }
 
     // MARK: - Tiny fixture

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 @testable import Tokenizers
 
 /// BPETrainer on a committed corpus (Fixtures/bpe_corpus.txt, from make_bpe_trainer_fixtures.py), against HF's own
@@ -192,22 +193,13 @@ final class BPETrainerTests: XCTestCase {
         let casesURL = directory.appendingPathComponent("cases.json")
         try JSONSerialization.data(withJSONObject: ["cases": cases]).write(to: casesURL)
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
         var arguments = [Self.fixtures.appendingPathComponent("check_trained_tokenizer.py").path, directory.path,
                          casesURL.path, "--corpus", Self.corpusURL.path,
                          "--vocab-size", "\(Self.reference.vocab_size)",
                          "--min-frequency", "\(Self.reference.min_frequency)"]
         for token in Self.reference.special_tokens { arguments += ["--special-token", token] }
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        print(output)
-        XCTAssertEqual(process.terminationStatus, 0, "HF disagrees with the Swift encoder:\n\(output)")
+        let (status, output) = try runPythonCheck(python, arguments)
+        XCTAssertEqual(status, 0, "HF disagrees with the Swift encoder:\n\(output)")
     }
 
     /// The library's loader (`loadTokenizer`, i.e. `BPETokenizer`) on the written files encodes and decodes as the

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 @testable import Tokenizers
 
 /// `BPETokenizer.tokenizerJSON()` / `tokenizerConfigJSON(...)`: what is written loads back (here and, with
@@ -177,17 +178,9 @@ final class TokenizerJSONWriterTests: XCTestCase {
         }
         let casesURL = directory.appendingPathComponent("cases.json")
         try JSONSerialization.data(withJSONObject: ["cases": cases]).write(to: casesURL)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [BPETests.fixtures.appendingPathComponent("check_tokenizer_ids.py").path, directory.path,
+        let arguments: [String] = [BPETests.fixtures.appendingPathComponent("check_tokenizer_ids.py").path, directory.path,
                              casesURL.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        print(output)
-        XCTAssertEqual(process.terminationStatus, 0, "HF disagrees with the Swift tokenizer:\n\(output)")
+        let (status, output) = try runPythonCheck(python, arguments)
+        XCTAssertEqual(status, 0, "HF disagrees with the Swift tokenizer:\n\(output)")
     }
 }
