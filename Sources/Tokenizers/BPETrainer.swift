@@ -686,26 +686,8 @@ public struct TrainedBPE: Sendable, Equatable {
             .write(to: directory.appendingPathComponent("tokenizer_config.json"), options: .atomic)
     }
 
-    /// A JSON string literal (UTF-8 kept as is; quotes, backslashes and control characters escaped).
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F || (0x2028...0x2029).contains(scalar.value) {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal, escaped as HF's tokenizers (serde_json) write it.
+    static func quote(_ text: String) -> String { OrderedJSON.quoted(text) }
 }
 
 /// GPT-2's pre-tokenization pattern (HF's ByteLevel with `use_regex: true`), hand-coded:

@@ -56,6 +56,13 @@ enum OrderedJSON {
         if let indent { out.append(0x0A); out += repeatElement(0x20, count: indent) }
     }
 
+    /// `s` as a JSON string literal, escaped as below (for writers that assemble JSON text themselves).
+    static func quoted(_ s: String) -> String {
+        var out: [UInt8] = []
+        writeString(s, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// A string literal escaped as serde_json (and Python's `ensure_ascii=False`) escape: quote, backslash, and the
     /// control characters below U+0020; everything else, DEL and non-ASCII included, as its UTF-8.
     private static func writeString(_ s: String, into out: inout [UInt8]) {

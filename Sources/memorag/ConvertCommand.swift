@@ -22,7 +22,7 @@ struct ConvertCommand: ParsableCommand {
             noTokenizer ? { _ in [:] } : GGUFConversion.tokenizerFiles(of:)
         let report = try GGUFConversion.convert(gguf: URL(fileURLWithPath: gguf), to: URL(fileURLWithPath: out),
                                                 dtype: try ComputeDType.parse(dtype), tokenizerFiles: tokenizerFiles)
-        let seconds = Double((clock.now - start).components.seconds) + Double((clock.now - start).components.attoseconds) * 1e-18
+        let seconds = (clock.now - start).seconds
         print("wrote \(report.files.joined(separator: ", ")) to \(out): \(report.tensors) tensors, "
               + "\(report.parameters) parameters (\(dtype)) in \(String(format: "%.1f", seconds)) s")
     }

@@ -25,7 +25,7 @@ struct OpsWorker: ParsableCommand {
         try LibTorch.setNumThreads(threads)
         try LibTorch.manualSeed(0)
         let (metric, values, inner) = try OpsCases.run(case: `case`, dtype: try ComputeDType.parse(dtype), repeats: repeats)
-        let result = OpsCases.Result(
+        let result = WorkerResult(
             case: `case`, dtype: dtype, metric: metric, values: values, impl: "memorag-swift", torch: LibTorch.version,
             threads: threads, inner: inner)
         let encoder = JSONEncoder()

@@ -69,12 +69,8 @@ struct GenerateWorker: ParsableCommand {
         default:
             throw ValidationError("unknown case '\(`case`)' (prefill, decode)")
         }
-        let result = OpsCases.Result(case: `case`, dtype: dtype, metric: "tokens_per_s", values: values, impl: "memorag-swift",
+        let result = WorkerResult(case: `case`, dtype: dtype, metric: "tokens_per_s", values: values, impl: "memorag-swift",
                                      torch: LibTorch.version, threads: threads, inner: 1)
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

@@ -1,6 +1,18 @@
 import ArgumentParser
 import Foundation
 
+/// One worker's answer: the JSON line every worker (ours and the peers') prints.
+struct WorkerResult: Codable {
+    var `case`: String
+    var dtype: String
+    var metric: String
+    var values: [Double]
+    var impl: String
+    var torch: String
+    var threads: Int
+    var inner: Int
+}
+
 /// One program that speaks the worker protocol: `--case C --dtype D --repeats N --threads T` in, one JSON line out.
 struct Contender {
     let label: String
@@ -12,7 +24,7 @@ struct Contender {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
-    func run(case name: String, dtype: String, repeats: Int, threads: Int) throws -> OpsCases.Result {
+    func run(case name: String, dtype: String, repeats: Int, threads: Int) throws -> WorkerResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst()) + ["--case", name, "--dtype", dtype, "--repeats", String(repeats), "--threads", String(threads)]
@@ -36,7 +48,7 @@ struct Contender {
         }
         let lastLine = String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? ""
         do {
-            return try JSONDecoder().decode(OpsCases.Result.self, from: Data(lastLine.utf8))
+            return try JSONDecoder().decode(WorkerResult.self, from: Data(lastLine.utf8))
         } catch {
             throw ValidationError("\(label) printed no result line for \(name)/\(dtype): '\(lastLine)'")
         }

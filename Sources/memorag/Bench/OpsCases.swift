@@ -5,17 +5,6 @@ import Torch
 /// Our side of `bench ops`: each case does exactly the work its namesake in Benchmarks/peer/torch_ops.py does
 /// (see that file's docstring for the definitions) and reports one figure per timed repeat.
 enum OpsCases {
-    struct Result: Codable {
-        var `case`: String
-        var dtype: String
-        var metric: String
-        var values: [Double]
-        var impl: String
-        var torch: String
-        var threads: Int
-        var inner: Int
-    }
-
     static let names = ["overhead", "crossing", "matmul_1024", "matmul_4096x576x1536", "attention_smollm2", "llama_step"]
 
     static func run(case name: String, dtype: DType, repeats: Int) throws -> (metric: String, values: [Double], inner: Int) {

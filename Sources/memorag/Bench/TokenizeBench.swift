@@ -51,7 +51,7 @@ struct TokenizeWorker: ParsableCommand {
             _ = tokenizer.encode(text, addSpecialTokens: false)
             return megabytes / (clock.now - start).seconds
         }
-        let result = OpsCases.Result(case: `case`, dtype: dtype, metric: "mb_per_s", values: values, impl: "memorag-swift",
+        let result = WorkerResult(case: `case`, dtype: dtype, metric: "mb_per_s", values: values, impl: "memorag-swift",
                                      torch: "-", threads: threads, inner: 1)
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }
