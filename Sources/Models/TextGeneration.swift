@@ -13,9 +13,10 @@ extension LanguageModel {
     }
 
     /// Generates after `promptIds`. `onText` receives the reply in pieces (it may return false to stop); text that
-    /// could still turn out to be the start of a stop string is held back until it is decided.
+    /// could still turn out to be the start of a stop string is held back until it is decided. With a beacon
+    /// `memory` the model continues from it (and advances it), compressing the prompt as it reads it.
     public func generateText(
-        promptIds: [Int], parameters: GenerationParameters, stopStrings: [String] = [],
+        promptIds: [Int], parameters: GenerationParameters, stopStrings: [String] = [], memory: BeaconMemory? = nil,
         onText: (String) -> Bool = { _ in true }
     ) throws -> TextResult {
         let stops = stopStrings.filter { !$0.isEmpty }
@@ -34,7 +35,7 @@ extension LanguageModel {
             emitted = end
         }
 
-        var generation = try model.generate(promptIds: promptIds, parameters: parameters) { id in
+        func onToken(_ id: Int) -> Bool {
             text += decoder.push(id)
             if let (stop, range) = firstStop(in: text, stops: stops, from: max(0, emitted - holdBack)) {
                 hit = stop
@@ -45,6 +46,9 @@ extension LanguageModel {
             emit(upTo: max(emitted, text.count - holdBack))
             return keepGoing
         }
+        var generation = try memory.map { try model.generate(promptIds: promptIds, parameters: parameters, memory: $0,
+                                                              onToken: onToken) }
+            ?? model.generate(promptIds: promptIds, parameters: parameters, onToken: onToken)
         if hit == nil {
             text += decoder.finish()
             if let (stop, range) = firstStop(in: text, stops: stops, from: max(0, emitted - holdBack)) {
