@@ -94,3 +94,32 @@ final class BeaconParityTests: XCTestCase {
     func testQwen2InferenceMatchesReference() throws { try checkInference("qwen2") }
     func testLlamaInferenceMatchesReference() throws { try checkInference("llama") }
 }
+
+/// Training mode against the reference: loss and the gradient of every beacon parameter.
+final class BeaconTrainingParityTests: XCTestCase {
+    func checkTraining(_ arch: String) throws {
+        let expected = try BeaconParityTests.expected(arch)
+        let grads = try Safetensors.load(BeaconParityTests.fixtures.appendingPathComponent("\(arch)/grads.safetensors")).tensors
+        let model = try BeaconParityTests.model(arch)
+        let names = try model.trainOnlyBeacon()
+        XCTAssertEqual(Set(model.trainableParameters().map(\.name)), Set(names))
+        for (i, c) in expected.training.enumerated() {
+            for p in model.trainableParameters() { try p.tensor.zeroGrad() }
+            let (loss, valid) = try model.beaconLoss(inputIds: c.input_ids, rule: .schedule(c.chosen_ratios))
+            XCTAssertEqual(valid, c.input_ids.count - 1)
+            XCTAssertEqual(try loss.item(), c.loss, accuracy: 1e-5, "\(arch) case \(i) loss")
+            try loss.backward()
+            var checked = 0
+            for (name, tensor) in model.trainableParameters() {
+                let want = try XCTUnwrap(grads["case\(i).\(name)"], "\(arch) case \(i): no reference gradient for \(name)")
+                let got = try XCTUnwrap(try tensor.grad, "\(arch) case \(i): no gradient for \(name)")
+                assertClose(got, want, atol: 1e-4, rtol: 1e-4, "\(arch) case \(i) grad \(name)")
+                checked += 1
+            }
+            XCTAssertEqual(checked, grads.keys.filter { $0.hasPrefix("case\(i).") }.count)
+        }
+    }
+
+    func testQwen2TrainingLossAndGradientsMatchReference() throws { try checkTraining("qwen2") }
+    func testLlamaTrainingLossAndGradientsMatchReference() throws { try checkTraining("llama") }
+}
