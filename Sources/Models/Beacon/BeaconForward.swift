@@ -10,8 +10,9 @@ extension DecoderLM {
         var hidden: Tensor
     }
 
-    /// Runs `plan` through every layer against `memory` and takes the new keys/values into it.
-    func beaconStep(_ plan: BeaconStepPlan, memory: BeaconMemory) throws -> BeaconStepOutput {
+    /// Runs `plan` through every layer against `memory` and takes the new keys/values into it. Without
+    /// `needHidden` (memorizing) the last layer stops once its keys and values are made: nothing reads its output.
+    func beaconStep(_ plan: BeaconStepPlan, memory: BeaconMemory, needHidden: Bool = true) throws -> BeaconStepOutput {
         let length = plan.tokens.count
         let beaconRows = plan.isBeacon.indices.filter { plan.isBeacon[$0] }
         let rowIndex = beaconRows.isEmpty ? nil : try Tensor(beaconRows.map { Int64($0) }, shape: [beaconRows.count])
@@ -31,10 +32,20 @@ extension DecoderLM {
             windowBeaconIndex = nil
         }
 
+        // The causal mask over [memory ; step], aligned at the bottom right, made once for all layers (additive
+        // float: SDPA would otherwise convert a bool mask in every layer).
+        let mask: Tensor? = length == 1 ? nil : try Tensor.full([length, memoryLength + length], -Double.infinity, dtype: dtype)
+            .triu(memoryLength + 1)
+
         for (i, layer) in body.layers.enumerated() {
             let stored = try memory.memoryKeysValues(layer: i)
+            if !needHidden && i == body.layers.count - 1 {
+                let (keys, values) = try beaconKeysValues(layer.attention, try layer.inputNorm(h), rowIndex: rowIndex)
+                try memory.absorb(layer: i, keys: keys, values: values, plan: plan, beaconIndex: windowBeaconIndex)
+                break
+            }
             let (attended, keys, values) = try beaconAttention(
-                layer.attention, try layer.inputNorm(h), rowIndex: rowIndex, memory: stored,
+                layer.attention, try layer.inputNorm(h), rowIndex: rowIndex, memory: stored, mask: mask,
                 cos: cos, sin: sin, queryCos: queryCos, querySin: querySin)
             h = try h + attended
             h = try h + layer.mlp(layer.postAttentionNorm(h))
@@ -52,9 +63,22 @@ extension DecoderLM {
         return try Tensor.where(mask, beacon.weight.reshape(1, 1, -1), embedded)
     }
 
+    /// Only the new keys and values of a layer, [1, kvHeads, L, headDim] before RoPE.
+    private func beaconKeysValues(_ a: Attention, _ x: Tensor, rowIndex: Tensor?) throws -> (Tensor, Tensor) {
+        let length = x.dim(1)
+        let beaconX = try rowIndex.map { try x.indexSelect(dim: 1, $0) }
+        func project(_ plain: Linear, _ beacon: Linear?) throws -> Tensor {
+            let out = try plain(x)
+            guard let beacon, let rowIndex, let beaconX else { return out }
+            return try replacingRows(out, rowIndex, with: try beacon(beaconX))
+        }
+        return (try project(a.kProj, a.beaconKProj).reshape(1, length, a.kvHeads, a.headDim).transpose(1, 2),
+                try project(a.vProj, a.beaconVProj).reshape(1, length, a.kvHeads, a.headDim).transpose(1, 2))
+    }
+
     /// Self-attention of one layer for a step: (output [1, L, hidden], new keys and values before RoPE).
     private func beaconAttention(
-        _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: (Tensor, Tensor)?,
+        _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: (Tensor, Tensor)?, mask: Tensor?,
         cos: Tensor, sin: Tensor, queryCos: Tensor, querySin: Tensor
     ) throws -> (Tensor, Tensor, Tensor) {
         let length = x.dim(1)
@@ -74,7 +98,7 @@ extension DecoderLM {
         let allValues = try memory.map { try Tensor.cat([$0.1, v], dim: 2) } ?? v
         let rotatedKeys = try Functional.applyRotary(allKeys, cos: cos, sin: sin)
         let rotatedQueries = try Functional.applyRotary(q, cos: queryCos, sin: querySin)
-        let attended = try Functional.scaledDotProductAttention(rotatedQueries, rotatedKeys, allValues, causal: true)
+        let attended = try Functional.scaledDotProductAttention(rotatedQueries, rotatedKeys, allValues, mask: mask)
         let merged = try attended.transpose(1, 2).reshape(1, length, a.heads * a.headDim)
         var out = try a.oProj(merged)
         if let beaconO = a.beaconOProj, let rowIndex {

@@ -20,7 +20,7 @@ extension DecoderLM {
     public func memorize(_ ids: [Int], into memory: BeaconMemory, progress: ((Int, Int) -> Void)? = nil) throws {
         try checkBeaconInput(ids, memory)
         try withNoGrad {
-            _ = try runBeaconSteps(ids, memory: memory, progress: progress)
+            _ = try runBeaconSteps(ids, memory: memory, needHidden: false, progress: progress)
         }
     }
 
@@ -76,7 +76,7 @@ extension DecoderLM {
     }
 
     /// The window loop: steps until every id is consumed; returns the last step.
-    func runBeaconSteps(_ ids: [Int], memory: BeaconMemory, labels: [Int]? = nil,
+    func runBeaconSteps(_ ids: [Int], memory: BeaconMemory, labels: [Int]? = nil, needHidden: Bool = true,
                         progress: ((Int, Int) -> Void)?,
                         onStep: ((BeaconStepPlan, BeaconStepOutput) throws -> Void)? = nil)
         throws -> (BeaconStepOutput, BeaconStepPlan)
@@ -87,7 +87,9 @@ extension DecoderLM {
             let offset = memory.tokensSeen - start
             let plan = try memory.planStep(pending: ids[offset...], labels: labels.map { $0[offset...] },
                                            positions: positionBudget)
-            let output = try beaconStep(plan, memory: memory)
+            // Hidden states are needed for the last step (logits) and every step of training.
+            let isLast = memory.tokensSeen == start + ids.count
+            let output = try beaconStep(plan, memory: memory, needHidden: labels != nil || (needHidden && isLast))
             try onStep?(plan, output)
             last = (output, plan)
             progress?(memory.tokensSeen - start, ids.count)
