@@ -34,8 +34,9 @@ extension DecoderLM {
 
         // The causal mask over [memory ; step], aligned at the bottom right, made once for all layers (additive
         // float: SDPA would otherwise convert a bool mask in every layer).
-        let mask: Tensor? = length == 1 ? nil : try Tensor.full([length, memoryLength + length], -Double.infinity, dtype: dtype)
-            .triu(memoryLength + 1)
+        // Inference attends without a mask (Functional.memoryWindowAttention); training needs SDPA's gradient.
+        let mask: Tensor? = length == 1 || !memory.training ? nil
+            : try Tensor.full([length, memoryLength + length], -Double.infinity, dtype: dtype).triu(memoryLength + 1)
 
         for (i, layer) in body.layers.enumerated() {
             let stored = try memory.memoryKeysValues(layer: i)
@@ -45,7 +46,7 @@ extension DecoderLM {
                 break
             }
             let (attended, keys, values) = try beaconAttention(
-                layer.attention, try layer.inputNorm(h), rowIndex: rowIndex, memory: stored, mask: mask,
+                layer.attention, try layer.inputNorm(h), rowIndex: rowIndex, memory: stored, mask: mask, training: memory.training,
                 cos: cos, sin: sin, queryCos: queryCos, querySin: querySin)
             h = try h + attended
             h = try h + layer.mlp(layer.postAttentionNorm(h))
@@ -78,7 +79,7 @@ extension DecoderLM {
 
     /// Self-attention of one layer for a step: (output [1, L, hidden], new keys and values before RoPE).
     private func beaconAttention(
-        _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: (Tensor, Tensor)?, mask: Tensor?,
+        _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: (Tensor, Tensor)?, mask: Tensor?, training: Bool,
         cos: Tensor, sin: Tensor, queryCos: Tensor, querySin: Tensor
     ) throws -> (Tensor, Tensor, Tensor) {
         let length = x.dim(1)
@@ -98,7 +99,17 @@ extension DecoderLM {
         let allValues = try memory.map { try Tensor.cat([$0.1, v], dim: 2) } ?? v
         let rotatedKeys = try Functional.applyRotary(allKeys, cos: cos, sin: sin)
         let rotatedQueries = try Functional.applyRotary(q, cos: queryCos, sin: querySin)
-        let attended = try Functional.scaledDotProductAttention(rotatedQueries, rotatedKeys, allValues, mask: mask)
+        let attended: Tensor
+        if training {
+            attended = try Functional.scaledDotProductAttention(rotatedQueries, rotatedKeys, allValues, mask: mask)
+        } else {
+            // Inference: memory part and causal window part in two mask-free passes.
+            let m = allKeys.dim(2) - length
+            let windowKeys = try rotatedKeys.narrow(dim: 2, start: m, length: length)
+            let memoryKeys = m == 0 ? nil : (keys: try rotatedKeys.narrow(dim: 2, start: 0, length: m),
+                                             values: try allValues.narrow(dim: 2, start: 0, length: m))
+            attended = try Functional.memoryWindowAttention(rotatedQueries, memory: memoryKeys, window: (windowKeys, v))
+        }
         let merged = try attended.transpose(1, 2).reshape(1, length, a.heads * a.headDim)
         var out = try a.oProj(merged)
         if let beaconO = a.beaconOProj, let rowIndex {
