@@ -97,7 +97,8 @@ final class BeaconParityTests: XCTestCase {
 
 /// Training mode against the reference: loss and the gradient of every beacon parameter.
 final class BeaconTrainingParityTests: XCTestCase {
-    func checkTraining(_ arch: String) throws {
+    /// `recompute`: the bounded-memory path (`beaconLossBackward`) instead of one graph over the sample.
+    func checkTraining(_ arch: String, recompute: Bool = false) throws {
         let expected = try BeaconParityTests.expected(arch)
         let grads = try Safetensors.load(BeaconParityTests.fixtures.appendingPathComponent("\(arch)/grads.safetensors")).tensors
         let model = try BeaconParityTests.model(arch)
@@ -105,10 +106,16 @@ final class BeaconTrainingParityTests: XCTestCase {
         XCTAssertEqual(Set(model.trainableParameters().map(\.name)), Set(names))
         for (i, c) in expected.training.enumerated() {
             for p in model.trainableParameters() { try p.tensor.zeroGrad() }
-            let (loss, valid) = try model.beaconLoss(inputIds: c.input_ids, rule: .schedule(c.chosen_ratios))
-            XCTAssertEqual(valid, c.input_ids.count - 1)
-            XCTAssertEqual(try loss.item(), c.loss, accuracy: 1e-5, "\(arch) case \(i) loss")
-            try loss.backward()
+            if recompute {
+                let (loss, valid) = try model.beaconLossBackward(inputIds: c.input_ids, rule: .schedule(c.chosen_ratios))
+                XCTAssertEqual(valid, c.input_ids.count - 1)
+                XCTAssertEqual(loss, c.loss, accuracy: 1e-5, "\(arch) case \(i) loss (recomputed)")
+            } else {
+                let (loss, valid) = try model.beaconLoss(inputIds: c.input_ids, rule: .schedule(c.chosen_ratios))
+                XCTAssertEqual(valid, c.input_ids.count - 1)
+                XCTAssertEqual(try loss.item(), c.loss, accuracy: 1e-5, "\(arch) case \(i) loss")
+                try loss.backward()
+            }
             var checked = 0
             for (name, tensor) in model.trainableParameters() {
                 let want = try XCTUnwrap(grads["case\(i).\(name)"], "\(arch) case \(i): no reference gradient for \(name)")
@@ -122,4 +129,6 @@ final class BeaconTrainingParityTests: XCTestCase {
 
     func testQwen2TrainingLossAndGradientsMatchReference() throws { try checkTraining("qwen2") }
     func testLlamaTrainingLossAndGradientsMatchReference() throws { try checkTraining("llama") }
+    func testQwen2RecomputedWindowsGiveTheReferenceGradients() throws { try checkTraining("qwen2", recompute: true) }
+    func testLlamaRecomputedWindowsGiveTheReferenceGradients() throws { try checkTraining("llama", recompute: true) }
 }
