@@ -18,6 +18,9 @@ Cases (our worker does exactly the same):
 ``train_rR_Nk`` (tokens_per_s)
     One training step on an N×1024-token sample at ratio R: ``model(input_ids, labels=input_ids).loss.backward()``
     with only the beacon parameters trainable. tokens/s = tokens / t.
+``recompute_rR_Nk`` (tokens_per_s)
+    The same step with the reference's per-layer gradient checkpointing (``gradient_checkpointing_enable``); ours
+    recomputes window by window (``beaconLossBackward``).
 """
 from __future__ import annotations
 
@@ -37,9 +40,11 @@ import transformers  # noqa: E402
 
 
 def parse_case(name):
-    training = name.startswith("train_")
-    ratio, size = (name[6:] if training else name).split("_")
-    return int(ratio[1:]), int(size[:-1]) * 1024, training
+    recompute = name.startswith("recompute_")
+    training = recompute or name.startswith("train_")
+    body = name[10:] if recompute else name[6:] if training else name
+    ratio, size = body.split("_")
+    return int(ratio[1:]), int(size[:-1]) * 1024, training, recompute
 
 
 def main(argv=None) -> int:
@@ -58,7 +63,7 @@ def main(argv=None) -> int:
     sys.modules["beaconref"] = package
     from beaconref.llama.modeling_llama import LlamaForCausalLM  # noqa: E402
 
-    ratio, tokens, training = parse_case(args.case)
+    ratio, tokens, training, recompute = parse_case(args.case)
     model = LlamaForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32, attn_implementation="sdpa")
     model.memory.set(verbose=False, beacon_ratio=[ratio])
     ids = torch.tensor([[(i * 7919 + 13) % 49152 for i in range(tokens)]])
@@ -66,6 +71,8 @@ def main(argv=None) -> int:
     if training:
         for name, p in model.named_parameters():
             p.requires_grad_("beacon" in name)
+        if recompute:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.train()
         for _ in range(args.repeats):
             model.memory.reset()

@@ -15,7 +15,8 @@ struct MemorizeBench: ParsableCommand {
             under $MEMORAG_CACHE/bench/. The reference (FlagEmbedding activation_beacon/src, extracted with
             `git archive` to --reference) runs in the venv of scripts/beacon-ref-venv.sh.
             Cases: rR_Nk memorizes N×1024 tokens at ratio R; train_rR_Nk is one training step (loss + backward,
-            only beacon parameters trainable) on an N×1024-token sample.
+            only beacon parameters trainable) on an N×1024-token sample; recompute_rR_Nk the same step in bounded
+            memory (ours: window-level recomputation; the reference: its per-layer gradient checkpointing).
             """)
 
     @Option(help: "Rounds; each runs every case once per contender.") var rounds = 1
@@ -78,8 +79,12 @@ struct MemorizeWorker: ParsableCommand {
             try lm.trainOnlyBeacon()
             for _ in 0..<repeats {
                 let start = clock.now
-                let (loss, _) = try lm.beaconLoss(inputIds: ids, rule: .fixed(spec.ratio))
-                try loss.backward()
+                if spec.recompute {
+                    _ = try lm.beaconLossBackward(inputIds: ids, rule: .fixed(spec.ratio))
+                } else {
+                    let (loss, _) = try lm.beaconLoss(inputIds: ids, rule: .fixed(spec.ratio))
+                    try loss.backward()
+                }
                 values.append(Double(spec.tokens) / (clock.now - start).seconds)
                 for p in lm.trainableParameters() { try p.tensor.zeroGrad() }
             }
@@ -98,15 +103,18 @@ struct MemorizeWorker: ParsableCommand {
     }
 }
 
-/// `rR_Nk` / `train_rR_Nk`.
+/// `rR_Nk` / `train_rR_Nk` / `recompute_rR_Nk`.
 struct MemorizeBenchCase {
     var ratio: Int
     var tokens: Int
     var training: Bool
+    var recompute: Bool
 
     init(_ name: String) throws {
-        training = name.hasPrefix("train_")
-        let parts = (training ? String(name.dropFirst(6)) : name).split(separator: "_")
+        recompute = name.hasPrefix("recompute_")
+        training = recompute || name.hasPrefix("train_")
+        let body = recompute ? String(name.dropFirst(10)) : training ? String(name.dropFirst(6)) : name
+        let parts = body.split(separator: "_")
         guard parts.count == 2, parts[0].hasPrefix("r"), parts[1].hasSuffix("k"),
               let r = Int(parts[0].dropFirst()), let k = Int(parts[1].dropLast()), r > 0, k > 0
         else { throw ValidationError("case '\(name)' is not rR_Nk or train_rR_Nk") }
