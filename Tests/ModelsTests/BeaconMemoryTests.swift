@@ -156,3 +156,38 @@ final class BeaconMemoryTests: XCTestCase {
         }
     }
 }
+
+/// The ratio rules of `beacon_ratio_mix`.
+final class BeaconRatioRuleTests: XCTestCase {
+    func testAdaptPicksTheSmallestRatioThatFitsThePositionBudget() throws {
+        let model = try DecoderLM.load(directory: BeaconParityTests.fixtures.appendingPathComponent("qwen2"))
+        // 256 positions, window 16: ratio r holds (256 − 16)·r + 16 tokens: 496 at r=2, 976 at r=4, 1936 at r=8.
+        for (n, future, want) in [(400, 0, 2), (600, 0, 4), (600, 500, 8), (3000, 0, 8)] {
+            let memory = try model.makeBeaconMemory(rule: .adapt([2, 4, 8], futureTokens: future))
+            try model.memorize((0..<n).map { 3 + $0 % 90 }, into: memory)
+            XCTAssertEqual(memory.currentRatio, want, "n=\(n) future=\(future)")
+            XCTAssertEqual(memory.beaconEntries[0], n / 16 * 16 / want)
+        }
+        // From the config: beacon_ratio_mix "adapt-0".
+        XCTAssertEqual(try BeaconSettings(window: 16, ratios: [2, 4], ratioMix: "adapt-0").ratioRule(fixed: nil),
+                       .adapt([2, 4], futureTokens: 0))
+    }
+
+    func testRandomMixesAreSeededAndStayAmongValidRatios() throws {
+        let model = try DecoderLM.load(directory: BeaconParityTests.fixtures.appendingPathComponent("llama"))
+        let ids = (0..<160).map { 3 + $0 % 90 }  // 10 windows
+        func beacons(_ rule: BeaconRatioRule) throws -> Int {
+            let memory = try model.makeBeaconMemory(rule: rule)
+            try model.memorize(ids, into: memory)
+            return memory.beaconEntries[0]
+        }
+        let stepRandom = try beacons(.stepRandom([2, 4, 8, 3, 32], seed: 42))  // 3 and 32 do not fit a window of 16
+        XCTAssertEqual(stepRandom, try beacons(.stepRandom([2, 4, 8, 3, 32], seed: 42)))
+        XCTAssertTrue((10 * 2...10 * 8).contains(stepRandom), "\(stepRandom)")
+        XCTAssertNotEqual(stepRandom % 20, 0, "10 windows at one ratio would give a multiple of 10·16/r")
+        let instance = try beacons(.instanceRandom([2, 4, 8], seed: 7))
+        XCTAssertTrue([80, 40, 20].contains(instance), "\(instance)")
+        XCTAssertEqual(try beacons(.sequence([2, 8])), 5 * 8 + 5 * 2)
+        XCTAssertThrowsError(try beacons(.stepRandom([3, 5], seed: 1)))  // nothing divides the window
+    }
+}
