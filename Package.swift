@@ -33,7 +33,7 @@ let package = Package(
                        providers: [.apt(["libfaiss-dev"])]),
         // The only code that includes libtorch and faiss headers: a pure-C API of opaque handles and int status codes
         // (faiss in the explicit submodule CTorch.Faiss).
-        .target(name: "CTorch", dependencies: ["CLibTorch", "CFaiss"], path: "Sources/CTorch",
+        .target(name: "CTorch", dependencies: ["CFaiss", "CLibTorch"], path: "Sources/CTorch",
                 linkerSettings: [.linkedLibrary("m")]),
         .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
         .target(name: "NN", dependencies: ["Torch"], swiftSettings: strict),

@@ -174,6 +174,32 @@ final class VectorIndexTests: XCTestCase {
         }
     }
 
+    /// faiss brings the system's BLAS and LAPACK (OpenBLAS), which also define `sgemm_`. libtorch calls its BLAS
+    /// through the symbol table, so whichever library comes first in the process wins: it must be libtorch's own
+    /// (MKL in the PyPI wheel, about twice OpenBLAS's speed here). Package.swift lists CFaiss before CLibTorch in
+    /// CTorch's dependencies for this, since SwiftPM emits the link flags of later dependencies first.
+    func testLibtorchKeepsItsOwnBLAS() throws {
+        guard let torch = dlopen("libtorch_cpu.so", RTLD_NOW | RTLD_NOLOAD) else { throw XCTSkip("libtorch_cpu.so is not loaded by name") }
+        defer { dlclose(torch) }
+        // dlsym on libtorch's handle looks in libtorch_cpu first, then in its own dependencies.
+        guard let own = dlsym(torch, "sgemm_"), let global = dlsym(nil, "sgemm_") else {
+            throw XCTSkip("no sgemm_ in this process")
+        }
+        XCTAssertEqual(own, global, "sgemm_ resolves to \(Self.mapping(of: global)), not libtorch's \(Self.mapping(of: own))")
+    }
+
+    /// The file mapped at `address` (from /proc/self/maps).
+    private static func mapping(of address: UnsafeMutableRawPointer) -> String {
+        let value = UInt(bitPattern: address)
+        guard let maps = FileHandle(forReadingAtPath: "/proc/self/maps")?.readDataToEndOfFile() else { return "?" }
+        for line in String(decoding: maps, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            let bounds = fields[0].split(separator: "-").compactMap { UInt($0, radix: 16) }
+            if bounds.count == 2, bounds[0] <= value, value < bounds[1] { return fields.count > 5 ? String(fields[5]) : "anonymous" }
+        }
+        return "?"
+    }
+
     /// libtorch's wheel bundles a libgomp with the system's soname, so faiss and libtorch share one OpenMP runtime;
     /// both thread pools run side by side, from several threads, and faiss's thread setting leaves libtorch's alone.
     func testFaissAndLibtorchShareOneOpenMPRuntime() throws {
