@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "Data", targets: ["Data"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,6 +28,8 @@ let package = Package(
         // The HDF5 C API (serial build).
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
+        // zlib (inflate), for the corpus tools' R lazy-load databases and gzip files.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // The only code that includes libtorch headers: a pure-C API of opaque handles and int status codes.
         .target(name: "CTorch", dependencies: ["CLibTorch"], path: "Sources/CTorch",
                 linkerSettings: [.linkedLibrary("m")]),
@@ -36,8 +39,11 @@ let package = Package(
         .target(name: "Tokenizers", swiftSettings: strict),
         // Llama/Qwen2/Mistral decoders, the BERT encoder, HF and GGUF loading, generation.
         .target(name: "Models", dependencies: ["NN", "Torch", "Tokenizers"], swiftSettings: strict),
+        // HDF5 token and SFT stores, seeded long-context samplers, corpus tools, clue-data synthesis.
+        .target(name: "Data", dependencies: ["Torch", "Tokenizers", "CHDF5", "CZlib"],
+                resources: [.copy("Resources")], swiftSettings: strict),
         .executableTarget(name: "memorag",
-                          dependencies: ["Torch", "NN", "Models", "Tokenizers",
+                          dependencies: ["Torch", "NN", "Models", "Tokenizers", "Data",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
@@ -49,6 +55,8 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "Torch", "TestSupport"], resources: [.copy("Fixtures")],
                     swiftSettings: strict),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Models", "Tokenizers", "Torch", "TestSupport"],
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx17
 )
