@@ -29,7 +29,9 @@ let package = Package(
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
         // zlib (inflate), for the corpus tools' R lazy-load databases and gzip files.
-        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        // No pkgConfig: zlib.pc names -L/usr/lib/x86_64-linux-gnu, which would put Debian's libtorch ahead of the
+        // one torch.pc names; zlib.h and libz are on the default paths.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // The only code that includes libtorch headers: a pure-C API of opaque handles and int status codes.
         .target(name: "CTorch", dependencies: ["CLibTorch"], path: "Sources/CTorch",
                 linkerSettings: [.linkedLibrary("m")]),
