@@ -121,7 +121,7 @@ public struct CorpusFetcher {
     public func fetchWordcloudBooks(progress: (Progress) -> Void = { _ in }) throws -> [CorpusEntry] {
         let (root, version) = try pypiSdistByURL("wordcloud", progress: progress)
         let examples = root.appendingPathComponent("examples")
-        let alice = CorpusText.gutenbergBody(try readText(examples.appendingPathComponent("alice.txt")))
+        let alice = CorpusText.reflowProse(CorpusText.gutenbergBody(try readText(examples.appendingPathComponent("alice.txt"))))
         let nahan = CorpusText.nahan(try readText(examples.appendingPathComponent("wc_cn/CalltoArms.txt")))
         return [
             try write(alice, file: "alice.txt", name: "Alice's Adventures in Wonderland", package: "wordcloud (PyPI)",

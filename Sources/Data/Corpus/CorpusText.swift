@@ -113,15 +113,12 @@ public enum CorpusText {
                 continue
             }
             if c == "{" || c == "}" { i += 1; continue }
-            // Character escapes: "[" + one mark + one or two letters + "]", e.g. [=a], [,e], ['e], [^o].
-            if c == "[", i + 3 < chars.count, "=,'\"^~.-`".contains(chars[i + 1]) {
-                var j = i + 2
-                while j < chars.count, j - i <= 4, chars[j].isLetter { j += 1 }
-                if j < chars.count, chars[j] == "]", j > i + 2 {
-                    out.append(contentsOf: chars[(i + 2)..<j])
-                    i = j + 1
-                    continue
-                }
+            // Character escapes: [=a] [,e] ['e] (mark first) and [i^] [imac] [uum] [ae] (letter first).
+            if c == "[", let close = chars[(i + 1)...].prefix(7).firstIndex(of: "]"),
+               let letters = gcideEscape(String(chars[(i + 1)..<close])) {
+                out += letters
+                i = close + 1
+                continue
             }
             out.append(c)
             i += 1
@@ -134,6 +131,33 @@ public enum CorpusText {
             if c == " " { if !lastSpace { collapsed.append(c) }; lastSpace = true } else { collapsed.append(c); lastSpace = false }
         }
         return collapsed.trimmingCharacters(in: .whitespaces)
+    }
+
+    /// The text of a GCIDE character escape (the part between brackets), or nil when it is not one.
+    static func gcideEscape(_ body: String) -> String? {
+        let ligatures = ["ae": "æ", "AE": "Æ", "oe": "œ", "OE": "Œ", "eth": "ð", "thorn": "þ", "root": "√"]
+        if let l = ligatures[body] { return l }
+        guard let first = body.first, body.count >= 2 else { return nil }
+        if "=,'\"^~.-`".contains(first), body.dropFirst().allSatisfy({ $0.isLetter }), body.count <= 3 {
+            return String(body.dropFirst())
+        }
+        guard first.isLetter else { return nil }
+        let mark = body.dropFirst()
+        let marks: Set<String> = ["^", "mac", "um", "cr", "dd", "grave", "acute", "`", "'", "ring", "til", "~", ".",
+                                  ",", ":", "\"", "sd", "sl", "b", "it", "ced", "y", "br"]
+        return marks.contains(String(mark)) ? String(first) : nil
+    }
+
+    /// Gutenberg prose with its hard line wrapping undone: the lines of a paragraph are joined with spaces, except
+    /// in paragraphs with indented lines (verse, letters), which keep their line breaks.
+    public static func reflowProse(_ text: String) -> String {
+        let blocks = normalisedLines(text).components(separatedBy: "\n\n")
+        return blocks.map { rawBlock -> String in
+            let block = rawBlock.trimmingCharacters(in: .newlines)
+            let lines = block.split(separator: "\n", omittingEmptySubsequences: true)
+            if lines.contains(where: { $0.first == " " || $0.first == "\t" }) { return block }
+            return lines.map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+        }.filter { !$0.isEmpty }.joined(separator: "\n\n") + "\n"
     }
 
     /// GCIDE from dictd's files: entries in index order (by offset, each once), the `00-database-*` headers left

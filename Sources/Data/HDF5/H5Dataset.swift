@@ -143,7 +143,7 @@ final class H5Dataset: @unchecked Sendable {
             try HDF5.check(H5Sselect_hyperslab(fileSpace, H5S_SELECT_SET, &start, nil, &n, nil), fail)
             let memSpace = H5Screate_simple(1, &n, nil)
             defer { H5Sclose(memSpace) }
-            try values.withUnsafeBufferPointer { buffer in
+            _ = try values.withUnsafeBufferPointer { buffer in
                 try HDF5.check(H5Dwrite(id, memoryType, memSpace, fileSpace, 0, buffer.baseAddress), fail)
             }
             count += values.count
@@ -167,7 +167,7 @@ final class H5Dataset: @unchecked Sendable {
             let memSpace = H5Screate_simple(1, &n, nil)
             defer { H5Sclose(memSpace) }
             var out = [T](repeating: 0, count: range.count)
-            try out.withUnsafeMutableBufferPointer { buffer in
+            _ = try out.withUnsafeMutableBufferPointer { buffer in
                 try HDF5.check(H5Dread(id, memoryType, memSpace, fileSpace, 0, buffer.baseAddress), fail)
             }
             return out

@@ -64,7 +64,7 @@ final class H5File: @unchecked Sendable {
     /// Flushes everything to disk.
     func flush() throws {
         try HDF5.run {
-            try HDF5.check(H5Fflush(id, H5F_SCOPE_GLOBAL)) { .writeFailed(path: path, reason: "flush: \($0)") }
+            _ = try HDF5.check(H5Fflush(id, H5F_SCOPE_GLOBAL)) { .writeFailed(path: path, reason: "flush: \($0)") }
         }
     }
 
