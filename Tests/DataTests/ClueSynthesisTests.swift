@@ -51,6 +51,8 @@ final class ClueSynthesisTests: XCTestCase {
                        .duplicateClue)
         XCTAssertEqual(filter.admit(question: "His daughter kept a logbook of every ship that passed, noting its flag?",
                                     clue: clue, document: document), .questionCopiesClue)
+        XCTAssertEqual(filter.admit(question: "What is the passage about, in a few words?", clue: "Short line.",
+                                    document: document), .metaQuestion)
         XCTAssertEqual(ClueSynthesis.keySentence(of: "The sky was grey. Two ships ran aground on the reef. Nobody came.",
                                                  question: "How many ships ran aground?"),
                        "Two ships ran aground on the reef.")

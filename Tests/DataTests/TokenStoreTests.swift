@@ -4,6 +4,26 @@ import XCTest
 
 @testable import Data
 
+/// What `body` writes to file descriptor 2.
+func capturingStandardError(_ body: () throws -> Void) throws -> String {
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("stderr-\(UUID().uuidString)")
+    FileManager.default.createFile(atPath: file.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: file) }
+    fflush(nil)
+    let saved = dup(2)
+    let fd = open(file.path, O_WRONLY)
+    dup2(fd, 2)
+    close(fd)
+    defer {
+        fflush(nil)
+        dup2(saved, 2)
+        close(saved)
+    }
+    try body()
+    fflush(nil)
+    return (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+}
+
 final class TokenStoreTests: XCTestCase {
     var dir: URL!
     override func setUpWithError() throws { dir = try temporaryDirectory("tokenstore") }
@@ -55,11 +75,14 @@ final class TokenStoreTests: XCTestCase {
         let text = dir.appendingPathComponent("text.h5")
         try "just text".write(to: text, atomically: true, encoding: .utf8)
         assertThrowsDataError(try TokenStore(url: text), containing: [text.path, "not an HDF5 file"])
-        // Truncated.
+        // Truncated: HDF5's own error stack becomes the message, and HDF5 prints nothing itself.
         let truncated = dir.appendingPathComponent("truncated.h5")
         let bytes = try Data(contentsOf: good)
         try bytes.prefix(bytes.count / 2).write(to: truncated)
-        assertThrowsDataError(try TokenStore(url: truncated), containing: [truncated.path])
+        let printed = try capturingStandardError {
+            assertThrowsDataError(try TokenStore(url: truncated), containing: [truncated.path, "HDF5 cannot open it"])
+        }
+        XCTAssertFalse(printed.contains("HDF5"), "HDF5 printed its error stack: \(printed.prefix(300))")
         // An SFT store is not a pretraining store.
         let sft = dir.appendingPathComponent("sft.h5")
         let writer = try SFTStoreWriter(url: sft, vocabSize: 1000, tokenizerSHA256: testTokenizerHash)

@@ -9,7 +9,8 @@ import Tokenizers
 /// - `recall`: span prompt with the question → the passage (a clue span that occurs verbatim in the document),
 /// - `answer`: qa prompt with the question → the passage's key sentence (the one sharing most words with it),
 /// - `rewrite`: sur prompt with the vague question → the specific question (a surrogate question).
-/// Filters: the question must look like one (ends with "?", 4–40 words, no copied clue), questions and clues are
+/// Filters: the question must look like one (ends with "?", 4–40 words, no copied clue, not about "the passage"
+/// itself), questions and clues are
 /// deduplicated (case and spacing ignored), and the clue must occur verbatim in the document.
 public enum ClueSynthesis {
     public struct Options: Sendable {
@@ -38,7 +39,13 @@ public enum ClueSynthesis {
         case duplicateClue = "duplicate clue"
         case clueNotInDocument = "clue not verbatim in the document"
         case questionCopiesClue = "question copies the clue"
+        /// About the text rather than its content ("What is the passage about?"): useless without the passage.
+        case metaQuestion = "question about the passage, not its content"
     }
+
+    /// Words that make a question about the text itself.
+    static let metaPhrases = ["the passage", "this passage", "the text", "this text", "the author", "this question",
+                              "the question", "the article", "the story about", "the excerpt"]
 
     public enum Progress: Sendable {
         case accepted(Example)
@@ -47,8 +54,9 @@ public enum ClueSynthesis {
 
     /// What the model is asked (chat messages) for passage `passage`, and for making `question` vaguer.
     public static func questionRequest(for passage: String) -> [ChatMessage] {
-        [.user("Here is a passage from a book:\n\n\(passage)\n\nWrite one question that this passage answers. "
-               + "Output only the question.")]
+        [.user("Here is a passage from a book:\n\n\(passage)\n\nWrite one specific question about what happens "
+               + "or what is said here that the passage answers, naming the people or things involved. Do not refer to "
+               + "\"the passage\". Output only the question.")]
     }
 
     public static func vaguenessRequest(for question: String) -> [ChatMessage] {
@@ -126,6 +134,8 @@ public enum ClueSynthesis {
             // CJK questions have no spaces: count characters / 2 as words.
             let size = words > 1 ? words : question.count / 2
             if size < options.minQuestionWords || size > options.maxQuestionWords { return .questionLength }
+            let lowered = question.lowercased()
+            if ClueSynthesis.metaPhrases.contains(where: { lowered.contains($0) }) { return .metaQuestion }
             if Self.key(question).count > 30, Self.key(clue).contains(Self.key(question).dropLast()) { return .questionCopiesClue }
             return nil
         }

@@ -4,7 +4,8 @@ import Foundation
 /// The HDF5 C library behind one lock (Debian's libhdf5 is built without thread safety), with its automatic error
 /// printing switched off: failures become `DataError`s carrying the innermost messages of HDF5's error stack.
 enum HDF5 {
-    private static let lock = NSLock()
+    // Recursive: a handle released while the lock is held (its deinit closes it) must not deadlock.
+    private static let lock = NSRecursiveLock()
     nonisolated(unsafe) private static var silenced = false
 
     /// Runs `body` holding the library lock.
