@@ -189,6 +189,8 @@ struct SynthCluesCommand: ParsableCommand {
                     case .rejected(let why, let q):
                         rejected += 1
                         FileHandle.standardError.write(Data("- (\(why.rawValue)) \(q.prefix(100))\n".utf8))
+                    case .vagueRejected(let reply):
+                        FileHandle.standardError.write(Data("  (no rewrite: \(reply.prefix(100)))\n".utf8))
                     }
                 }
                 lines += try ClueSynthesis.jsonLines(examples: examples, document: text, source: url.lastPathComponent,

@@ -53,6 +53,11 @@ final class ClueSynthesisTests: XCTestCase {
                                     clue: clue, document: document), .questionCopiesClue)
         XCTAssertEqual(filter.admit(question: "What is the passage about, in a few words?", clue: "Short line.",
                                     document: document), .metaQuestion)
+        let storm = "In the winter of the great storm the lamp failed for three nights, and two ships ran aground on the reef."
+        XCTAssertEqual(filter.admit(question: "Who wrote the famous novel in question?", clue: storm, document: document),
+                       .ungrounded)
+        XCTAssertEqual(filter.admit(question: "How many loaves did the storm bake every morning?", clue: storm,
+                                    document: document), .ungrounded, "a copy of the worked example")
         XCTAssertEqual(ClueSynthesis.keySentence(of: "The sky was grey. Two ships ran aground on the reef. Nobody came.",
                                                  question: "How many ships ran aground?"),
                        "Two ships ran aground on the reef.")
@@ -64,6 +69,7 @@ final class ClueSynthesisTests: XCTestCase {
         var events: [ClueSynthesis.Progress] = []
         let examples = try ClueSynthesis.synthesize(document: document, source: "doc.txt", options: options) { messages, _ in
             let text = messages.last!.content
+            XCTAssertEqual(messages.count, 3, "each request carries one worked example")
             asked.append(text)
             if text.hasPrefix("Rewrite") { return text.contains("logbook") ? "What was written down there?" : "Not a question" }
             if text.contains("logbook") { return "What did the keeper's daughter write in her logbook?" }

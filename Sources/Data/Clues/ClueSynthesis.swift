@@ -10,7 +10,7 @@ import Tokenizers
 /// - `answer`: qa prompt with the question → the passage's key sentence (the one sharing most words with it),
 /// - `rewrite`: sur prompt with the vague question → the specific question (a surrogate question).
 /// Filters: the question must look like one (ends with "?", 4–40 words, no copied clue, not about "the passage"
-/// itself), questions and clues are
+/// itself, shares a content word with the passage), questions and clues are
 /// deduplicated (case and spacing ignored), and the clue must occur verbatim in the document.
 public enum ClueSynthesis {
     public struct Options: Sendable {
@@ -41,6 +41,8 @@ public enum ClueSynthesis {
         case questionCopiesClue = "question copies the clue"
         /// About the text rather than its content ("What is the passage about?"): useless without the passage.
         case metaQuestion = "question about the passage, not its content"
+        /// Shares no content word with the passage (or copies the worked example of the request).
+        case ungrounded = "question not grounded in the passage"
     }
 
     /// Words that make a question about the text itself.
@@ -50,18 +52,41 @@ public enum ClueSynthesis {
     public enum Progress: Sendable {
         case accepted(Example)
         case rejected(Rejection, question: String)
+        /// The vaguer question was unusable; the example keeps recall and answer only.
+        case vagueRejected(reply: String)
     }
 
     /// What the model is asked (chat messages) for passage `passage`, and for making `question` vaguer.
     public static func questionRequest(for passage: String) -> [ChatMessage] {
-        [.user("Here is a passage from a book:\n\n\(passage)\n\nWrite one specific question about what happens "
-               + "or what is said here that the passage answers, naming the people or things involved. Do not refer to "
-               + "\"the passage\". Output only the question.")]
+        // One worked example first: small instruct models copy its form (a concrete question naming who and what).
+        [.user(questionInstruction(for: "The miller's wife baked twelve loaves every morning before sunrise and sold "
+                                      + "them at the market in the square.")),
+         .assistant(exampleQuestion),
+         .user(questionInstruction(for: passage))]
+    }
+
+    static func questionInstruction(for passage: String) -> String {
+        "Here is a passage from a book:\n\n\(passage)\n\nWrite one specific question about what happens or what is "
+            + "said here that the passage answers, naming the people or things involved. Do not refer to \"the "
+            + "passage\". Output only the question."
     }
 
     public static func vaguenessRequest(for question: String) -> [ChatMessage] {
-        [.user("Rewrite this question so it is shorter and more general, as a reader who does not remember the "
-               + "details would ask it:\n\n\(question)\n\nOutput only the new question.")]
+        [.user(vaguenessInstruction(for: exampleQuestion)),
+         .assistant("What did the miller's wife do each day?"),
+         .user(vaguenessInstruction(for: question))]
+    }
+
+    static func vaguenessInstruction(for question: String) -> String {
+        "Rewrite this question so it is shorter and more general, as a reader who does not remember the details "
+            + "would ask it:\n\n\(question)\n\nOutput only the new question."
+    }
+
+    static let exampleQuestion = "How many loaves did the miller's wife bake every morning?"
+
+    /// Content words (lowercased, 4+ letters or digits) of a text.
+    static func contentWords(_ s: String) -> Set<Substring> {
+        Set(s.lowercased().split { !$0.isLetter && !$0.isNumber }.filter { $0.count >= 4 })
     }
 
     /// Up to `count` distinct paragraphs of the document whose length is within bounds, chosen with `seed`.
@@ -146,6 +171,12 @@ public enum ClueSynthesis {
             guard document.contains(clue) else { return .clueNotInDocument }
             if questions.contains(Self.key(question)) { return .duplicateQuestion }
             if clues.contains(Self.key(clue)) { return .duplicateClue }
+            // Grounding (skipped for scripts without spaces, where words cannot be split this way).
+            let asked = ClueSynthesis.contentWords(question)
+            if question.contains(" ") {
+                if asked.intersection(ClueSynthesis.contentWords(clue)).isEmpty { return .ungrounded }
+                if asked.intersection(ClueSynthesis.contentWords(ClueSynthesis.exampleQuestion)).count >= 3 { return .ungrounded }
+            }
             questions.insert(Self.key(question))
             clues.insert(Self.key(clue))
             return nil
@@ -177,6 +208,7 @@ public enum ClueSynthesis {
             if let v = vague, filter.checkShape(v, clue: passage) != nil || Filter.key(v) == Filter.key(question) {
                 vague = nil
             }
+            if vague == nil { progress(.vagueRejected(reply: vagueReply)) }
             let example = Example(question: question, vagueQuestion: vague, clue: passage,
                                   keySentence: keySentence(of: passage, question: question))
             examples.append(example)
