@@ -58,6 +58,10 @@ final class ClueSynthesisTests: XCTestCase {
                        .ungrounded)
         XCTAssertEqual(filter.admit(question: "How many loaves did the storm bake every morning?", clue: storm,
                                     document: document), .ungrounded, "a copy of the worked example")
+        XCTAssertEqual(ClueSynthesis.templateVagueQuestion(from: "What is the name of the Mouse's sister?"),
+                       "What happens with the Mouse?")
+        XCTAssertEqual(ClueSynthesis.templateVagueQuestion(from: "Why did Alice cry?"), "What happens with Alice?")
+        XCTAssertNil(ClueSynthesis.templateVagueQuestion(from: "Why did two ships run aground?"))
         XCTAssertEqual(ClueSynthesis.keySentence(of: "The sky was grey. Two ships ran aground on the reef. Nobody came.",
                                                  question: "How many ships ran aground?"),
                        "Two ships ran aground on the reef.")
@@ -80,7 +84,8 @@ final class ClueSynthesisTests: XCTestCase {
         XCTAssertEqual(events.filter { if case .rejected(.notAQuestion, _) = $0 { return true } else { return false } }.count, 1)
         let logbook = try XCTUnwrap(examples.first { $0.clue.contains("logbook") })
         XCTAssertEqual(logbook.vagueQuestion, "What was written down there?")
-        XCTAssertNil(examples.first { $0.clue.contains("storm") }?.vagueQuestion, "an unusable vague question is dropped")
+        XCTAssertNil(examples.first { $0.clue.contains("storm") }?.vagueQuestion,
+                     "an unusable vague question is dropped (and this question names nothing for the template)")
         for e in examples { XCTAssertTrue(document.contains(e.clue)); XCTAssertTrue(e.clue.contains(e.keySentence)) }
         let lines = try ClueSynthesis.jsonLines(examples: examples, document: document, source: "doc.txt",
                                                 prompts: try MemoryPrompts.english())

@@ -8,7 +8,8 @@ import Tokenizers
 /// memory model's format (the document read into memory through MemoRAG's context prompt):
 /// - `recall`: span prompt with the question → the passage (a clue span that occurs verbatim in the document),
 /// - `answer`: qa prompt with the question → the passage's key sentence (the one sharing most words with it),
-/// - `rewrite`: sur prompt with the vague question → the specific question (a surrogate question).
+/// - `rewrite`: sur prompt with the vague question → the specific question (a surrogate question); when the model's
+///   vague question is unusable, a template one ("What happens with the Mouse?") stands in.
 /// Filters: the question must look like one (ends with "?", 4–40 words, no copied clue, not about "the passage"
 /// itself, shares a content word with the passage), questions and clues are
 /// deduplicated (case and spacing ignored), and the clue must occur verbatim in the document.
@@ -26,7 +27,7 @@ public enum ClueSynthesis {
 
     public struct Example: Sendable, Equatable {
         public var question: String
-        /// The vaguer question for the rewrite example; nil when the model's one was rejected.
+        /// The vaguer question for the rewrite example: the model's, else `templateVagueQuestion`; nil when neither.
         public var vagueQuestion: String?
         public var clue: String
         public var keySentence: String
@@ -80,6 +81,22 @@ public enum ClueSynthesis {
     static func vaguenessInstruction(for question: String) -> String {
         "Rewrite this question so it is shorter and more general, as a reader who does not remember the details "
             + "would ask it:\n\n\(question)\n\nOutput only the new question."
+    }
+
+    /// A vague question made without the model, for when its rewrite is unusable (small models tend to repeat the
+    /// question): "What happens with <the first name in the question>?", e.g. "What is the name of the Mouse?" →
+    /// "What happens with the Mouse?". Nil when the question names nothing (no capitalised word after the first).
+    public static func templateVagueQuestion(from question: String) -> String? {
+        let words = question.split(separator: " ").map(String.init)
+        guard words.count > 1 else { return nil }
+        for i in 1..<words.count {
+            var word = words[i].trimmingCharacters(in: CharacterSet.punctuationCharacters)
+            if word.hasSuffix("'s") || word.hasSuffix("\u{2019}s") { word = String(word.dropLast(2)) }
+            guard let first = word.first, first.isUppercase, word.count > 1 else { continue }
+            let article = words[i - 1].lowercased() == "the" ? "the " : ""
+            return "What happens with \(article)\(word)?"
+        }
+        return nil
     }
 
     static let exampleQuestion = "How many loaves did the miller's wife bake every morning?"
@@ -208,7 +225,10 @@ public enum ClueSynthesis {
             if let v = vague, filter.checkShape(v, clue: passage) != nil || Filter.key(v) == Filter.key(question) {
                 vague = nil
             }
-            if vague == nil { progress(.vagueRejected(reply: vagueReply)) }
+            if vague == nil {
+                progress(.vagueRejected(reply: vagueReply))
+                vague = templateVagueQuestion(from: question)
+            }
             let example = Example(question: question, vagueQuestion: vague, clue: passage,
                                   keySentence: keySentence(of: passage, question: question))
             examples.append(example)
