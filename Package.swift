@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "MemoRAG", targets: ["MemoRAG"]),
         .library(name: "Retrieval", targets: ["Retrieval"]),
+        .library(name: "Data", targets: ["Data"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -34,6 +35,10 @@ let package = Package(
         // pkg-config flags for Debian's static faiss 1.7.3 (-lfaiss -llapack -lblas -lgomp); no code of its own.
         .systemLibrary(name: "CFaiss", path: "Sources/CFaiss", pkgConfig: "faiss",
                        providers: [.apt(["libfaiss-dev"])]),
+        // zlib (inflate), for the corpus tools' R lazy-load databases and gzip files.
+        // No pkgConfig: zlib.pc names -L/usr/lib/x86_64-linux-gnu, which would put Debian's libtorch ahead of the
+        // one torch.pc names; zlib.h and libz are on the default paths.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // The only code that includes libtorch and faiss headers: a pure-C API of opaque handles and int status codes
         // (faiss in the explicit submodule CTorch.Faiss).
         .target(name: "CTorch", dependencies: ["CFaiss", "CLibTorch"], path: "Sources/CTorch",
@@ -41,7 +46,7 @@ let package = Package(
         .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
         .target(name: "NN", dependencies: ["Torch"], swiftSettings: strict),
         // Pure Swift (Foundation only): HF tokenizer.json BPE / SentencePiece-BPE / WordPiece, a BPE trainer, chat templates.
-        .target(name: "Tokenizers", swiftSettings: strict),
+        .target(name: "Tokenizers", resources: [.copy("Resources/prompts")], swiftSettings: strict),
         // Llama/Qwen2/Mistral decoders, the BERT encoder, HF and GGUF loading, generation.
         .target(name: "Models", dependencies: ["NN", "Torch", "Tokenizers"], swiftSettings: strict),
         // Chunker, sentence embedder and faiss vector index for the retrieval step.
@@ -50,9 +55,11 @@ let package = Package(
         .target(name: "MemoRAG",
                 dependencies: ["Models", "Retrieval", "Tokenizers", "Torch",
                                .product(name: "AsyncHTTPClient", package: "async-http-client")],
-                resources: [.copy("Resources/prompts")], swiftSettings: strict),
+                swiftSettings: strict),
+        // HDF5 token and SFT stores, seeded long-context samplers, corpus tools, clue-data synthesis.
+        .target(name: "Data", dependencies: ["Torch", "Tokenizers", "CHDF5", "CZlib"], swiftSettings: strict),
         .executableTarget(name: "memorag",
-                          dependencies: ["Torch", "NN", "Models", "Tokenizers", "Retrieval", "MemoRAG",
+                          dependencies: ["Torch", "NN", "Models", "Tokenizers", "Retrieval", "MemoRAG", "Data",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
@@ -70,6 +77,8 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "Torch", "TestSupport"], resources: [.copy("Fixtures")],
                     swiftSettings: strict),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Models", "Tokenizers", "Torch", "TestSupport"],
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx17
 )

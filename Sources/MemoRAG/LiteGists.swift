@@ -1,6 +1,7 @@
 import Foundation
 import Models
 import Retrieval
+import Tokenizers
 
 /// The lite mode's memory text: an ordinary instruct model writes a gist of every ~4K-token piece of the document
 /// (the reference's `gist` prompt); the gists, joined in order, are what the memory reads in full.

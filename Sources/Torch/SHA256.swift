@@ -43,6 +43,9 @@ public struct SHA256: Sendable {
         return hasher.finalizeHex()
     }
 
+    /// The hex digest of a string's UTF-8 bytes.
+    public static func hex(_ string: String) -> String { hex(Array(string.utf8)) }
+
     /// The hex digest of a file, read in 1 MiB pieces.
     public static func hex(fileAt url: URL) throws -> String {
         guard let handle = try? FileHandle(forReadingFrom: url) else {

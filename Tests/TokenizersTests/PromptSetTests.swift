@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import XCTest
 
-@testable import MemoRAG
+@testable import Tokenizers
 
 final class PromptSetTests: XCTestCase {
     func testBuiltInSetsCarryTheReferenceTexts() throws {

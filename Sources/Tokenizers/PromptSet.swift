@@ -1,7 +1,8 @@
 import Foundation
 
 /// The texts MemoRAG wraps around a document and a query (the reference's `memorag/prompt.py`, kept as data in
-/// `Resources/prompts/{en,zh}.json` so a user can replace them with a file of the same shape).
+/// `Resources/prompts/{en,zh}.json` so a user can replace them with a file of the same shape). Training data (the
+/// clue SFT sets) and inference (the pipeline) read the same set, so a model is asked the way it was taught.
 ///
 /// Placeholders: `{context}` in `context`, `gist`, `qaGeneration`, `summaryGeneration`; `{question}` in `recall`,
 /// `rewrite`, `answer`; `{input}` in `qaGeneration`.
@@ -35,7 +36,8 @@ public struct PromptSet: Codable, Sendable, Equatable {
     /// The shipped set for `language` ("en" or "zh").
     public static func builtIn(_ language: String) throws -> PromptSet {
         guard let url = Bundle.module.url(forResource: language, withExtension: "json", subdirectory: "prompts") else {
-            throw MemoRAGError.invalidArgument("no built-in prompt set for language '\(language)' (have: en, zh)")
+            throw TokenizerError.unreadable(path: "prompts/\(language).json",
+                                           reason: "no built-in prompt set for language '\(language)' (have: en, zh)")
         }
         return try load(url)
     }
@@ -44,18 +46,18 @@ public struct PromptSet: Codable, Sendable, Equatable {
     public static func load(_ url: URL) throws -> PromptSet {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw MemoRAGError.unreadable(path: url.path, reason: error.localizedDescription)
+            throw TokenizerError.unreadable(path: url.path, reason: error.localizedDescription)
         }
         let prompts: PromptSet
         do { prompts = try JSONDecoder().decode(PromptSet.self, from: data) } catch {
-            throw MemoRAGError.corrupt(path: url.path, reason: "not a prompt set: \(error)")
+            throw TokenizerError.invalid(path: url.path, reason: "not a prompt set: \(error)")
         }
         try prompts.validate(source: url.path)
         return prompts
     }
 
     /// Every template must carry the placeholders the pipeline fills in.
-    func validate(source: String) throws {
+    public func validate(source: String) throws {
         let required: [(String, String, String)] = [
             ("context", context, "{context}"), ("gist", gist, "{context}"),
             ("qa_generation", qaGeneration, "{context}"), ("qa_generation", qaGeneration, "{input}"),
@@ -63,7 +65,7 @@ public struct PromptSet: Codable, Sendable, Equatable {
             ("recall", recall, "{question}"), ("rewrite", rewrite, "{question}"), ("answer", answer, "{question}"),
         ]
         for (key, text, placeholder) in required where !text.contains(placeholder) {
-            throw MemoRAGError.corrupt(path: source, reason: "prompt '\(key)' lacks the placeholder \(placeholder)")
+            throw TokenizerError.invalid(path: source, reason: "prompt '\(key)' lacks the placeholder \(placeholder)")
         }
     }
 
@@ -82,7 +84,7 @@ public struct PromptSet: Codable, Sendable, Equatable {
 extension String {
     /// Replaces `{name}` placeholders of the template in one pass (like the reference's `str.format` with named
     /// fields), so braces inside the inserted values — a document may contain "{input}" — are left alone.
-    func filling(_ values: [String: String]) -> String {
+    public func filling(_ values: [String: String]) -> String {
         var result = ""
         var rest = self[...]
         while let open = rest.firstIndex(of: "{") {
