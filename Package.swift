@@ -16,9 +16,11 @@ let package = Package(
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // pkg-config flags for libtorch (include paths, -ltorch -ltorch_cpu -lc10); no code of its own.
@@ -36,8 +38,11 @@ let package = Package(
         .target(name: "Tokenizers", swiftSettings: strict),
         // Llama/Qwen2/Mistral decoders, the BERT encoder, HF and GGUF loading, generation.
         .target(name: "Models", dependencies: ["NN", "Torch", "Tokenizers"], swiftSettings: strict),
+        // Recipes (YAML + key=value), the trainer loop, LR schedules, checkpoint/resume, metrics, export.
+        .target(name: "Training", dependencies: ["Models", "NN", "Torch", "Tokenizers", .product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
         .executableTarget(name: "memorag",
-                          dependencies: ["Torch", "NN", "Models", "Tokenizers",
+                          dependencies: ["Torch", "NN", "Models", "Tokenizers", "Training",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
@@ -47,6 +52,8 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Torch", "Tokenizers", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "Torch", "TestSupport"],
+                    swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "Torch", "TestSupport"], resources: [.copy("Fixtures")],
                     swiftSettings: strict),
     ],
