@@ -134,12 +134,7 @@ public final class Trainer {
         guard recipe.resume else { throw TrainingError.outputExists(path: store.directory.path) }
         let removed = try store.removeLeftovers()
         let state = try TrainerState.read(from: newest.url)
-        let weights = try SafetensorsCheckpoint(directory: newest.url).tensors()
-        do {
-            try objective.model.update(parameters: weights, strict: true)
-        } catch {
-            throw TrainingError.checkpoint(path: newest.url.path, reason: "weights do not fit the model (\(error.localizedDescription))")
-        }
+        try loadWeightsInPlace(from: newest.url)
         try optimizer.load(from: newest.url.appendingPathComponent(TrainerState.optimizerFileName))
         try data.restore(state.dataCursor)
         try LibTorch.setRNGState(TrainerState.decodeRNG(state.rngState))
@@ -148,6 +143,26 @@ public final class Trainer {
         elapsedBefore = state.elapsed
         try truncateMetrics(to: state.metricsOffset)
         progress(.resumed(step: step, from: newest.url, removedLeftovers: removed))
+    }
+
+    /// Copies a checkpoint's weights into the model's existing tensors. (`Module.update` would install new tensor
+    /// objects, leaving the optimizer stepping the old ones.)
+    private func loadWeightsInPlace(from checkpoint: URL) throws {
+        let weights = try SafetensorsCheckpoint(directory: checkpoint).tensors()
+        let parameters = objective.model.parameters()
+        let expected = Set(parameters.map(\.name)), found = Set(weights.keys)
+        guard expected == found else {
+            throw TrainingError.checkpoint(path: checkpoint.path, reason: "weights do not fit the model (missing: "
+                + "\(expected.subtracting(found).sorted().prefix(5)), unexpected: \(found.subtracting(expected).sorted().prefix(5)))")
+        }
+        for (name, tensor) in parameters {
+            let saved = weights[name]!
+            guard saved.shape == tensor.shape, saved.dtype == tensor.dtype else {
+                throw TrainingError.checkpoint(path: checkpoint.path,
+                    reason: "\(name) is \(saved.dtype) \(saved.shape) but the model has \(tensor.dtype) \(tensor.shape)")
+            }
+            try withNoGrad { try tensor.copyFrom(saved) }
+        }
     }
 
     private func saveCheckpoint(elapsed: Double) throws -> URL {
