@@ -66,24 +66,8 @@ public final class Trainer {
         let clock = ContinuousClock(), start = clock.now
         var windowTokens = 0, windowStart = clock.now
         while step < recipe.maxSteps {
-            optimizer.learningRate = schedule.rate(at: step)
-            var lossSum = 0.0, tokens = 0
-            for _ in 0..<recipe.gradAccumulation {
-                let out = try objective.loss(data.next())
-                try out.sum.backward()
-                lossSum += try out.sum.item()
-                tokens += out.tokens
-            }
-            // Gradients of the summed losses, divided once by all counted tokens: the mean over the whole step.
-            for p in trainable { try p.grad?.mulInPlace(1 / Double(max(tokens, 1))) }
-            let gradNorm = try clipGradNorm(trainable, maxNorm: recipe.clipGradNorm ?? 0)
-            try optimizer.step()
-            try optimizer.zeroGrad()
-            step += 1
-            tokensSeen += tokens
+            let (loss, tokens, gradNorm) = try trainStep()
             windowTokens += tokens
-
-            let loss = lossSum / Double(max(tokens, 1))
             guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: step, loss: loss) }
             let elapsed = elapsedBefore + (clock.now - start).seconds
             if step % recipe.log.every == 0 || step == recipe.maxSteps {
@@ -104,6 +88,28 @@ public final class Trainer {
                 progress(.checkpoint(step: step, url: try saveCheckpoint(elapsed: elapsed)))
             }
         }
+    }
+
+    /// One optimizer step: `grad_accumulation` micro-batches, gradients divided by all their counted tokens, clipped,
+    /// AdamW at the scheduled rate. Returns the step's mean loss per token, the token count and the gradient norm
+    /// before clipping.
+    public func trainStep() throws -> (loss: Double, tokens: Int, gradNorm: Double) {
+        optimizer.learningRate = schedule.rate(at: step)
+        var lossSum = 0.0, tokens = 0
+        for _ in 0..<recipe.gradAccumulation {
+            let out = try objective.loss(data.next())
+            try out.sum.backward()
+            lossSum += try out.sum.item()
+            tokens += out.tokens
+        }
+        // Gradients of the summed losses, divided once by all counted tokens: the mean over the whole step.
+        for p in trainable { try p.grad?.mulInPlace(1 / Double(max(tokens, 1))) }
+        let gradNorm = try clipGradNorm(trainable, maxNorm: recipe.clipGradNorm ?? 0)
+        try optimizer.step()
+        try optimizer.zeroGrad()
+        step += 1
+        tokensSeen += tokens
+        return (lossSum / Double(max(tokens, 1)), tokens, gradNorm)
     }
 
     /// Mean loss per token over the first `validation.batches` batches of the validation source (the same batches

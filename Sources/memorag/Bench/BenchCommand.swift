@@ -6,7 +6,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print our figure, the peer's figure from the same run, and the ratio.",
-        subcommands: [OpsBench.self, OpsWorker.self, GenerateBench.self, GenerateWorker.self, TokenizeBench.self, TokenizeWorker.self]
+        subcommands: [OpsBench.self, OpsWorker.self, GenerateBench.self, GenerateWorker.self, TokenizeBench.self, TokenizeWorker.self,
+                      TrainBench.self, TrainWorker.self]
     )
 }
 
