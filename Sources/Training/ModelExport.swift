@@ -1,4 +1,5 @@
 import Foundation
+import NN
 import Torch
 
 /// `memorag export`: a checkpoint (`RUN/step-N`) to a Hugging Face directory — config.json, model.safetensors,
@@ -23,7 +24,7 @@ public enum ModelExport {
         else { throw TrainingError.checkpoint(path: configURL.path, reason: "missing or not a JSON object (is this a step-N dir?)") }
         if let dtype, !dtype.isFloatingPoint { throw TrainingError.unsupported("export needs a floating dtype, got \(dtype)") }
 
-        var weights = try SafetensorsCheckpoint(directory: checkpoint).tensors()
+        var weights = try mergingLoRA(SafetensorsCheckpoint(directory: checkpoint).tensors(), checkpoint: checkpoint)
         if beaconOnly {
             weights = weights.filter { $0.key.contains("beacon") }
             guard !weights.isEmpty else {
@@ -55,6 +56,25 @@ public enum ModelExport {
         }
         let bytes = try weights.values.reduce(0) { $0 + (try $1.bytes().count) }
         return Report(tensors: weights.count, bytes: bytes, files: files)
+    }
+
+    /// Folds LoRA adapters (`X.lora_A.weight`, `X.lora_B.weight`) into `X.weight` with the scale alpha/rank of the
+    /// checkpoint's recipe, so the export is a plain model.
+    static func mergingLoRA(_ weights: [String: Tensor], checkpoint: URL) throws -> [String: Tensor] {
+        let prefixes = weights.keys.filter { $0.hasSuffix(".lora_A.weight") }.map { String($0.dropLast(".lora_A.weight".count)) }
+        guard !prefixes.isEmpty else { return weights }
+        let trainable = try TrainerState.read(from: checkpoint).recipe.trainable
+        guard let rank = trainable.loraRank, let alpha = trainable.loraAlpha else {
+            throw TrainingError.checkpoint(path: checkpoint.path, reason: "has LoRA adapters but its recipe names no lora_rank/lora_alpha")
+        }
+        var result = weights
+        for prefix in prefixes {
+            guard let a = result.removeValue(forKey: "\(prefix).lora_A.weight"),
+                  let b = result.removeValue(forKey: "\(prefix).lora_B.weight"), let w = result["\(prefix).weight"]
+            else { throw TrainingError.checkpoint(path: checkpoint.path, reason: "incomplete LoRA adapter at \(prefix)") }
+            result["\(prefix).weight"] = try withNoGrad { try Linear.mergedWeight(w, loraA: a, loraB: b, scale: alpha / Double(rank)) }
+        }
+        return result
     }
 
     /// Names the frozen base the delta applies to: the recipe's model path and its size, from trainer_state.json.

@@ -43,9 +43,19 @@ public struct Recipe: Codable, Sendable, Equatable {
             case full
             /// The parameters matching `patterns` (globs over HF names, `*` matches dots too).
             case patterns
+            /// Low-rank adapters on the Linear layers named in `lora_modules` (e.g. q_proj, v_proj); everything else
+            /// frozen. Export merges them into the weights.
+            case lora
         }
         public var mode: Mode
         public var patterns: [String]?
+        public var loraModules: [String]?
+        public var loraRank: Int?
+        public var loraAlpha: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case mode, patterns, loraModules = "lora_modules", loraRank = "lora_rank", loraAlpha = "lora_alpha"
+        }
     }
 
     public struct Optimizer: Codable, Sendable, Equatable {
@@ -140,6 +150,11 @@ public struct Recipe: Codable, Sendable, Equatable {
         guard ["fp32", "bf16"].contains(dtype) else { throw fail("dtype", "must be fp32 or bf16, got '\(dtype)'") }
         if let clip = clipGradNorm, clip <= 0 { throw fail("clip_grad_norm", "must be positive (delete it with ~clip_grad_norm)") }
         if let threads, threads <= 0 { throw fail("threads", "must be positive") }
+        if trainable.mode == .lora {
+            guard !(trainable.loraModules ?? []).isEmpty else { throw fail("trainable.lora_modules", "mode 'lora' needs a non-empty list") }
+            guard let rank = trainable.loraRank, rank > 0 else { throw fail("trainable.lora_rank", "mode 'lora' needs a positive rank") }
+            guard let alpha = trainable.loraAlpha, alpha > 0 else { throw fail("trainable.lora_alpha", "mode 'lora' needs a positive alpha") }
+        }
         if trainable.mode == .patterns, (trainable.patterns ?? []).isEmpty {
             throw fail("trainable.patterns", "mode 'patterns' needs a non-empty list")
         }

@@ -46,6 +46,14 @@ public final class Trainer {
         case .full: try model.trainOnly(["*"])
         case .onlyBeacon: try model.trainOnly(["*beacon*"])
         case .patterns: try model.trainOnly(recipe.trainable.patterns ?? [])
+        case .lora:
+            let t = recipe.trainable
+            let targets = model.linears(named: Set(t.loraModules ?? []))
+            guard !targets.isEmpty else {
+                throw TrainingError.nothingToTrain("no Linear layer is named any of trainable.lora_modules \(t.loraModules ?? [])")
+            }
+            for target in targets { try target.linear.attachLoRA(rank: t.loraRank ?? 8, alpha: t.loraAlpha ?? 16) }
+            try model.trainOnly(["*.lora_A.*", "*.lora_B.*"])
         }
         let parameters = model.trainableParameters()
         guard !parameters.isEmpty else {
@@ -70,14 +78,13 @@ public final class Trainer {
             windowTokens += tokens
             guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: step, loss: loss) }
             let elapsed = elapsedBefore + (clock.now - start).seconds
-            if step % recipe.log.every == 0 || step == recipe.maxSteps {
+            let logged = step % recipe.log.every == 0 || step == recipe.maxSteps
+            if logged {
                 let metrics = StepMetrics(step: step, maxSteps: recipe.maxSteps, loss: loss, lr: optimizer.learningRate,
                                           tokensPerSecond: Double(windowTokens) / max((clock.now - windowStart).seconds, 1e-9),
                                           gradNorm: gradNorm, elapsed: elapsed)
                 try appendMetrics(metrics)
                 progress(.step(metrics))
-                windowTokens = 0
-                windowStart = clock.now
             }
             if validationData != nil, step % recipe.validation.every == 0 || step == recipe.maxSteps {
                 let (valLoss, valTokens) = try validate()
@@ -86,6 +93,10 @@ public final class Trainer {
             }
             if step % recipe.checkpoint.every == 0 || step == recipe.maxSteps {
                 progress(.checkpoint(step: step, url: try saveCheckpoint(elapsed: elapsed)))
+            }
+            if logged {  // the rate window restarts after validation and checkpoint time
+                windowTokens = 0
+                windowStart = clock.now
             }
         }
     }

@@ -114,7 +114,9 @@ final class RecipeTests: XCTestCase {
     /// The resolved recipe printed/saved as YAML reads back to the same recipe, and lists every schema key.
     func testResolvedRecipeRoundTripsAndMatchesTheSchema() throws {
         let recipe = try RecipeLoader.load(file: tiny, overrides: ["data.ratios=[2,4]", "data.ratio_mix=step-random",
-                                                                    "data.validation=v.json", "trainable.patterns=[a]"])
+                                                                    "data.validation=v.json", "trainable.patterns=[a]",
+                                                                    "trainable.lora_modules=[q_proj]", "trainable.lora_rank=2",
+                                                                    "trainable.lora_alpha=4"])
         let yaml = try RecipeLoader.yaml(recipe)
         XCTAssertEqual(try RecipeLoader.resolve(yaml: yaml, source: "resolved"), recipe)
         // With every optional key present, the encoded keys are exactly the schema's paths.

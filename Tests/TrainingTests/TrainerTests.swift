@@ -45,7 +45,23 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(lines.filter { $0["loss"] != nil }.count, 40)
         XCTAssertEqual(lines.filter { $0["val_loss"] != nil }.count, 2)
         XCTAssertEqual(Set(lines[0].keys), ["step", "max_steps", "loss", "lr", "tokens_per_s", "grad_norm", "elapsed"])
-        XCTAssertTrue(FileManager.default.fileExists(atPath: work.output.appendingPathComponent("recipe.yaml").path))
+        // The saved recipe.yaml is the resolved recipe.
+        XCTAssertEqual(try RecipeLoader.load(file: work.output.appendingPathComponent("recipe.yaml")), trainer.recipe)
+    }
+
+    func testBF16RunTrainsAndCheckpointsInBF16() throws {
+        let work = try TinyRun.Workspace()
+        defer { work.remove() }
+        let trainer = try TrainingSetup.makeTrainer(recipe: work.recipe(["max_steps=5", "dtype=bf16"]))
+        var losses: [Double] = []
+        try trainer.run { if case .step(let m) = $0 { losses.append(m.loss) } }
+        XCTAssertEqual(losses.count, 5)
+        XCTAssertTrue(losses.allSatisfy(\.isFinite), "\(losses)")
+        let step5 = work.output.appendingPathComponent("step-5")
+        let file = try SafetensorsFile(url: step5.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(Set(file.entries.values.map(\.dtype)), [.bfloat16])
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: step5.appendingPathComponent("config.json"))) as! [String: Any]
+        XCTAssertEqual(config["torch_dtype"] as? String, "bfloat16")
     }
 
     func testFreezingLeavesEveryOtherParameterBitIdentical() throws {
