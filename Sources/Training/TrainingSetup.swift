@@ -8,8 +8,12 @@ public enum TrainingSetup {
     /// Builds the objective for a stage from the loaded model. The plain LM stage is built in; the beacon stages
     /// (`beacon-pretrain`, `sft`) need the memory model's objective, which a caller supplies here.
     public typealias ObjectiveFactory = (Recipe, ModelSource) throws -> TrainingObjective
+    /// Opens a data file (`data.train` or `data.validation`) as batches of `recipe.batchSize`, seeded by `seed`.
+    /// The built-in one reads JSON token documents; HDF5 stores come from the `Data` target through the same shape.
+    public typealias DataSourceFactory = (_ path: String, _ recipe: Recipe, _ seed: UInt64) throws -> TrainingDataSource
 
-    public static func makeTrainer(recipe: Recipe, objective makeObjective: ObjectiveFactory? = nil) throws -> Trainer {
+    public static func makeTrainer(recipe: Recipe, objective makeObjective: ObjectiveFactory? = nil,
+                                   data makeData: DataSourceFactory? = nil) throws -> Trainer {
         try recipe.validate()
         if let threads = recipe.threads { try LibTorch.setNumThreads(threads) }
         let dtype: DType = recipe.dtype == "bf16" ? .bfloat16 : .float32
@@ -26,8 +30,9 @@ public enum TrainingSetup {
         }
 
         let seed = UInt64(truncatingIfNeeded: recipe.seed)
-        let train = try dataSource(recipe.data.train, recipe: recipe, seed: seed)
-        let validation = try recipe.data.validation.map { try dataSource($0, recipe: recipe, seed: seed &+ 1) }
+        let open = makeData ?? jsonTokenSource
+        let train = try open(recipe.data.train, recipe, seed)
+        let validation = try recipe.data.validation.map { try open($0, recipe, seed &+ 1) }
         let trainer = try Trainer(recipe: recipe, objective: objective, data: train, validationData: validation,
                                   extraFiles: source.files)
         try DurableFile.write(Data(try RecipeLoader.yaml(recipe).utf8),
@@ -36,7 +41,7 @@ public enum TrainingSetup {
     }
 
     /// JSON token documents for now; HDF5 stores (`.h5`) are read by the `Data` target's sources.
-    static func dataSource(_ path: String, recipe: Recipe, seed: UInt64) throws -> TrainingDataSource {
+    public static func jsonTokenSource(_ path: String, recipe: Recipe, seed: UInt64) throws -> TrainingDataSource {
         let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
         guard url.pathExtension == "json" else {
             throw TrainingDataError.unreadable(path: url.path,
