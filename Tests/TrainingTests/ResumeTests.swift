@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import Torch
 import Training
 import XCTest
 
@@ -93,5 +94,44 @@ final class ResumeTests: XCTestCase {
         let expected = try comparable(whole)
         XCTAssertEqual(expected.count, 120 + 5)
         XCTAssertEqual(try comparable(killed), expected)
+    }
+    /// Kills at arbitrary moments (mid-step, mid-checkpoint, mid-cleanup), each time checking that every `step-N` left
+    /// behind is complete and loadable, then resumes; the final checkpoint still equals the uninterrupted run's.
+    func testKillsAtRandomMomentsNeverCorruptACheckpoint() throws {
+        let binary = try Self.memoragBinary()
+        let work = try TinyRun.Workspace()
+        defer { work.remove() }
+        let common = ["model.path=\(work.modelDir.path)", "data.train=\(work.tokens.path)", "max_steps=80",
+                      "checkpoint.every=4", "checkpoint.keep_last=2", "threads=1"]
+        let whole = work.root.appendingPathComponent("whole"), killed = work.root.appendingPathComponent("killed")
+        let uninterrupted = try train(binary, common + ["output_dir=\(whole.path)"])
+        uninterrupted.waitUntilExit()
+        XCTAssertEqual(uninterrupted.terminationStatus, 0)
+
+        var rng = SystemRandomNumberGenerator()
+        var kills = 0
+        for _ in 0..<8 {
+            let run = try train(binary, common + ["output_dir=\(killed.path)", "resume=true"])
+            usleep(UInt32.random(in: 300_000...900_000, using: &rng))
+            guard run.isRunning else { run.waitUntilExit(); break }
+            kill(run.processIdentifier, SIGKILL)
+            run.waitUntilExit()
+            kills += 1
+            for checkpoint in try CheckpointStore(directory: killed).checkpoints() {
+                let state = try TrainerState.read(from: checkpoint.url)
+                XCTAssertEqual(state.step, checkpoint.step)
+                XCTAssertEqual(try SafetensorsCheckpoint(directory: checkpoint.url).names.count, TinyRun.parameterCount)
+                _ = try SafetensorsFile(url: checkpoint.url.appendingPathComponent(TrainerState.optimizerFileName))
+            }
+        }
+        XCTAssertGreaterThan(kills, 0)
+        let last = try train(binary, common + ["output_dir=\(killed.path)", "resume=true"])
+        last.waitUntilExit()
+        XCTAssertEqual(last.terminationStatus, 0)
+        for file in ["model.safetensors", "trainer_state.safetensors"] {
+            let a = try Data(contentsOf: whole.appendingPathComponent("step-80/\(file)"))
+            let b = try Data(contentsOf: killed.appendingPathComponent("step-80/\(file)"))
+            XCTAssertTrue(a == b, "\(file) differs after \(kills) kills")
+        }
     }
 }

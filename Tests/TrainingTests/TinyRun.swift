@@ -13,6 +13,9 @@ enum TinyRun {
          "rope_theta": 10000, "tie_word_embeddings": false, "bos_token_id": 1, "eos_token_id": 2}
         """
 
+    /// Tensors of the tiny model: embeddings, lm_head, final norm, and 9 per layer (2 layers).
+    static let parameterCount = 21
+
     static func model(seed: UInt64 = 7) throws -> DecoderLM {
         try LibTorch.manualSeed(seed)
         let config = try JSONDecoder().decode(DecoderConfig.self, from: Data(configJSON.utf8))
