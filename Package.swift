@@ -52,7 +52,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Torch", "Tokenizers", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "Torch", "TestSupport"],
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "Torch", "TestSupport"], exclude: ["Scripts"],
                     swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "Torch", "TestSupport"], resources: [.copy("Fixtures")],
                     swiftSettings: strict),

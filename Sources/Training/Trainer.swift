@@ -213,7 +213,7 @@ public final class Trainer {
         var data = try encoder.encode(line)
         data.append(0x0A)
         if !FileManager.default.fileExists(atPath: metricsURL.path) {
-            FileManager.default.createFile(atPath: metricsURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: metricsURL.path, contents: nil)
         }
         let handle = try FileHandle(forWritingTo: metricsURL)
         defer { try? handle.close() }

@@ -21,7 +21,7 @@ struct TrainCommand: ParsableCommand {
         print("# resolved recipe (saved as \(resolved.outputDir)/recipe.yaml)")
         print(try RecipeLoader.yaml(resolved), terminator: "")
         let trainer = try TrainingSetup.makeTrainer(recipe: resolved)
-        let count = try trainer.objective.model.trainableParameters().reduce(0) { $0 + $1.tensor.shape.reduce(1, *) }
+        let count = trainer.objective.model.trainableParameters().reduce(0) { $0 + $1.tensor.shape.reduce(1, *) }
         print("training \(trainer.optimizer.names.count) tensors (\(count) parameters) for \(resolved.maxSteps) steps")
         let terminal = isatty(STDOUT_FILENO) != 0
         try trainer.run { event in
