@@ -79,26 +79,34 @@ final class ExportTests: XCTestCase {
         XCTAssertEqual(manifest["tensors"] as? [String], beacon.keys.sorted())
     }
 
-    /// transformers (`LlamaForCausalLM`) reads our export and computes the same logits.
+    /// transformers (`LlamaForCausalLM`) reads our exports — untied and tied lm_head (SmolLM2 ties it) — and
+    /// computes the same logits.
     func testTransformersLoadsTheExportWithTheSameLogits() throws {
         let python = ProcessInfo.processInfo.environment["MEMORAG_TRANSFORMERS_PYTHON"]
             ?? NSString(string: "~/.cache/memorag/venv-peer/bin/python").expandingTildeInPath
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw XCTSkip("no Python with transformers at \(python) (scripts/peer-venv.sh makes it)")
         }
-        let work = try TinyRun.Workspace()
-        defer { work.remove() }
-        let (trainer, checkpoint) = try trainedCheckpoint(work)
-        let out = work.root.appendingPathComponent("export")
-        try ModelExport.export(checkpoint: checkpoint, to: out)
-        let idsURL = work.root.appendingPathComponent("ids.json"), logitsURL = work.root.appendingPathComponent("hf.safetensors")
+        var runs: [(work: TinyRun.Workspace, trainer: Trainer, export: URL, logits: URL, tied: Bool)] = []
+        defer { runs.forEach { $0.work.remove() } }
+        for tied in [false, true] {
+            let work = try TinyRun.Workspace(tied: tied)
+            let (trainer, checkpoint) = try trainedCheckpoint(work)
+            let out = work.root.appendingPathComponent("export")
+            try ModelExport.export(checkpoint: checkpoint, to: out)
+            runs.append((work, trainer, out, work.root.appendingPathComponent("hf.safetensors"), tied))
+        }
+        let idsURL = runs[0].work.root.appendingPathComponent("ids.json")
         try JSONEncoder().encode(Self.ids).write(to: idsURL)
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Scripts/hf_logits.py")
-        let (status, output) = try runPythonCheck(python, [script.path, out.path, idsURL.path, logitsURL.path])
+        let (status, output) = try runPythonCheck(python, [script.path, idsURL.path] + runs.flatMap { [$0.export.path, $0.logits.path] })
         XCTAssertEqual(status, 0, output)
-        let (tensors, metadata) = try Safetensors.load(logitsURL)
-        XCTAssertEqual(metadata["class"], "LlamaForCausalLM")
-        let ours = try logits((trainer.objective as! CausalLMObjective).decoder)
-        assertClose(ours, tensors["logits"]!, atol: 1e-4, rtol: 1e-4)
+        for run in runs {
+            let (tensors, metadata) = try Safetensors.load(run.logits)
+            XCTAssertEqual(metadata["class"], "LlamaForCausalLM")
+            XCTAssertEqual(metadata["tied"], run.tied ? "True" : "False")
+            let ours = try logits((run.trainer.objective as! CausalLMObjective).decoder)
+            assertClose(ours, tensors["logits"]!, atol: 1e-4, rtol: 1e-4, "tied: \(run.tied)")
+        }
     }
 }

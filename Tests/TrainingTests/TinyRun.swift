@@ -16,15 +16,17 @@ enum TinyRun {
     /// Tensors of the tiny model: embeddings, lm_head, final norm, and 9 per layer (2 layers).
     static let parameterCount = 21
 
-    static func model(seed: UInt64 = 7) throws -> DecoderLM {
+    /// `tied`: lm_head shares the embedding (as in SmolLM2).
+    static func model(seed: UInt64 = 7, tied: Bool = false) throws -> DecoderLM {
         try LibTorch.manualSeed(seed)
-        let config = try JSONDecoder().decode(DecoderConfig.self, from: Data(configJSON.utf8))
+        var config = try JSONDecoder().decode(DecoderConfig.self, from: Data(configJSON.utf8))
+        config.tieWordEmbeddings = tied
         return try DecoderLM(config: config)
     }
 
     /// An HF-layout dir (config.json + model.safetensors) holding `model(seed:)`.
-    static func writeModel(to directory: URL, seed: UInt64 = 7) throws {
-        let model = try model(seed: seed)
+    static func writeModel(to directory: URL, seed: UInt64 = 7, tied: Bool = false) throws {
+        let model = try model(seed: seed, tied: tied)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try model.hfConfigJSON(dtype: .float32).write(to: directory.appendingPathComponent("config.json"))
         let weights = Dictionary(uniqueKeysWithValues: model.parameters().map { ($0.name, $0.tensor) })
@@ -50,9 +52,9 @@ enum TinyRun {
         var tokens: URL { root.appendingPathComponent("train.json") }
         var output: URL { root.appendingPathComponent("run") }
 
-        init() throws {
+        init(tied: Bool = false) throws {
             root = try temporaryDirectory("training")
-            try TinyRun.writeModel(to: modelDir)
+            try TinyRun.writeModel(to: modelDir, tied: tied)
             try TinyRun.writeDocuments(to: tokens)
         }
 
