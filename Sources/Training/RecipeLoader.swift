@@ -36,9 +36,49 @@ public enum RecipeLoader {
         return recipe
     }
 
-    /// The recipe as YAML, keys in declaration order (what `memorag train` prints and saves as recipe.yaml).
+    /// The recipe as YAML in the schema's key order (what `memorag train` prints and saves as recipe.yaml). Written
+    /// by hand rather than by YAMLEncoder so floats keep a decimal point (`3.0e-05`, `0.9`), which YAML 1.1 readers
+    /// such as PyYAML take as numbers, and strings are always quoted.
     public static func yaml(_ recipe: Recipe) throws -> String {
-        try YAMLEncoder().encode(recipe)
+        let object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(recipe)) as! [String: Any]
+        var lines: [String] = [], openSection: String?
+        for field in RecipeSchema.fields {
+            let parts = field.path.split(separator: ".").map(String.init)
+            let value = parts.count == 1 ? object[parts[0]] : (object[parts[0]] as? [String: Any])?[parts[1]]
+            guard let value, !(value is NSNull) else { continue }
+            if parts.count == 2, openSection != parts[0] {
+                lines.append("\(parts[0]):")
+                openSection = parts[0]
+            } else if parts.count == 1 {
+                openSection = nil
+            }
+            lines.append((parts.count == 2 ? "  " : "") + "\(parts.last!): " + scalar(value, kind: field.kind))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func scalar(_ value: Any, kind: RecipeSchema.Kind) -> String {
+        switch kind {
+        case .int: return "\(value)"
+        case .bool: return (value as? Bool) == true ? "true" : "false"
+        case .float: return float(value)
+        case .string, .choice: return quoted("\(value)")
+        case .intList: return "[" + ((value as? [Any]) ?? []).map { "\($0)" }.joined(separator: ", ") + "]"
+        case .floatList: return "[" + ((value as? [Any]) ?? []).map(float).joined(separator: ", ") + "]"
+        case .stringList: return "[" + ((value as? [Any]) ?? []).map { quoted("\($0)") }.joined(separator: ", ") + "]"
+        }
+    }
+
+    private static func float(_ value: Any) -> String {
+        let number = (value as? Double) ?? Double("\(value)") ?? .nan
+        var text = "\(number)"
+        if text.contains("e"), !text.contains(".") { text = text.replacingOccurrences(of: "e", with: ".0e") }
+        return text
+    }
+
+    private static func quoted(_ text: String) -> String {
+        let data = (try? JSONSerialization.data(withJSONObject: [text], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
+        return String(String(decoding: data, as: UTF8.self).dropFirst().dropLast())
     }
 
     // MARK: - Parsing

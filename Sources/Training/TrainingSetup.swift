@@ -15,19 +15,15 @@ public enum TrainingSetup {
     public static func makeTrainer(recipe: Recipe, objective makeObjective: ObjectiveFactory? = nil,
                                    data makeData: DataSourceFactory? = nil) throws -> Trainer {
         try recipe.validate()
+        guard makeObjective != nil || recipe.stage == .lm else {
+            throw TrainingError.unsupported(
+                "stage '\(recipe.stage.rawValue)' trains through the beacon objective of the memory model, which this build does not have; use stage=lm")
+        }
         if let threads = recipe.threads { try LibTorch.setNumThreads(threads) }
         let dtype: DType = recipe.dtype == "bf16" ? .bfloat16 : .float32
         let source = try ModelSource.load(path: recipe.model.path, dtype: dtype)
 
-        let objective: TrainingObjective
-        if let makeObjective {
-            objective = try makeObjective(recipe, source)
-        } else if recipe.stage == .lm {
-            objective = CausalLMObjective(decoder: source.decoder)
-        } else {
-            throw TrainingError.unsupported(
-                "stage '\(recipe.stage.rawValue)' trains through the beacon objective of the memory model, which this build does not have; use stage=lm")
-        }
+        let objective = try makeObjective?(recipe, source) ?? CausalLMObjective(decoder: source.decoder)
 
         let seed = UInt64(truncatingIfNeeded: recipe.seed)
         let open = makeData ?? jsonTokenSource

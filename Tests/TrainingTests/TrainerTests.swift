@@ -155,4 +155,30 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try other.restore(DataCursor(["epoch": 0])))
         XCTAssertThrowsError(try InMemoryTokenSource(documents: [[1, 2, 3]], length: 16, batchSize: 1, seed: 0))
     }
+    /// The beacon stages need an objective from outside (the memory model's); objectives and data sources plug in
+    /// through `TrainingSetup`'s factories.
+    func testObjectiveAndDataPlugInThroughFactories() throws {
+        let work = try TinyRun.Workspace()
+        defer { work.remove() }
+        XCTAssertThrowsError(try TrainingSetup.makeTrainer(recipe: work.recipe(["stage=beacon-pretrain"]))) { error in
+            guard case .unsupported = error as? TrainingError else { return XCTFail("\(error)") }
+        }
+        var objectiveCalls = 0, opened: [String] = []
+        let trainer = try TrainingSetup.makeTrainer(
+            recipe: work.recipe(["stage=beacon-pretrain", "max_steps=2", "data.train=store.h5", "data.validation=val.h5"]),
+            objective: { recipe, source in
+                objectiveCalls += 1
+                XCTAssertEqual(recipe.stage, .beaconPretrain)
+                return CausalLMObjective(decoder: source.decoder)
+            },
+            data: { path, recipe, seed in
+                opened.append(path)
+                return try InMemoryTokenSource(documents: TinyRun.documents(), length: recipe.data.maxLength,
+                                               batchSize: recipe.batchSize, seed: seed)
+            })
+        try trainer.run()
+        XCTAssertEqual(objectiveCalls, 1)
+        XCTAssertEqual(opened, ["store.h5", "val.h5"])
+        XCTAssertEqual(trainer.step, 2)
+    }
 }
