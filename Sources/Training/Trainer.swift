@@ -7,7 +7,8 @@ import Torch
 ///
 /// Output dir: `metrics.jsonl`, `recipe.yaml` (written by the caller), and `step-N/` checkpoints (see
 /// `CheckpointStore`), each a complete HF model dir — config.json + model.safetensors with **all** weights of the
-/// model, so `memorag generate` and `memorag export` take it directly — plus the files in `extraFiles` (tokenizer),
+/// model, so `memorag generate` and `memorag export` take it directly (with LoRA the adapters are in it too, and
+/// `memorag export` folds them in first) — plus the files in `extraFiles` (tokenizer),
 /// `trainer_state.safetensors` (AdamW moments and step counts) and `trainer_state.json` (`TrainerState`).
 public final class Trainer {
     public let recipe: Recipe
