@@ -19,11 +19,13 @@ let package = Package(
         .library(name: "MemoRAG", targets: ["MemoRAG"]),
         .library(name: "Retrieval", targets: ["Retrieval"]),
         .library(name: "Data", targets: ["Data"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // pkg-config flags for libtorch (include paths, -ltorch -ltorch_cpu -lc10); no code of its own.
@@ -58,8 +60,12 @@ let package = Package(
                 swiftSettings: strict),
         // HDF5 token and SFT stores, seeded long-context samplers, corpus tools, clue-data synthesis.
         .target(name: "Data", dependencies: ["Torch", "Tokenizers", "CHDF5", "CZlib"], swiftSettings: strict),
+        // Recipes (YAML + key=value), the trainer loop, LR schedules, checkpoint/resume, metrics, export.
+        .target(name: "Training",
+                dependencies: ["Models", "Data", "NN", "Torch", "Tokenizers", .product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
         .executableTarget(name: "memorag",
-                          dependencies: ["Torch", "NN", "Models", "Tokenizers", "Retrieval", "MemoRAG", "Data",
+                          dependencies: ["Torch", "NN", "Models", "Tokenizers", "Retrieval", "MemoRAG", "Data", "Training",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
@@ -75,6 +81,8 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Models", "Tokenizers", "Torch", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "Torch", "TestSupport"], exclude: ["Scripts"],
+                    swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "Torch", "TestSupport"], resources: [.copy("Fixtures")],
                     swiftSettings: strict),
         .testTarget(name: "DataTests", dependencies: ["Data", "Models", "Tokenizers", "Torch", "TestSupport"],

@@ -5,6 +5,7 @@ struct MemoragCommand: AsyncParsableCommand {
         commandName: "memorag",
         abstract: "Train Activation Beacon memory models and answer questions over long inputs (MemoRAG).",
         subcommands: [MemorizeCommand.self, AskCommand.self, EvalCommand.self, GenerateCommand.self, ConvertCommand.self,
-                      TokenizerCommand.self, DataCommand.self, BenchCommand.self, EnvCommand.self]
+                      TokenizerCommand.self, DataCommand.self, TrainCommand.self, RecipesCommand.self, ExportCommand.self,
+                      BenchCommand.self, EnvCommand.self]
     )
 }
