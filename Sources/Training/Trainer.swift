@@ -109,9 +109,8 @@ public final class Trainer {
         optimizer.learningRate = schedule.rate(at: step)
         var lossSum = 0.0, tokens = 0
         for _ in 0..<recipe.gradAccumulation {
-            let out = try objective.loss(data.next())
-            try out.sum.backward()
-            lossSum += try out.sum.item()
+            let out = try objective.accumulateGradients(data.next())
+            lossSum += out.lossSum
             tokens += out.tokens
         }
         // Gradients of the summed losses, divided once by all counted tokens: the mean over the whole step.

@@ -26,6 +26,18 @@ public protocol TrainingObjective: AnyObject {
     func configJSON(dtype: DType) throws -> Data
     /// The summed loss of `batch` with gradients recorded, and the number of tokens it covers.
     func loss(_ batch: TrainingBatch) throws -> ObjectiveLoss
+    /// Accumulates into the trainable parameters' `.grad` the gradients of `batch`'s summed loss and returns the
+    /// summed loss value and token count. The default back-propagates `loss(batch)`; an objective that bounds its
+    /// memory by recomputation (the beacon objective) runs its own backward pass.
+    func accumulateGradients(_ batch: TrainingBatch) throws -> (lossSum: Double, tokens: Int)
+}
+
+extension TrainingObjective {
+    public func accumulateGradients(_ batch: TrainingBatch) throws -> (lossSum: Double, tokens: Int) {
+        let out = try loss(batch)
+        try out.sum.backward()
+        return (try out.sum.item(), out.tokens)
+    }
 }
 
 /// Next-token cross entropy of a decoder: position t predicts label t+1; labels of −100 do not count.

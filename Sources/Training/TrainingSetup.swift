@@ -15,20 +15,22 @@ public enum TrainingSetup {
     public static func makeTrainer(recipe: Recipe, objective makeObjective: ObjectiveFactory? = nil,
                                    data makeData: DataSourceFactory? = nil) throws -> Trainer {
         try recipe.validate()
-        guard makeObjective != nil || recipe.stage == .lm else {
-            throw TrainingError.unsupported(
-                "stage '\(recipe.stage.rawValue)' trains through the beacon objective of the memory model, which this build does not have; use stage=lm")
-        }
         if let threads = recipe.threads { try LibTorch.setNumThreads(threads) }
         let dtype: DType = recipe.dtype == "bf16" ? .bfloat16 : .float32
         let source = try ModelSource.load(path: recipe.model.path, dtype: dtype)
 
-        let objective = try makeObjective?(recipe, source) ?? CausalLMObjective(decoder: source.decoder)
+        let objective = try makeObjective?(recipe, source) ?? defaultObjective(recipe, source)
 
         let seed = UInt64(truncatingIfNeeded: recipe.seed)
-        let open = makeData ?? jsonTokenSource
-        let train = try open(recipe.data.train, recipe, seed)
-        let validation = try recipe.data.validation.map { try open($0, recipe, seed &+ 1) }
+        let separator = source.decoder.config.eosTokenIds.first
+        let train = try (makeData ?? { path, recipe, seed in
+            try defaultSource(path, recipe: recipe, seed: seed, separator: separator, validation: false)
+        })(recipe.data.train, recipe, seed)
+        let validation = try recipe.data.validation.map { path in
+            try (makeData ?? { path, recipe, seed in
+                try defaultSource(path, recipe: recipe, seed: seed, separator: separator, validation: true)
+            })(path, recipe, seed &+ 1)
+        }
         let trainer = try Trainer(recipe: recipe, objective: objective, data: train, validationData: validation,
                                   extraFiles: source.files)
         try DurableFile.write(Data(try RecipeLoader.yaml(recipe).utf8),
@@ -36,7 +38,33 @@ public enum TrainingSetup {
         return trainer
     }
 
-    /// JSON token documents for now; HDF5 stores (`.h5`) are read by the `Data` target's sources.
+    /// The stage's objective: next-token loss for `lm`, the memory model's beacon loss for `beacon-pretrain` and
+    /// `sft` (beacon parameters are added to a plain base model).
+    public static func defaultObjective(_ recipe: Recipe, _ source: ModelSource) throws -> TrainingObjective {
+        switch recipe.stage {
+        case .lm: return CausalLMObjective(decoder: source.decoder)
+        case .beaconPretrain, .sft:
+            return try BeaconObjective(decoder: source.decoder, ratios: recipe.data.ratios,
+                                       seed: UInt64(truncatingIfNeeded: recipe.seed))
+        }
+    }
+
+    /// HDF5 stores by their format (`memory.tokens` → long-context windows, for validation from the store's
+    /// validation documents; `memorag.sft` → clue examples), JSON token documents otherwise.
+    public static func defaultSource(_ path: String, recipe: Recipe, seed: UInt64, separator: Int?, validation: Bool)
+        throws -> TrainingDataSource
+    {
+        let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
+        guard url.pathExtension == "h5" else { return try jsonTokenSource(path, recipe: recipe, seed: seed) }
+        if recipe.stage == .sft {
+            return try SFTStoreSource(url: url, maxLength: recipe.data.maxLength, seed: seed)
+        }
+        return try TokenStoreSource(url: url, minLength: recipe.data.minLength, maxLength: recipe.data.maxLength,
+                                    batchSize: recipe.batchSize, seed: seed, separatorToken: separator,
+                                    validation: validation)
+    }
+
+    /// JSON token documents (`[[id, …], …]`), for small corpora and tests.
     public static func jsonTokenSource(_ path: String, recipe: Recipe, seed: UInt64) throws -> TrainingDataSource {
         let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
         guard url.pathExtension == "json" else {

@@ -14,8 +14,7 @@ final class BeaconContextMemory: ContextMemory {
     }
     var entriesPerLayer: Int { positions }
 
-    /// Beacon settings for a plain model turned into a memory model (window 1024, as in DESIGN §3).
-    static let defaultSettings = BeaconSettings(window: 1024, ratios: [2, 4, 8, 16, 32], ratioMix: "step-random")
+    static let defaultSettings = BeaconSettings.memoryModelDefault
 
     /// A beacon model as it is, or a plain one with fresh (untrained) beacon parameters added.
     static func prepare(_ lm: LanguageModel) throws -> LanguageModel {

@@ -6,8 +6,11 @@ extension DecoderLM {
     /// layout and the memory entries it produces; then windows are recomputed one at a time from the last to the
     /// first, each with its memory inputs as leaves, back-propagating its own loss plus the gradient later windows
     /// sent to the entries it produced (window-level activation recomputation). Same loss and gradients as
-    /// `beaconLoss(...).loss.backward()`. Returns the loss value and the number of labelled tokens.
-    public func beaconLossBackward(inputIds: [Int], labels: [Int]? = nil, rule: BeaconRatioRule? = nil)
+    /// `beaconLoss(...).loss.backward()`. Returns the loss value and the number of labelled tokens. `lossDivisor`
+    /// replaces the labelled-token count as what the summed loss is divided by before back-propagating (1: the
+    /// gradients of the sum, for a trainer that normalises over several samples itself).
+    public func beaconLossBackward(inputIds: [Int], labels: [Int]? = nil, rule: BeaconRatioRule? = nil,
+                                   lossDivisor: Double? = nil)
         throws -> (loss: Double, validTokens: Int)
     {
         let settings = try requireBeacon()
@@ -87,7 +90,7 @@ extension DecoderLM {
                 let targets = try Tensor(rows.map { Int64(stepLabels[$0]) }, shape: [rows.count])
                 let loss = try Functional.crossEntropy(try logits(hidden).to(.float32), targets: targets, reduction: .sum)
                 totalLoss += try loss.item()
-                try add(try loss / Double(valid))
+                try add(try loss / (lossDivisor ?? Double(valid)))
             }
             // What later steps sent back to the entries this step produced.
             for l in 0..<layerCount {

@@ -38,6 +38,11 @@ public struct BeaconSettings: Codable, Sendable, Equatable {
         self.parallelWindow = 1
     }
 
+    /// What a plain decoder gets when it becomes a memory model here (the shipped default): windows of 1024 raw
+    /// tokens, ratios drawn from {2, 4, 8, 16, 32} per window in training (inference fixes one), q/k/v beacon
+    /// projections, beacon embedding from EOS.
+    public static let memoryModelDefault = BeaconSettings(window: 1024, ratios: [2, 4, 8, 16, 32], ratioMix: "step-random")
+
     enum Keys: String, CodingKey, CaseIterable {
         case window = "beacon_window", stride = "beacon_stride", attention = "beacon_attn", ratios = "beacon_ratio"
         case ratioMix = "beacon_ratio_mix", parameters = "beacon_param", embedInit = "beacon_embed_init"

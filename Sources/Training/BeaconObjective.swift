@@ -1,0 +1,70 @@
+import Foundation
+import Models
+import NN
+import Torch
+
+/// The memory model's training loss (stages `beacon-pretrain` and `sft`): each sample of the batch goes through the
+/// beacon window loop (labels shifted on the raw stream, none on beacons, no beacons in the last window), with each
+/// window's compression ratio drawn from `ratios` (step-random). Gradients are accumulated window by window with
+/// recomputation, so memory stays bounded by one window whatever the sample length.
+public final class BeaconObjective: TrainingObjective {
+    public let decoder: DecoderLM
+    public let ratios: [Int]
+    public let seed: UInt64
+    public var model: Module { decoder }
+
+    /// A model without beacon parameters gets fresh ones (`BeaconSettings.memoryModelDefault`).
+    public init(decoder: DecoderLM, ratios: [Int]?, seed: UInt64) throws {
+        if decoder.config.beacon == nil { try decoder.addBeacon(.memoryModelDefault) }
+        self.decoder = decoder
+        self.ratios = ratios ?? decoder.config.beacon!.ratios
+        self.seed = seed
+        guard !self.ratios.isEmpty, self.ratios.allSatisfy({ $0 > 0 }) else {
+            throw TrainingError.unsupported("beacon ratios must be positive, got \(self.ratios)")
+        }
+    }
+
+    public func configJSON(dtype: DType) throws -> Data { try decoder.hfConfigJSON(dtype: dtype) }
+
+    public func loss(_ batch: TrainingBatch) throws -> ObjectiveLoss {
+        var total: Tensor?
+        var tokens = 0
+        for (ids, labels) in try rows(batch) {
+            let (mean, valid) = try decoder.beaconLoss(inputIds: ids, labels: labels, rule: rule(for: ids))
+            let sum = try mean * Double(valid)
+            if let previous = total { total = try previous + sum } else { total = sum }
+            tokens += valid
+        }
+        guard let total else { throw TrainingError.unsupported("an empty batch") }
+        return ObjectiveLoss(sum: total, tokens: tokens)
+    }
+
+    public func accumulateGradients(_ batch: TrainingBatch) throws -> (lossSum: Double, tokens: Int) {
+        var lossSum = 0.0
+        var tokens = 0
+        for (ids, labels) in try rows(batch) {
+            let (mean, valid) = try decoder.beaconLossBackward(inputIds: ids, labels: labels, rule: rule(for: ids),
+                                                               lossDivisor: 1)
+            lossSum += mean * Double(valid)
+            tokens += valid
+        }
+        return (lossSum, tokens)
+    }
+
+    /// The ratio draws of a sample depend on its tokens, so a resumed run draws exactly what an uninterrupted one did.
+    private func rule(for ids: [Int]) -> BeaconRatioRule {
+        var hash = seed ^ 0x9E37_79B9_7F4A_7C15
+        for id in ids.prefix(64) { hash = (hash ^ UInt64(truncatingIfNeeded: id)) &* 0x0000_0100_0000_01B3 }
+        return ratios.count == 1 ? .fixed(ratios[0]) : .stepRandom(ratios, seed: hash)
+    }
+
+    private func rows(_ batch: TrainingBatch) throws -> [([Int], [Int])] {
+        let n = batch.inputIds.dim(0)
+        let ids = try batch.inputIds.toArray(Int64.self).map(Int.init)
+        let labels = try batch.labels.toArray(Int64.self).map(Int.init)
+        let length = batch.inputIds.dim(1)
+        return (0..<n).map { r in
+            (Array(ids[r * length..<(r + 1) * length]), Array(labels[r * length..<(r + 1) * length]))
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Data
+import Foundation
+import Torch
+
+/// Pretraining batches from an HDF5 token store: seeded random windows of `min_length…max_length` tokens (documents
+/// joined by EOS when one is too short), every token labelled. The cursor is the sample index: window i is a pure
+/// function of (seed, i), so resuming replays nothing and skips nothing.
+public final class TokenStoreSource: TrainingDataSource {
+    private let sampler: LongContextSampler
+    private let minLength: Int
+    private let maxLength: Int
+    private let seed: UInt64
+    private let batchSize: Int
+    private var index = 0
+
+    /// `validation` picks the store's validation documents instead of the training ones.
+    public init(url: URL, minLength: Int, maxLength: Int, batchSize: Int, seed: UInt64, separatorToken: Int?,
+                validation: Bool = false) throws {
+        let store = try TokenStore(url: url)
+        let documents = validation ? store.validationDocuments : store.trainingDocuments
+        guard !documents.isEmpty else {
+            throw TrainingDataError.tooLittleData("\(url.path) has no \(validation ? "validation" : "training") documents")
+        }
+        sampler = try LongContextSampler(store: store, documents: documents, separatorToken: separatorToken)
+        self.minLength = minLength
+        self.maxLength = maxLength
+        self.seed = seed
+        self.batchSize = batchSize
+    }
+
+    public func next() throws -> TrainingBatch {
+        // One length per batch so the rows stack; the length is that of the batch's first window.
+        var rows: [[Int64]] = []
+        for _ in 0..<batchSize {
+            let window = try sampler.sample(minLength: minLength, maxLength: maxLength, seed: seed, cursor: index)
+            index += 1
+            rows.append(window.tokens.map(Int64.init))
+        }
+        let length = rows.map(\.count).min()!
+        let flat = rows.flatMap { $0.prefix(length) }
+        let ids = try Tensor(flat, shape: [batchSize, length])
+        return TrainingBatch(inputIds: ids, labels: ids)
+    }
+
+    public var cursor: DataCursor { DataCursor(["sample": index]) }
+
+    public func restore(_ cursor: DataCursor) throws {
+        guard let sample = cursor["sample"], sample >= 0 else {
+            throw TrainingDataError.badCursor("expected a 'sample' index, got \(cursor.fields)")
+        }
+        index = sample
+    }
+}
+
+/// Clue SFT batches from an HDF5 SFT store: each example is its memorized context (the document inside MemoRAG's
+/// memory turns), the task turn and the reply, with labels only on the reply. Examples come in a seeded order,
+/// reshuffled every epoch; the cursor is (epoch, index).
+public final class SFTStoreSource: TrainingDataSource {
+    private let store: SFTStore
+    private let seed: UInt64
+    private let maxLength: Int
+    private var order: [Int] = []
+    private var epoch = 0
+    private var index = 0
+
+    public init(url: URL, maxLength: Int, seed: UInt64) throws {
+        store = try SFTStore(url: url)
+        guard store.exampleCount > 0 else { throw TrainingDataError.tooLittleData("\(url.path) has no examples") }
+        self.seed = seed
+        self.maxLength = maxLength
+        shuffle()
+    }
+
+    private func shuffle() {
+        var rng = SplitMix64(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9)
+        order = Array(0..<store.exampleCount).shuffled(using: &rng)
+    }
+
+    public func next() throws -> TrainingBatch {
+        if index == order.count {
+            epoch += 1
+            index = 0
+            shuffle()
+        }
+        let example = try store.example(order[index])
+        index += 1
+        let context = try example.contextID.map { try store.context($0) } ?? []
+        let prompt = context + example.prompt
+        // Keep the reply whole; cut the context from the front when the sample is too long.
+        var ids = (prompt + example.target).map(Int64.init)
+        var labels = Array(repeating: Int64(TrainingBatch.ignoreIndex), count: prompt.count) + example.target.map(Int64.init)
+        if ids.count > maxLength {
+            ids.removeFirst(ids.count - maxLength)
+            labels.removeFirst(labels.count - maxLength)
+        }
+        return TrainingBatch(inputIds: try Tensor(ids, shape: [1, ids.count]),
+                             labels: try Tensor(labels, shape: [1, labels.count]))
+    }
+
+    public var cursor: DataCursor { DataCursor(["epoch": epoch, "index": index]) }
+
+    public func restore(_ cursor: DataCursor) throws {
+        guard let epoch = cursor["epoch"], let index = cursor["index"], epoch >= 0, index >= 0,
+              index <= store.exampleCount else {
+            throw TrainingDataError.badCursor("expected 'epoch' and 'index', got \(cursor.fields)")
+        }
+        self.epoch = epoch
+        shuffle()
+        self.index = index
+    }
+}

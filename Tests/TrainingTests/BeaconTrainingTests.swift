@@ -1,0 +1,112 @@
+import Data
+import Foundation
+import Models
+import NN
+import TestSupport
+import Torch
+import Training
+import XCTest
+
+/// The memory model's stages through the trainer: the beacon objective on HDF5 stores.
+final class BeaconTrainingTests: XCTestCase {
+    static let settings = BeaconSettings(window: 16, ratios: [2, 4], ratioMix: "step-random")
+
+    private func beaconModel() throws -> DecoderLM {
+        let model = try TinyRun.model()
+        try model.addBeacon(Self.settings)
+        return model
+    }
+
+    /// A pretraining store of the tiny learnable documents (every document 40 tokens, so samples span windows).
+    private func pretrainStore(_ dir: URL) throws -> URL {
+        let url = dir.appendingPathComponent("pretrain.h5")
+        let writer = try TokenStoreWriter(url: url, vocabSize: 64, tokenizerSHA256: String(repeating: "0", count: 64))
+        for document in TinyRun.documents(count: 24, length: 60) { try writer.append(document: document) }
+        try writer.setValidationDocuments([0, 1])
+        try writer.finish()
+        return url
+    }
+
+    /// The recomputing backward of the beacon objective gives the gradients of the summed loss, exactly what
+    /// back-propagating `loss(batch)` gives.
+    func testAccumulatedGradientsEqualTheDifferentiableLoss() throws {
+        let dir = try temporaryDirectory("beacon-objective")
+        let source = try TokenStoreSource(url: try pretrainStore(dir), minLength: 40, maxLength: 56, batchSize: 2,
+                                          seed: 3, separatorToken: 2)
+        let batch = try source.next()
+        let model = try beaconModel()
+        _ = try model.trainOnlyBeacon()
+        let objective = try BeaconObjective(decoder: model, ratios: [2, 4], seed: 5)
+        let trainable = model.trainableParameters()
+
+        let out = try objective.loss(batch)
+        try out.sum.backward()
+        let expected = try trainable.map { try $0.tensor.grad!.toArray(Float.self) }
+        for p in trainable { try p.tensor.setGrad(nil) }
+
+        let (lossSum, tokens) = try objective.accumulateGradients(batch)
+        XCTAssertEqual(tokens, out.tokens)
+        XCTAssertEqual(lossSum, try out.sum.item(), accuracy: 1e-4 * max(1, abs(lossSum)))
+        for (p, want) in zip(trainable, expected) {
+            let got = try p.tensor.grad!.toArray(Float.self)
+            let scale = want.map(abs).max() ?? 1
+            for (a, b) in zip(got, want) { XCTAssertEqual(a, b, accuracy: 1e-4 * max(scale, 1e-3), p.name) }
+        }
+    }
+
+    /// `beacon-pretrain` through `memorag train`'s setup: the loss falls and only beacon parameters move.
+    func testBeaconPretrainingLowersTheLossAndTouchesOnlyBeacons() throws {
+        let workspace = try TinyRun.Workspace()
+        defer { workspace.remove() }
+        let model = try beaconModel()
+        try model.hfConfigJSON(dtype: .float32).write(to: workspace.modelDir.appendingPathComponent("config.json"))
+        try Safetensors.save(TinyRun.parameters(model), to: workspace.modelDir.appendingPathComponent("model.safetensors"))
+        let store = try pretrainStore(workspace.root)
+        let recipe = try workspace.recipe([
+            "stage=beacon-pretrain", "data.train=\(store.path)", "data.validation=\(store.path)", "data.ratios=[2,4]",
+            "data.min_length=40", "data.max_length=56", "trainable.mode=only_beacon", "max_steps=30",
+            "optimizer.lr=0.02", "schedule.warmup_steps=0", "grad_accumulation=1", "checkpoint.every=1000",
+            "validation.every=1000",
+        ])
+        let trainer = try TrainingSetup.makeTrainer(recipe: recipe)
+        let before = TinyRun.parameters(trainer.objective.model).mapValues { try! $0.toArray(Float.self) }
+        let (startLoss, _) = try trainer.validate()
+        var losses: [Double] = []
+        for _ in 0..<30 { losses.append(try trainer.trainStep().loss) }
+        let (endLoss, _) = try trainer.validate()
+        XCTAssertLessThan(endLoss, startLoss, "validation loss \(startLoss) → \(endLoss); steps \(losses)")
+        for (name, tensor) in TinyRun.parameters(trainer.objective.model) {
+            let same = try tensor.toArray(Float.self) == before[name]!
+            XCTAssertEqual(same, !name.contains("beacon"), name)
+        }
+    }
+
+    /// `sft` on an SFT store: labels only on the replies, and the reply loss falls.
+    func testSFTLowersTheReplyLoss() throws {
+        let workspace = try TinyRun.Workspace()
+        defer { workspace.remove() }
+        let model = try beaconModel()
+        try model.hfConfigJSON(dtype: .float32).write(to: workspace.modelDir.appendingPathComponent("config.json"))
+        try Safetensors.save(TinyRun.parameters(model), to: workspace.modelDir.appendingPathComponent("model.safetensors"))
+        let url = workspace.root.appendingPathComponent("sft.h5")
+        let writer = try SFTStoreWriter(url: url, vocabSize: 64, tokenizerSHA256: String(repeating: "0", count: 64))
+        let documents = TinyRun.documents(count: 4, length: 40)
+        for (i, document) in documents.enumerated() {
+            let context = try writer.addContext(document.map(UInt32.init), key: "doc\(i)")
+            // The reply repeats the document's opening: learnable only through the memory.
+            try writer.addExample(contextID: context, prompt: [3, 4], target: document.prefix(4).map(UInt32.init),
+                                  task: .recall)
+        }
+        try writer.finish()
+        let recipe = try workspace.recipe([
+            "stage=sft", "data.train=\(url.path)", "data.ratios=[2]", "data.max_length=64", "trainable.mode=full",
+            "max_steps=40", "optimizer.lr=0.01", "schedule.warmup_steps=0", "grad_accumulation=1",
+            "checkpoint.every=1000", "validation.every=1000",
+        ])
+        let trainer = try TrainingSetup.makeTrainer(recipe: recipe)
+        var losses: [Double] = []
+        for _ in 0..<40 { losses.append(try trainer.trainStep().loss) }
+        let first = losses.prefix(8).reduce(0, +) / 8, last = losses.suffix(8).reduce(0, +) / 8
+        XCTAssertLessThan(last, first * 0.7, "\(losses)")
+    }
+}
