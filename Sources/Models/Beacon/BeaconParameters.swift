@@ -87,10 +87,10 @@ extension DecoderLM {
                 for (name, tensor) in parameters().sorted(by: { $0.name < $1.name }) {
                     hash.add(string: name)
                     hash.add(string: "\(tensor.shape) \(tensor.dtype)")
-                    let flat = try tensor.detach().reshape(-1).to(.float64)
+                    let flat = try tensor.detach().reshape(-1)
                     let step = max(1, flat.count / 4096)
-                    let sample = try flat.slice(dim: 0, start: 0, end: flat.count, step: step).toArray(Double.self)
-                    let sums = [try flat.sum().item(), try (flat * flat).sum().item()]
+                    let sample = try flat.slice(dim: 0, start: 0, end: flat.count, step: step).to(.float64).toArray(Double.self)
+                    let sums = [try flat.sum().item(), try flat.norm().item()]
                     for value in sample + sums { hash.add(bytes: withUnsafeBytes(of: value.bitPattern) { Array($0) }) }
                 }
             }
