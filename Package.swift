@@ -16,9 +16,12 @@ let package = Package(
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "MemoRAG", targets: ["MemoRAG"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // pkg-config flags for libtorch (include paths, -ltorch -ltorch_cpu -lc10); no code of its own.
@@ -36,8 +39,13 @@ let package = Package(
         .target(name: "Tokenizers", swiftSettings: strict),
         // Llama/Qwen2/Mistral decoders, the BERT encoder, HF and GGUF loading, generation.
         .target(name: "Models", dependencies: ["NN", "Torch", "Tokenizers"], swiftSettings: strict),
+        // The pipeline and its public Swift API: memorize / load / recall / rewrite / answer / summarize / ask.
+        .target(name: "MemoRAG",
+                dependencies: ["Models", "Tokenizers", "Torch",
+                               .product(name: "AsyncHTTPClient", package: "async-http-client")],
+                resources: [.copy("Resources/prompts")], swiftSettings: strict),
         .executableTarget(name: "memorag",
-                          dependencies: ["Torch", "NN", "Models", "Tokenizers",
+                          dependencies: ["Torch", "NN", "Models", "Tokenizers", "MemoRAG",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
@@ -47,6 +55,10 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Torch", "Tokenizers", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "MemoRAGTests",
+                    dependencies: ["MemoRAG", "Models", "Torch", "Tokenizers", "TestSupport",
+                                   .product(name: "Hummingbird", package: "hummingbird")],
+                    swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "Torch", "TestSupport"], resources: [.copy("Fixtures")],
                     swiftSettings: strict),
     ],

@@ -45,6 +45,17 @@ public final class KVCache {
 
     public init(layerCount: Int) { layers = (0..<layerCount).map { _ in KVCacheLayer() } }
 
+    public init(layers: [KVCacheLayer]) { self.layers = layers }
+
+    /// An independent cache starting from the same state. Appending never writes into existing tensors (it
+    /// concatenates), so the copy shares them safely.
+    public func copy() -> KVCache {
+        KVCache(layers: layers.map { layer in
+            if let keys = layer.keys, let values = layer.values { return KVCacheLayer(keys: keys, values: values) }
+            return KVCacheLayer()
+        })
+    }
+
     /// Positions already processed.
     public var count: Int { layers.first?.count ?? 0 }
 

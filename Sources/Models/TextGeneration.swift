@@ -18,6 +18,27 @@ extension LanguageModel {
         promptIds: [Int], parameters: GenerationParameters, stopStrings: [String] = [],
         onText: (String) -> Bool = { _ in true }
     ) throws -> TextResult {
+        try decodeText(stopStrings: stopStrings, onText: onText) { onToken in
+            try model.generate(promptIds: promptIds, parameters: parameters, onToken: onToken)
+        }
+    }
+
+    /// The text side of any generation loop: `run` generates (continuing a KV cache, a beacon memory, …) and calls
+    /// the token callback it is given; this turns the ids into text, applies `stopStrings` and streams to `onText`.
+    public func decodeText(
+        stopStrings: [String] = [], onText: (String) -> Bool = { _ in true },
+        run: ((Int) -> Bool) throws -> GenerationResult
+    ) throws -> TextResult {
+        // `run` only calls its callback while it runs; the two non-escaping closures never outlive this call.
+        try withoutActuallyEscaping(onText) { onText in
+            try decodeText(stopStrings: stopStrings, escapingOnText: onText, run: run)
+        }
+    }
+
+    private func decodeText(
+        stopStrings: [String], escapingOnText onText: @escaping (String) -> Bool,
+        run: ((Int) -> Bool) throws -> GenerationResult
+    ) throws -> TextResult {
         let stops = stopStrings.filter { !$0.isEmpty }
         let holdBack = max(0, (stops.map(\.count).max() ?? 0) - 1)
         var decoder = StreamingDecoder(tokenizer: tokenizer, skipSpecialTokens: true)
@@ -34,7 +55,7 @@ extension LanguageModel {
             emitted = end
         }
 
-        var generation = try model.generate(promptIds: promptIds, parameters: parameters) { id in
+        var generation = try run { id in
             text += decoder.push(id)
             if let (stop, range) = firstStop(in: text, stops: stops, from: max(0, emitted - holdBack)) {
                 hit = stop

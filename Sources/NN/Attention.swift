@@ -8,6 +8,11 @@ public final class KVCacheLayer {
 
     public init() {}
 
+    /// A layer holding `keys`/`values` [batch, kvHeads, positions, headDim] (a restored or copied cache).
+    public init(keys: Tensor, values: Tensor) {
+        (self.keys, self.values) = (keys, values)
+    }
+
     /// Number of cached positions.
     public var count: Int { keys?.dim(2) ?? 0 }
 
