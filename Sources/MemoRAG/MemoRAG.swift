@@ -14,37 +14,25 @@ import Torch
 /// ```
 /// The models run one request at a time (an actor); results are plain values.
 public actor MemoRAG {
-    public nonisolated let configuration: MemoRAGConfiguration
-    let memoryModel: MemoryModel
-    let embedder: Embedder
-    let chunker: Chunker
-    let generator: AnswerGenerator
-    let memoryIdentity: CacheManifest.ModelIdentity
-    let retrieverIdentity: CacheManifest.ModelIdentity
-    private let customPrompts: PromptSet?
+    public nonisolated let models: MemoRAGModels
+    public nonisolated var configuration: MemoRAGConfiguration { models.configuration }
+    var memoryModel: MemoryModel { models.memoryModel }
+    var embedder: Embedder { models.embedder }
+    var chunker: Chunker { models.chunker }
+    var generator: AnswerGenerator { models.generator }
+    var memoryIdentity: CacheManifest.ModelIdentity { models.memoryIdentity }
+    var retrieverIdentity: CacheManifest.ModelIdentity { models.retrieverIdentity }
+    private var customPrompts: PromptSet? { models.customPrompts }
     var store: MemoryStore?
 
+    /// Loads the models of `configuration` for this pipeline alone.
     public init(configuration: MemoRAGConfiguration) throws {
-        self.configuration = configuration
-        let dtype = try configuration.dtype ?? ComputeDType.choose()
-        var lm = try LanguageModel.load(configuration.memoryModel, dtype: dtype)
-        if configuration.mode == .beacon { lm = try BeaconContextMemory.prepare(lm) }
-        memoryModel = try MemoryModel(lm)
-        embedder = try Embedder(directory: configuration.retriever, dtype: .float32)
-        if let tokens = configuration.chunkTokens, tokens < Chunker.minimumTokens {
-            throw MemoRAGError.invalidArgument("chunk size \(tokens) is below the minimum of \(Chunker.minimumTokens) tokens")
-        }
-        chunker = Chunker(embedder: embedder, maxTokens: configuration.chunkTokens)
-        customPrompts = try configuration.promptsFile.map(PromptSet.load)
-        memoryIdentity = .init(source: configuration.memoryModel.path, fingerprint: try lm.model.fingerprint,
-                               tokenizerSHA256: tokenizerFingerprint(lm.tokenizer))
-        retrieverIdentity = .init(source: configuration.retriever.path, fingerprint: embedder.fingerprint,
-                                  tokenizerSHA256: nil)
-        switch configuration.generator {
-        case .memoryModel: generator = .memoryModel
-        case .localModel(let url): generator = .local(try MemoryModel(LanguageModel.load(url, dtype: dtype)))
-        case .openAI(let remote): generator = .openAI(OpenAIChatClient(configuration: remote))
-        }
+        self.models = try MemoRAGModels(configuration: configuration)
+    }
+
+    /// A pipeline over models already loaded (several memories, e.g. in a server, share one set).
+    public init(models: MemoRAGModels) {
+        self.models = models
     }
 
     /// Documents in the loaded memory.
@@ -244,12 +232,66 @@ public actor MemoRAG {
                             prompts: prompts)
     }
 
+    /// True when `cacheDir` loads with these models and holds exactly `documents` (same names and texts) in this
+    /// pipeline's mode and ratio; the cache is then loaded, and memorizing again would change nothing.
+    public func loadIfCurrent(cacheDir: URL, documents: [(name: String, text: String)]) -> Bool {
+        guard (try? load(cacheDir: cacheDir)) != nil, let manifest = store?.manifest else { return false }
+        let same = manifest.documents.map(\.name) == documents.map(\.name)
+            && manifest.documents.map(\.sha256) == documents.map { sha256Hex(Data($0.text.utf8)) }
+            && (configuration.ratio == nil || manifest.documents.allSatisfy { $0.ratio == configuration.ratio })
+            && (configuration.language == nil || manifest.language == configuration.language)
+        if !same { store = nil }
+        return same
+    }
+
     static func timestamp() -> String { ISO8601DateFormatter().string(from: Date()) }
 
     static func size(of dir: URL) -> Int {
         let files = (try? FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: [.fileSizeKey])) ?? []
         return files.reduce(0) { $0 + ((try? $1.resourceValues(forKeys: [.fileSizeKey]).fileSize) ?? 0) }
     }
+}
+
+/// The models a pipeline runs: memory model, retriever, chunker and generator, loaded once and shared by any
+/// number of `MemoRAG` instances. Their weights are only read after loading.
+public final class MemoRAGModels: @unchecked Sendable {
+    public let configuration: MemoRAGConfiguration
+    let memoryModel: MemoryModel
+    let embedder: Embedder
+    let chunker: Chunker
+    let generator: AnswerGenerator
+    let memoryIdentity: CacheManifest.ModelIdentity
+    let retrieverIdentity: CacheManifest.ModelIdentity
+    let customPrompts: PromptSet?
+
+    public init(configuration: MemoRAGConfiguration) throws {
+        self.configuration = configuration
+        let dtype = try configuration.dtype ?? ComputeDType.choose()
+        var lm = try LanguageModel.load(configuration.memoryModel, dtype: dtype)
+        if configuration.mode == .beacon { lm = try BeaconContextMemory.prepare(lm) }
+        memoryModel = try MemoryModel(lm)
+        embedder = try Embedder(directory: configuration.retriever, dtype: .float32)
+        if let tokens = configuration.chunkTokens, tokens < Chunker.minimumTokens {
+            throw MemoRAGError.invalidArgument("chunk size \(tokens) is below the minimum of \(Chunker.minimumTokens) tokens")
+        }
+        chunker = Chunker(embedder: embedder, maxTokens: configuration.chunkTokens)
+        customPrompts = try configuration.promptsFile.map(PromptSet.load)
+        memoryIdentity = .init(source: configuration.memoryModel.path, fingerprint: try lm.model.fingerprint,
+                               tokenizerSHA256: tokenizerFingerprint(lm.tokenizer))
+        retrieverIdentity = .init(source: configuration.retriever.path, fingerprint: embedder.fingerprint,
+                                  tokenizerSHA256: nil)
+        switch configuration.generator {
+        case .memoryModel: generator = .memoryModel
+        case .localModel(let url): generator = .local(try MemoryModel(LanguageModel.load(url, dtype: dtype)))
+        case .openAI(let remote): generator = .openAI(OpenAIChatClient(configuration: remote))
+        }
+    }
+
+    /// The memory model's identity (config + weights fingerprint, tokenizer hash), as caches record it.
+    public var memoryModelIdentity: CacheManifest.ModelIdentity { memoryIdentity }
+    public var retrieverModelIdentity: CacheManifest.ModelIdentity { retrieverIdentity }
+    /// Tokens of `text` in the memory model's tokenizer (for request limits).
+    public func tokenCount(_ text: String) -> Int { memoryModel.lm.tokenizer.encode(text, addSpecialTokens: false).count }
 }
 
 /// A loaded memory: the documents' memories, their passages and the shared index.

@@ -18,13 +18,19 @@ enum ModelPaths {
         return defaultGGUF
     }
 
+    /// The demo book (Examples/alice.txt of the source tree this binary was built from).
+    static var demoBook: URL { sourceTree.appendingPathComponent("Examples/alice.txt") }
+
+    static var sourceTree: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
     /// `checkpoints/memorag-smollm2-135m` of the source tree this binary was built from (or MEMORAG_CHECKPOINTS).
     static var shippedMemoryModel: URL {
         if let dir = ProcessInfo.processInfo.environment["MEMORAG_CHECKPOINTS"], !dir.isEmpty {
             return URL(fileURLWithPath: dir).appendingPathComponent("memorag-smollm2-135m")
         }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("checkpoints/memorag-smollm2-135m")
+        return sourceTree.appendingPathComponent("checkpoints/memorag-smollm2-135m")
     }
 
     static var defaultRetriever: URL { models.appendingPathComponent("all-MiniLM-L6-v2") }

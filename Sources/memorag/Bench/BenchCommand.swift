@@ -2,11 +2,12 @@ import ArgumentParser
 import Foundation
 import Torch
 
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print our figure, the peer's figure from the same run, and the ratio.",
-        subcommands: [OpsBench.self, OpsWorker.self, GenerateBench.self, GenerateWorker.self, TokenizeBench.self, TokenizeWorker.self]
+        subcommands: [OpsBench.self, OpsWorker.self, GenerateBench.self, GenerateWorker.self, TokenizeBench.self, TokenizeWorker.self,
+                      PipelineBench.self]
     )
 }
 

@@ -23,6 +23,7 @@ struct MemorizeCommand: AsyncParsableCommand {
     @Option(help: "Prompt language en or zh (default: guessed from the text).") var language: String?
     @Option(help: "Passage size in retriever tokens (default: the retriever's limit).") var chunkTokens: Int?
     @Option(help: "faiss index_factory string (default Flat; e.g. HNSW32, IVF256,Flat).") var indexFactory = "Flat"
+    @Flag(help: "Keep the cache when it already holds these files, memorized by these models.") var reuse = false
     @Flag(help: "Print the report as JSON.") var json = false
     @OptionGroup var options: PipelineOptions
 
@@ -52,6 +53,10 @@ struct MemorizeCommand: AsyncParsableCommand {
             line.update(String(format: "%@ %@: %d/%d (%.0f%%), %@ elapsed", p.document, p.stage.rawValue, p.done,
                                p.total, fraction * 100, shortDuration(elapsed)),
                         key: p.document + p.stage.rawValue)
+        }
+        if reuse, !add, await rag.loadIfCurrent(cacheDir: cacheURL, documents: documents) {
+            print("\(cache) already holds \(documents.map(\.name).joined(separator: ", ")) memorized by these models; reusing it")
+            return
         }
         let report: MemorizeReport
         if add {
