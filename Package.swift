@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "MemoRAG", targets: ["MemoRAG"]),
+        .library(name: "Retrieval", targets: ["Retrieval"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -30,8 +31,12 @@ let package = Package(
         // The HDF5 C API (serial build).
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"])]),
-        // The only code that includes libtorch headers: a pure-C API of opaque handles and int status codes.
-        .target(name: "CTorch", dependencies: ["CLibTorch"], path: "Sources/CTorch",
+        // pkg-config flags for Debian's static faiss 1.7.3 (-lfaiss -llapack -lblas -lgomp); no code of its own.
+        .systemLibrary(name: "CFaiss", path: "Sources/CFaiss", pkgConfig: "faiss",
+                       providers: [.apt(["libfaiss-dev"])]),
+        // The only code that includes libtorch and faiss headers: a pure-C API of opaque handles and int status codes
+        // (faiss in the explicit submodule CTorch.Faiss).
+        .target(name: "CTorch", dependencies: ["CLibTorch", "CFaiss"], path: "Sources/CTorch",
                 linkerSettings: [.linkedLibrary("m")]),
         .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
         .target(name: "NN", dependencies: ["Torch"], swiftSettings: strict),
@@ -39,13 +44,15 @@ let package = Package(
         .target(name: "Tokenizers", swiftSettings: strict),
         // Llama/Qwen2/Mistral decoders, the BERT encoder, HF and GGUF loading, generation.
         .target(name: "Models", dependencies: ["NN", "Torch", "Tokenizers"], swiftSettings: strict),
+        // Chunker, sentence embedder and faiss vector index for the retrieval step.
+        .target(name: "Retrieval", dependencies: ["Models", "Torch", "CTorch", "Tokenizers"], swiftSettings: strict),
         // The pipeline and its public Swift API: memorize / load / recall / rewrite / answer / summarize / ask.
         .target(name: "MemoRAG",
-                dependencies: ["Models", "Tokenizers", "Torch",
+                dependencies: ["Models", "Retrieval", "Tokenizers", "Torch",
                                .product(name: "AsyncHTTPClient", package: "async-http-client")],
                 resources: [.copy("Resources/prompts")], swiftSettings: strict),
         .executableTarget(name: "memorag",
-                          dependencies: ["Torch", "NN", "Models", "Tokenizers", "MemoRAG",
+                          dependencies: ["Torch", "NN", "Models", "Tokenizers", "Retrieval", "MemoRAG",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
@@ -56,9 +63,11 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Torch", "Tokenizers", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "MemoRAGTests",
-                    dependencies: ["MemoRAG", "Models", "Torch", "Tokenizers", "TestSupport",
+                    dependencies: ["MemoRAG", "Retrieval", "Models", "Torch", "Tokenizers", "TestSupport",
                                    .product(name: "Hummingbird", package: "hummingbird")],
                     swiftSettings: strict),
+        .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Models", "Tokenizers", "Torch", "TestSupport"],
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "Torch", "TestSupport"], resources: [.copy("Fixtures")],
                     swiftSettings: strict),
     ],

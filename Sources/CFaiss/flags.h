@@ -1,0 +1,1 @@
+/* Intentionally empty: CFaiss only carries pkg-config flags for faiss. */
