@@ -4,6 +4,6 @@ struct MemoragCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "memorag",
         abstract: "Train Activation Beacon memory models and answer questions over long inputs (MemoRAG).",
-        subcommands: [MemorizeCommand.self, AskCommand.self, EvalCommand.self, GenerateCommand.self, ConvertCommand.self, TokenizerCommand.self, BenchCommand.self, EnvCommand.self]
+        subcommands: [MemorizeCommand.self, ServeCommand.self, AskCommand.self, EvalCommand.self, GenerateCommand.self, ConvertCommand.self, TokenizerCommand.self, BenchCommand.self, EnvCommand.self]
     )
 }

@@ -7,7 +7,7 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Benchmarks that print our figure, the peer's figure from the same run, and the ratio.",
         subcommands: [OpsBench.self, OpsWorker.self, GenerateBench.self, GenerateWorker.self, TokenizeBench.self, TokenizeWorker.self,
-                      PipelineBench.self]
+                      PipelineBench.self, ServeBench.self]
     )
 }
 
