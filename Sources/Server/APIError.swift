@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import MemoRAG
+import NIOCore
 
 /// A request that failed, as a status and an OpenAI-style JSON body
 /// `{"error": {"message": ..., "type": ..., "code": ...}}`, so OpenAI clients show the message.
@@ -20,6 +21,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 
     static func invalid(_ message: String) -> APIError { APIError(.badRequest, "invalid_request", message) }
     static func notFound(_ message: String) -> APIError { APIError(.notFound, "not_found", message) }
+    static func tooLarge(_ limit: Int) -> APIError {
+        APIError(.contentTooLarge, "too_large", "the request body is over the server's limit of \(limit) bytes")
+    }
     static func conflict(_ message: String) -> APIError { APIError(.conflict, "conflict", message) }
 
     struct Body: Codable {
@@ -56,6 +60,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             case .unreadable, .corrupt, .incompatibleCache:
                 return APIError(.internalServerError, "storage", error.localizedDescription)
             }
+        case is NIOTooManyBytesError:
+            return APIError(.contentTooLarge, "too_large", "the request body is over the server's limit")  // no size at hand
         case is CancellationError:
             // 499 (nginx's "client closed request"): only logs ever see it, the client is gone.
             return APIError(.init(code: 499, reasonPhrase: "Client Closed Request"), "cancelled", "the request was cancelled")

@@ -8,8 +8,13 @@ struct ChatCompletions {
     let routes: Routes
     var server: MemoragServer { routes.server }
 
+    /// The whole exchange runs while the client is watched, so a client that leaves while queued or during a
+    /// non-streamed answer cancels it; a streamed answer notices through its next failed write.
     func handle(_ request: Request) async throws -> Response {
-        let data = try await RequestDecoding.body(request, limit: routes.configuration.maxBodyBytes)
+        try await routes.watchingClient(request) { data in try await respond(to: data) }
+    }
+
+    private func respond(to data: Data) async throws -> Response {
         let body = try RequestDecoding.json(ChatCompletionRequest.self, from: data)
         guard !body.messages.isEmpty else { throw APIError.invalid("'messages' is empty") }
         guard let query = body.query else { throw APIError.invalid("'messages' has no user message") }
@@ -21,7 +26,6 @@ struct ChatCompletions {
         let maxTokens = body.maxCompletionTokens ?? body.maxTokens
         try routes.limits.check(query: query, task: task, maxNewTokens: maxTokens)
         let rag = try await server.registry.pipeline(memoryId)
-        let lease = try await routes.acquireSlot()
         let model = body.model ?? routes.configuration.modelName
         let id = "chatcmpl-" + ResourceID.random()
         let created = Int(Date().timeIntervalSince1970)
@@ -39,18 +43,19 @@ struct ChatCompletions {
         }
 
         if body.stream != true {
+            let lease = try await routes.acquireSlot()
             defer { lease.release() }
-            let result = try await request.body.consumeWithCancellationOnInboundClose { _ in
-                try await routes.generate { try await rag.ask(query, task: task, maxNewTokens: maxTokens) }
-            }
+            let result = try await routes.generate { try await rag.ask(query, task: task, maxNewTokens: maxTokens) }
             return try Response.json(ChatCompletionResponse(
                 id: id, created: created, model: model,
                 choices: [.init(message: .init(content: result.answer), finishReason: finishReason(result))],
-                usage: usage(result), memorag: details(result)), headers: [.connection: "close"])
+                usage: usage(result), memorag: details(result)))
         }
 
-        let routes = self.routes
-        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache", .connection: "close"]
+        // The slot is taken before the 200 goes out, so an overload still gets its 429; the stream holds it until
+        // the last event.
+        let lease = try await routes.acquireSlot()
+        let headers: HTTPFields = [.contentType: "text/event-stream", .cacheControl: "no-cache"]
         return Response(status: .ok, headers: headers, body: .init { writer in
             defer { lease.release() }
             func chunk(_ delta: ChatCompletionChunk.Choice.Delta, finish: String? = nil, result: AskResult? = nil)
@@ -64,33 +69,31 @@ struct ChatCompletions {
                 try await writer.write(ByteBuffer(string: event.text))
             }
             do {
-                try await request.body.consumeWithCancellationOnInboundClose { _ in
-                    let (pieces, continuation) = AsyncStream<String>.makeStream()
-                    let generation = Task {
-                        defer { continuation.finish() }
-                        return try await routes.generate {
-                            try await rag.ask(query, task: task, maxNewTokens: maxTokens,
-                                              onText: { continuation.yield($0) })
-                        }
+                let (pieces, continuation) = AsyncStream<String>.makeStream()
+                let generation = Task {
+                    defer { continuation.finish() }
+                    return try await routes.generate {
+                        try await rag.ask(query, task: task, maxNewTokens: maxTokens,
+                                          onText: { continuation.yield($0) })
                     }
-                    do {
-                        try await withTaskCancellationHandler {
-                            try await send(ServerSentEvent.data(chunk(.init(role: "assistant", content: ""))))
-                            for await piece in pieces where !piece.isEmpty {
-                                try await send(ServerSentEvent.data(chunk(.init(content: piece))))
-                            }
-                            let result = try await generation.value
-                            try await send(ServerSentEvent.data(chunk(.init(), finish: finishReason(result),
-                                                                      result: result)))
-                            try await send(ServerSentEvent.done)
-                        } onCancel: {
-                            generation.cancel()
+                }
+                do {
+                    try await withTaskCancellationHandler {
+                        try await send(ServerSentEvent.data(chunk(.init(role: "assistant", content: ""))))
+                        for await piece in pieces where !piece.isEmpty {
+                            try await send(ServerSentEvent.data(chunk(.init(content: piece))))
                         }
-                    } catch {
-                        generation.cancel()  // the client is gone or the write failed: stop the model
-                        _ = try? await generation.value
-                        throw error
+                        let result = try await generation.value
+                        try await send(ServerSentEvent.data(chunk(.init(), finish: finishReason(result),
+                                                                  result: result)))
+                        try await send(ServerSentEvent.done)
+                    } onCancel: {
+                        generation.cancel()
                     }
+                } catch {
+                    generation.cancel()  // the client is gone or the write failed: stop the model
+                    _ = try? await generation.value
+                    throw error
                 }
             } catch let error where !(error is CancellationError) {
                 // Headers are out, so the failure travels as a last event in OpenAI's error shape.

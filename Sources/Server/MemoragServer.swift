@@ -15,7 +15,11 @@ public final class MemoragServer: Sendable {
     let models: MemoRAGModels
     let registry: MemoryRegistry
     let jobs: JobRegistry
+    /// Admission: `maxConcurrent` requests at once, `maxQueued` waiting, the rest 429.
     let gate: ConcurrencyGate
+    /// The models themselves run one piece of work at a time (they share weights and the CPU), whatever the
+    /// admission allows: every ask and memorize takes this turn while it uses them.
+    let modelTurn = ConcurrencyGate(slots: 1, maxQueued: 0)
     let stats = ServerStats()
 
     public init(configuration: ServerConfiguration, models: MemoRAGModels) throws {

@@ -12,6 +12,18 @@ enum RequestDecoding {
         return Data(buffer.readableBytesView)
     }
 
+    /// The body of a watched request: every part is read even past the limit (and dropped), then 413.
+    static func readToEnd(_ body: RequestBody, limit: Int) async throws -> Data {
+        var data = Data()
+        var total = 0
+        for try await buffer in body {
+            total += buffer.readableBytes
+            if total <= limit { data.append(contentsOf: buffer.readableBytesView) }
+        }
+        guard total <= limit else { throw APIError.tooLarge(limit) }
+        return data
+    }
+
     static func utf8Text(_ data: Data, what: String) throws -> String {
         guard let text = String(data: data, encoding: .utf8) else {
             throw APIError.invalid("\(what) is not valid UTF-8")

@@ -78,12 +78,9 @@ struct Routes: Sendable {
             documents = try RequestDecoding.json(CreateMemoryRequest.self, from: data).validated(limits: configuration)
         }
         let id = await server.registry.newId()
-        let registry = server.registry, jobs = server.jobs, gate = server.gate
-        let job = await jobs.start(kind: .memorize, memoryId: id) { jobId in
-            try await gate.withSlot(bounded: false) {
-                await jobs.markRunning(jobId)
-                return try await registry.memorize(id, documents: documents) { p in Task { await jobs.report(jobId, p) } }
-            }
+        let registry = server.registry
+        let job = await startJob(.memorize, memoryId: id) { progress in
+            try await registry.memorize(id, documents: documents, progress: progress)
         }
         return try accepted(job, memoryId: id)
     }
@@ -108,14 +105,9 @@ struct Routes: Sendable {
         if info.documents.contains(where: { $0.name == name }) {
             throw APIError.conflict("memory \(id) already holds a document named '\(name)'")
         }
-        let registry = server.registry, jobs = server.jobs, gate = server.gate
-        let job = await jobs.start(kind: .addDocument, memoryId: id) { jobId in
-            try await gate.withSlot(bounded: false) {
-                await jobs.markRunning(jobId)
-                return try await registry.addDocument(id, name: name, text: text) { p in
-                    Task { await jobs.report(jobId, p) }
-                }
-            }
+        let registry = server.registry
+        let job = await startJob(.addDocument, memoryId: id) { progress in
+            try await registry.addDocument(id, name: name, text: text, progress: progress)
         }
         return try accepted(job, memoryId: id)
     }
@@ -129,22 +121,59 @@ struct Routes: Sendable {
     }
 
     func ask(_ request: Request, id: String) async throws -> Response {
-        let data = try await RequestDecoding.body(request, limit: configuration.maxBodyBytes)
-        let body = try RequestDecoding.json(AskRequest.self, from: data)
-        let task = body.task ?? .memorag
-        try limits.check(query: body.query, task: task, maxNewTokens: body.maxNewTokens)
-        let rag = try await server.registry.pipeline(id)
-        let lease = try await acquireSlot()
-        defer { lease.release() }
-        let result = try await request.body.consumeWithCancellationOnInboundClose { _ in
-            try await generate { try await rag.ask(body.query, task: task, maxNewTokens: body.maxNewTokens) }
+        try await watchingClient(request) { data in
+            let body = try RequestDecoding.json(AskRequest.self, from: data)
+            let task = body.task ?? .memorag
+            try limits.check(query: body.query, task: task, maxNewTokens: body.maxNewTokens)
+            let rag = try await server.registry.pipeline(id)
+            let lease = try await acquireSlot()
+            defer { lease.release() }
+            let result = try await generate {
+                try await rag.ask(body.query, task: task, maxNewTokens: body.maxNewTokens)
+            }
+            return try Response.json(result)
         }
-        // The inbound side was consumed to watch for the client leaving, so this connection cannot carry another
-        // request: say so, and clients open a new one.
-        return try Response.json(result, headers: [.connection: "close"])
     }
 
     // MARK: shared
+
+    /// Runs `handler` on the request's body while watching the connection: when the client goes away the
+    /// handler's task is cancelled, which takes it out of the queue or stops its generation. The body is always
+    /// read to its end (Hummingbird's watcher must see the request end); the inbound side is used up, so the
+    /// response says `Connection: close`.
+    func watchingClient(_ request: Request, _ handler: (Data) async throws -> Response) async throws -> Response {
+        let limit = configuration.maxBodyBytes
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw APIError.tooLarge(limit)
+        }
+        do {
+            var response = try await request.body.consumeWithCancellationOnInboundClose { body in
+                try await handler(try await RequestDecoding.readToEnd(body, limit: limit))
+            }
+            response.headers[.connection] = "close"
+            return response
+        } catch {
+            var apiError = APIError.from(error)
+            apiError.headers[.connection] = "close"
+            throw apiError
+        }
+    }
+
+    /// Starts a memorize-type job: it waits for an admission slot without a bound (jobs are not refused), then for
+    /// the models, and reports progress into its status.
+    func startJob(_ kind: JobStatus.Kind, memoryId: String,
+                  _ work: @escaping @Sendable (_ progress: @escaping @Sendable (MemorizeProgress) -> Void) async throws
+                      -> MemorizeReport) async -> JobStatus {
+        let jobs = server.jobs, gate = server.gate, modelTurn = server.modelTurn
+        return await jobs.start(kind: kind, memoryId: memoryId) { jobId in
+            try await gate.withSlot(bounded: false) {
+                try await modelTurn.withSlot(bounded: false) {
+                    await jobs.markRunning(jobId)
+                    return try await work { progress in Task { await jobs.report(jobId, progress) } }
+                }
+            }
+        }
+    }
 
     /// A model slot for a request, or 429 with `Retry-After` when the queue is full.
     func acquireSlot() async throws -> SlotLease {
@@ -161,7 +190,7 @@ struct Routes: Sendable {
     /// Runs a generation; if its task was cancelled meanwhile (the client left), the partial result is dropped.
     func generate<T: Sendable>(_ work: @Sendable () async throws -> T) async throws -> T {
         do {
-            let value = try await work()
+            let value = try await server.modelTurn.withSlot(bounded: false) { try await work() }
             try Task.checkCancellation()
             return value
         } catch is CancellationError {

@@ -8,7 +8,11 @@ import XCTest
 final class GracefulShutdownTests: XCTestCase {
     func testSIGTERMFinishesTheRunningMemorizeAndLosesNothing() async throws {
         _ = try ServerHarness.models()  // skips without the installed models
-        let binary = Bundle(for: Self.self).bundleURL.deletingLastPathComponent().appendingPathComponent("memorag")
+        // The CLI is built next to the test bundle (Linux: the bundle URL is the build dir; macOS: its parent).
+        let here = Bundle(for: Self.self).bundleURL
+        let candidates = [here.appendingPathComponent("memorag"),
+                          here.deletingLastPathComponent().appendingPathComponent("memorag")]
+        let binary = candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw XCTSkip("\(binary.path) is not built (scripts/test.sh builds it)")
         }

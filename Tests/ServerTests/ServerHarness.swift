@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import Logging
 import MemoRAG
 import NIOCore
 import NIOHTTP1
@@ -70,7 +71,9 @@ final class ServerHarness: @unchecked Sendable {
     func start() async throws {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let server = server
-        task = Task { try await server.run(handleSignals: false) { continuation.yield($0) } }
+        var logger = Logger(label: "memorag.serve.test")
+        logger.logLevel = .critical  // stopping by cancellation logs a CancellationError at error level
+        task = Task { [logger] in try await server.run(handleSignals: false, logger: logger) { continuation.yield($0) } }
         var iterator = ports.makeAsyncIterator()
         port = await iterator.next() ?? 0
     }

@@ -55,7 +55,16 @@ struct ServeBench: AsyncParsableCommand {
         clientConfiguration.connectionPool = .init(idleTimeout: .seconds(30),
                                                    concurrentHTTP1ConnectionsPerHostSoftLimit: clients * 2)
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfiguration)
-        defer { try? http.syncShutdown() }
+        do {
+            try await bench(http, base: base, configuration: configuration)
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+    }
+
+    func bench(_ http: HTTPClient, base: String, configuration: ServerConfiguration) async throws {
 
         // A memory to ask.
         let created = try await Self.send(http, "\(base)/v1/memories", method: .POST,

@@ -54,11 +54,11 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxQueryTokens = maxQueryTokens
         let models = try MemoRAGModels(configuration: pipeline)
         let server = try MemoragServer(configuration: configuration, models: models)
+        let banner = "(data: \(configuration.dataDir.path), auth: \(configuration.apiKey == nil ? "off" : "bearer"))"
         let host = self.host
         try await server.run { port in
-            print("memorag serve: listening on http://\(host):\(port) (data: \(configuration.dataDir.path), "
-                + "auth: \(configuration.apiKey == nil ? "off" : "bearer"))")
-            fflush(stdout)
+            // One line a supervisor (or a test) can read the bound port from.
+            FileHandle.standardOutput.write(Data("memorag serve: listening on http://\(host):\(port) \(banner)\n".utf8))
         }
         print("memorag serve: stopped")
     }
