@@ -94,7 +94,8 @@ extension MemoRAG {
         for (memory, document) in zip(store.memories, store.manifest.documents) {
             let reply = try memoryModel.run(store.prompts[keyPath: template].filling(["question": query]),
                                             after: memory, maxNewTokens: configuration.clueTokens)
-            clues += ClueFilter.lines(of: reply).map { Clue(kind: kind, text: $0, document: document.name) }
+            clues += ClueFilter.lines(of: reply, echoing: store.prompts.memoryReply)
+                .map { Clue(kind: kind, text: $0, document: document.name) }
         }
         return ClueFilter.deduplicated(clues)
     }
@@ -105,7 +106,8 @@ extension MemoRAG {
         for (memory, document) in zip(store.memories, store.manifest.documents) {
             let reply = try memoryModel.run(store.prompts.summarize, after: memory,
                                             maxNewTokens: configuration.summaryTokens)
-            clues += ClueFilter.lines(of: reply).map { Clue(kind: .keyPoint, text: $0, document: document.name) }
+            clues += ClueFilter.lines(of: reply, echoing: store.prompts.memoryReply)
+                .map { Clue(kind: .keyPoint, text: $0, document: document.name) }
         }
         return ClueFilter.deduplicated(clues)
     }
@@ -201,12 +203,14 @@ extension MemoRAG {
 }
 
 /// MemoRAG's clue hygiene: one clue per line, lines of three words or fewer dropped (for CJK text each ideograph
-/// counts as a word, since Chinese lines have no spaces), duplicates removed.
+/// counts as a word, since Chinese lines have no spaces), duplicates removed, and lines that only echo the memory
+/// turn's reply ("I have read the article…", which small models like to repeat) dropped.
 enum ClueFilter {
-    static func lines(of reply: String) -> [String] {
-        reply.split(whereSeparator: \.isNewline)
+    static func lines(of reply: String, echoing memoryReply: String = "") -> [String] {
+        let echo = memoryReply.lowercased().trimmingCharacters(in: .whitespacesAndNewlines)
+        return reply.split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { wordCount($0) > 3 }
+            .filter { wordCount($0) > 3 && (echo.isEmpty || !$0.lowercased().hasPrefix(echo)) }
     }
 
     static func wordCount(_ line: String) -> Int {

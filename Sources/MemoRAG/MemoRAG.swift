@@ -171,8 +171,8 @@ public actor MemoRAG {
 
     private func makeMemory(of text: String, name: String, prompts: PromptSet,
                             progress: (@Sendable (MemorizeProgress) -> Void)?) throws -> NewMemory {
-        let report = { (stage: MemorizeProgress.Stage) in
-            { (done: Int, total: Int) in progress?(MemorizeProgress(stage: stage, document: name, done: done, total: total)) }
+        func report(_ stage: MemorizeProgress.Stage) -> (Int, Int) -> Void {
+            { done, total in progress?(MemorizeProgress(stage: stage, document: name, done: done, total: total)) }
         }
         switch configuration.mode {
         case .beacon:

@@ -27,3 +27,13 @@ final class AnswerMetricsTests: XCTestCase {
         XCTAssertEqual(AnswerMetrics.best("Paris", references: ["London", "Paris"], AnswerMetrics.f1), 1)
     }
 }
+
+final class ClueFilterTests: XCTestCase {
+    func testShortEchoedAndDuplicateLinesAreDropped() {
+        let reply = "Marta rowed out alone\nyes\nI have read the article. Please provide your question.\n  Marta rowed out alone in the dark  \n鲁迅写了呐喊"
+        XCTAssertEqual(ClueFilter.lines(of: reply, echoing: "I have read the article. Please provide your question."),
+                       ["Marta rowed out alone", "Marta rowed out alone in the dark", "鲁迅写了呐喊"])
+        let clues = ["a b c d", "A B C D", "e f g h"].map { Clue(kind: .span, text: $0, document: "x") }
+        XCTAssertEqual(ClueFilter.deduplicated(clues).map(\.text), ["a b c d", "e f g h"])
+    }
+}

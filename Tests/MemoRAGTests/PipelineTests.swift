@@ -35,6 +35,16 @@ final class PipelineTests: XCTestCase {
         every March and wrote the name of each variety on a slate tied to the trunk.
         """
 
+    /// One set of models for every test (loading them takes seconds).
+    nonisolated(unsafe) static var shared: [MemoryMode: MemoRAGModels] = [:]
+
+    func pipeline(mode: MemoryMode = .longllm) throws -> MemoRAG {
+        if let models = Self.shared[mode] { return MemoRAG(models: models) }
+        let models = try MemoRAGModels(configuration: configuration(mode: mode))
+        Self.shared[mode] = models
+        return MemoRAG(models: models)
+    }
+
     func configuration(mode: MemoryMode = .longllm) throws -> MemoRAGConfiguration {
         for url in [InstalledModels.smolLM2, InstalledModels.miniLM]
         where !FileManager.default.fileExists(atPath: url.path) {
@@ -52,7 +62,7 @@ final class PipelineTests: XCTestCase {
 
     func testMemorizeLoadAskGivesIdenticalResults() async throws {
         let dir = try temporaryDirectory().appendingPathComponent("cache")
-        let rag = try MemoRAG(configuration: configuration())
+        let rag = try pipeline()
         let report = try await rag.memorize(Self.lighthouse, name: "lighthouse", cacheDir: dir)
         XCTAssertGreaterThan(report.chunks, 1)
         XCTAssertEqual(report.truncatedChunks, 0)
@@ -69,17 +79,31 @@ final class PipelineTests: XCTestCase {
             XCTAssertEqual(String(String.UnicodeScalarView(scalars[e.start..<e.end])), e.text)
         }
 
-        let reloaded = try MemoRAG(configuration: configuration())
+        let reloaded = try pipeline()
         try await reloaded.load(cacheDir: dir)
         let second = try await reloaded.ask("Who rescued the fishermen of the Silver Herring?")
         XCTAssertEqual(second.answer, first.answer)
         XCTAssertEqual(second.clues, first.clues)
         XCTAssertEqual(second.evidence, first.evidence)
+
+        // And in a new process, through the CLI.
+        guard let memorag = builtExecutable("memorag") else { return XCTFail("the memorag binary is not built") }
+        let config = try configuration()
+        let run = try runProcess(memorag, [
+            "ask", "--cache", dir.path, "--json", "--dtype", "fp32", "--model", config.memoryModel.path,
+            "--retriever", config.retriever.path, "--clue-tokens", "\(config.clueTokens)",
+            "--max-new-tokens", "\(config.answerTokens)", "Who rescued the fishermen of the Silver Herring?"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let third = try JSONDecoder().decode(AskResult.self, from: Data(run.stdout.utf8))
+        XCTAssertEqual(third.answer, first.answer)
+        XCTAssertEqual(third.clues, first.clues)
+        XCTAssertEqual(third.evidence.map(\.chunkId), first.evidence.map(\.chunkId))
+        XCTAssertEqual(third.evidence.map(\.text), first.evidence.map(\.text))
     }
 
     func testDocumentsMemorizedSeparatelyAreQueriedTogetherAndAddingLeavesOthersUntouched() async throws {
         let dir = try temporaryDirectory().appendingPathComponent("cache")
-        let rag = try MemoRAG(configuration: configuration())
+        let rag = try pipeline()
         try await rag.memorize(Self.lighthouse, name: "lighthouse", cacheDir: dir)
         try await rag.addDocument(Self.bees, name: "bees")
         let result = try await rag.ask("What did Marta keep in the green ledger, and why did Tomas drill holes in the hives?")
@@ -93,7 +117,7 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(Array(chunksAfter.prefix(chunksBefore.count)), chunksBefore)
         XCTAssertEqual(Set(chunksAfter.map(\.doc)), ["lighthouse", "bees", "orchard"])
 
-        let reloaded = try MemoRAG(configuration: configuration())
+        let reloaded = try pipeline()
         try await reloaded.load(cacheDir: dir)
         let documents = await reloaded.documents
         XCTAssertEqual(documents, ["lighthouse", "bees", "orchard"])
@@ -102,7 +126,7 @@ final class PipelineTests: XCTestCase {
 
     func testAFailedMemorizeLeavesTheOldCache() async throws {
         let dir = try temporaryDirectory().appendingPathComponent("cache")
-        let rag = try MemoRAG(configuration: configuration())
+        let rag = try pipeline()
         try await rag.memorize(Self.orchard, name: "orchard", cacheDir: dir)
         let before = try fileHashes(dir, ["manifest.json", "memory.safetensors", "chunks.jsonl", "index.faiss"])
         // The second document is empty: the run fails after memorizing the first one.
@@ -116,12 +140,12 @@ final class PipelineTests: XCTestCase {
 
     func testCorruptAndForeignCachesAreRefused() async throws {
         let dir = try temporaryDirectory().appendingPathComponent("cache")
-        let rag = try MemoRAG(configuration: configuration())
+        let rag = try pipeline()
         try await rag.memorize(Self.orchard, name: "orchard", cacheDir: dir)
 
         func expectLoadError(_ fragment: String, file: StaticString = #filePath, line: UInt = #line) async {
             do {
-                try await MemoRAG(configuration: configuration()).load(cacheDir: dir)
+                try await pipeline().load(cacheDir: dir)
                 XCTFail("expected an error containing '\(fragment)'", file: file, line: line)
             } catch {
                 XCTAssertTrue(error.localizedDescription.contains(fragment), error.localizedDescription,
@@ -153,15 +177,46 @@ final class PipelineTests: XCTestCase {
         await expectLoadError("chunks.jsonl")
         // Not a cache dir at all.
         do {
-            try await MemoRAG(configuration: configuration()).load(cacheDir: dir.deletingLastPathComponent())
+            try await pipeline().load(cacheDir: dir.deletingLastPathComponent())
             XCTFail("expected an error")
         } catch {
             XCTAssertTrue(error.localizedDescription.contains("no manifest.json"), error.localizedDescription)
         }
     }
 
+    func testBeaconMemoryIsCompressedAndRoundTripsThroughTheCache() async throws {
+        let dir = try temporaryDirectory().appendingPathComponent("cache")
+        var configuration = try configuration(mode: .beacon)
+        configuration.ratio = 8
+        let models = try MemoRAGModels(configuration: configuration)
+        let text = Array(repeating: [Self.lighthouse, Self.bees, Self.orchard].joined(separator: "\n\n"), count: 3)
+            .joined(separator: "\n\n")
+        let rag = MemoRAG(models: models)
+        let report = try await rag.memorize(text, name: "stories", cacheDir: dir)
+        XCTAssertEqual(report.ratio, 8)
+        // Full windows of 1024 raw tokens leave 128 beacons each; the last, partial window keeps its raw tokens
+        // with one beacon interleaved after every 8 of them.
+        let (windows, rest) = report.tokens.quotientAndRemainder(dividingBy: 1024)
+        XCTAssertGreaterThan(windows, 0)
+        XCTAssertEqual(report.memoryEntries, windows * 128 + rest + rest / 8)
+        let first = try await rag.ask("What did Tomas name the queens after?")
+        let reloaded = MemoRAG(models: models)
+        try await reloaded.load(cacheDir: dir)
+        let second = try await reloaded.ask("What did Tomas name the queens after?")
+        XCTAssertEqual(second, AskResult(query: first.query, task: first.task, answer: first.answer, clues: first.clues,
+                                         evidence: first.evidence, droppedEvidence: first.droppedEvidence,
+                                         timings: second.timings))
+        // A cache of another mode is refused by a pipeline set up for beacons, and the other way round.
+        do {
+            try await pipeline(mode: .longllm).load(cacheDir: dir)
+            XCTFail("expected a mode mismatch")
+        } catch {
+            XCTAssertTrue(error.localizedDescription.contains("made for something else"), error.localizedDescription)
+        }
+    }
+
     func testAskWithoutMemoryAndEmptyQueryAreClearErrors() async throws {
-        let rag = try MemoRAG(configuration: configuration())
+        let rag = try pipeline()
         do {
             _ = try await rag.ask("anything")
             XCTFail("expected noMemory")

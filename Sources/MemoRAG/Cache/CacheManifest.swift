@@ -76,7 +76,8 @@ public struct CacheManifest: Codable, Sendable, Equatable {
         case updatedAt = "updated_at"
     }
 
-    static func read(from dir: URL) throws -> CacheManifest {
+    /// Reads and checks `dir/manifest.json` (format, version, chunk ranges).
+    public static func read(from dir: URL) throws -> CacheManifest {
         let url = dir.appendingPathComponent("manifest.json")
         guard FileManager.default.fileExists(atPath: url.path) else {
             throw MemoRAGError.unreadable(path: dir.path, reason: "not a memory cache dir (no manifest.json)")

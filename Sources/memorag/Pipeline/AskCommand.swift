@@ -4,7 +4,7 @@ import MemoRAG
 
 /// `memorag ask --cache DIR "question"`: answer from a memorized cache dir.
 struct AskCommand: AsyncParsableCommand {
-    enum Task: String, ExpressibleByArgument, CaseIterable { case memorag, qa, summarize, recall, rewrite }
+    enum TaskChoice: String, ExpressibleByArgument, CaseIterable { case memorag, qa, summarize, recall, rewrite }
 
     static let configuration = CommandConfiguration(
         commandName: "ask",
@@ -20,8 +20,9 @@ struct AskCommand: AsyncParsableCommand {
     @Argument(help: "The question (not needed for --task summarize).") var question: String = ""
     @Option(help: "The cache dir written by memorize.") var cache: String
     @Option(help: "memorag (default), qa (memory only), summarize, recall or rewrite (print the clues).")
-    var task: Task = .memorag
+    var task: TaskChoice = .memorag
     @Option(help: "Maximum tokens of the answer.") var maxNewTokens: Int?
+    @Option(help: "Maximum tokens of each clue reply (recall, rewrite).") var clueTokens: Int?
     @Flag(help: "Print one JSON object: answer, clues, evidence (chunk ids, offsets, scores), timings.") var json = false
     @OptionGroup var options: PipelineOptions
     @OptionGroup var generatorOptions: GeneratorOptions
@@ -30,6 +31,7 @@ struct AskCommand: AsyncParsableCommand {
         let manifest = try readManifest(cache)
         var configuration = try options.configuration(manifest: manifest)
         configuration.generator = try generatorOptions.choice()
+        if let clueTokens { configuration.clueTokens = clueTokens }
         let rag = try MemoRAG(configuration: configuration)
         try await rag.load(cacheDir: URL(fileURLWithPath: cache))
         switch task {
@@ -45,12 +47,12 @@ struct AskCommand: AsyncParsableCommand {
         case .memorag, .qa, .summarize:
             guard task == .summarize || !question.isEmpty else { throw ValidationError("give a question") }
             let kind = TaskKind(rawValue: task.rawValue)!
-            let streaming = !json
-            if streaming { print("answer: ", terminator: "") }
-            let result = try await rag.ask(question, task: kind, maxNewTokens: maxNewTokens,
-                                           onText: streaming ? { piece in
-                                               FileHandle.standardOutput.write(Data(piece.utf8))
-                                           } : nil)
+            if !json { FileHandle.standardOutput.write(Data("answer: ".utf8)) }
+            var stream: (@Sendable (String) -> Void)?
+            if !json {
+                stream = { piece in FileHandle.standardOutput.write(Data(piece.utf8)) }
+            }
+            let result = try await rag.ask(question, task: kind, maxNewTokens: maxNewTokens, onText: stream)
             if json {
                 print(try encodeJSON(result))
                 return

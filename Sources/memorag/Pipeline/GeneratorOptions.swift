@@ -9,8 +9,7 @@ struct GeneratorOptions: ParsableArguments {
     @Option(help: "Answer generator: memory (the memory model, default), local (--generator-model), openai or azure.")
     var generator: Kind = .memory
     @Option(help: "With --generator local: a model dir or .gguf.") var generatorModel: String?
-    @Option(help: "With openai/azure: the API base URL (e.g. https://api.openai.com/v1, https://api.deepseek.com/v1, "
-        + "http://127.0.0.1:8080/v1; Azure: https://NAME.openai.azure.com).")
+    @Option(help: "With openai/azure: the API base URL (e.g. https://api.openai.com/v1, https://api.deepseek.com/v1, http://127.0.0.1:8080/v1; Azure: https://NAME.openai.azure.com).")
     var baseURL: String?
     @Option(help: "With openai/azure: the model (Azure: the deployment).") var apiModel: String?
     @Option(help: "With azure: the api-version.") var azureAPIVersion = "2024-06-01"
