@@ -80,6 +80,22 @@ final class LoadAndAuthTests: XCTestCase {
         }
         // 400 tokens take far longer than this on the test model; stopping early is the point.
         XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+
+        // A plain (non-streamed) ask whose client gives up is cancelled too.
+        let impatient = Task {
+            try await harness.json(.POST, "/v1/memories/\(id)/ask",
+                                   ["query": "Tell the whole story of the lighthouse in great detail.",
+                                    "max_new_tokens": 400])
+        }
+        try await Task.sleep(nanoseconds: 1_500_000_000)
+        impatient.cancel()
+        _ = try? await impatient.value
+        try await eventually(30, "the plain ask is cancelled and its slot freed") {
+            let health = try await harness.health()
+            let queue = health["queue"] as? [String: Any]
+            return health["cancelled_generations"] as? Int == 2 && queue?["running"] as? Int == 0
+        }
+
         let after = try await harness.json(.POST, "/v1/memories/\(id)/ask", ["query": "Who kept the lamp?",
                                                                               "max_new_tokens": 4])
         XCTAssertEqual(after.status, 200, after.text)

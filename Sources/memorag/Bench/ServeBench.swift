@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import Logging
 import MemoRAG
 import NIOCore
 import NIOHTTP1
@@ -46,7 +47,11 @@ struct ServeBench: AsyncParsableCommand {
         configuration.maxQueued = maxQueued ?? clients
         let server = try MemoragServer(configuration: configuration, models: try MemoRAGModels(configuration: pipeline))
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-        let serving = Task { try await server.run(handleSignals: false) { portContinuation.yield($0) } }
+        var logger = Logger(label: "memorag.bench.serve")
+        logger.logLevel = .critical  // the server is stopped by cancellation, which Hummingbird logs as an error
+        let serving = Task { [logger] in
+            try await server.run(handleSignals: false, logger: logger) { portContinuation.yield($0) }
+        }
         defer { serving.cancel() }
         var portIterator = ports.makeAsyncIterator()
         guard let port = await portIterator.next() else { throw ValidationError("the server did not start") }
@@ -94,9 +99,14 @@ struct ServeBench: AsyncParsableCommand {
             // Warm-up, so one-time allocations do not count as growth.
             _ = try await Self.send(http, request.url, method: request.method, json: request.body)
             let rssBefore = Self.residentBytes()
+            let clock = ContinuousClock(), start = clock.now
             let result = try await load(http, url: request.url, method: request.method, body: request.body)
+            let elapsed = clock.now - start
             let rssAfter = Self.residentBytes()
-            print(result.summary(phase: phase, duration: duration, rssBefore: rssBefore, rssAfter: rssAfter))
+            // Requests still in flight at the deadline finish and count, so the rate is over the whole phase.
+            print(result.summary(phase: phase, duration: Double(elapsed.components.seconds)
+                                     + Double(elapsed.components.attoseconds) / 1e18,
+                                 rssBefore: rssBefore, rssAfter: rssAfter))
         }
     }
 
