@@ -38,7 +38,8 @@ public struct ServerConfiguration: Sendable {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
-    func validate() throws {
+    /// Throws when the settings are unusable or unsafe (a public address without a key).
+    public func validate() throws {
         guard maxConcurrent >= 1 else { throw ServerError.invalidConfiguration("--max-concurrent must be at least 1") }
         guard maxQueued >= 0 else { throw ServerError.invalidConfiguration("the queue bound must not be negative") }
         guard (0...65535).contains(port) else { throw ServerError.invalidConfiguration("port \(port) is out of range") }

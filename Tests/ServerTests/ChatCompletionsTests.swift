@@ -59,8 +59,9 @@ final class ChatCompletionsTests: XCTestCase {
 
     /// The official `openai` Python client (scripts/openai-venv.sh makes its venv) against the server.
     func testOfficialOpenAIPythonClient() async throws {
-        let python = FileManager.default.homeDirectoryForCurrentUser
-            .appendingPathComponent(".cache/memorag/venv-openai/bin/python")
+        // InstalledModels.directory is $MEMORAG_CACHE/models; scripts/openai-venv.sh uses the same cache dir.
+        let python = InstalledModels.directory.deletingLastPathComponent()
+            .appendingPathComponent("venv-openai/bin/python")
         guard FileManager.default.isExecutableFile(atPath: python.path) else {
             throw XCTSkip("no \(python.path): run scripts/openai-venv.sh")
         }

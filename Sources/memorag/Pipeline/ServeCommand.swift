@@ -52,6 +52,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxQueued = maxQueued
         configuration.maxBodyBytes = maxBodyBytes
         configuration.maxQueryTokens = maxQueryTokens
+        try configuration.validate()  // before the models load, so a refused setup fails fast
         let models = try MemoRAGModels(configuration: pipeline)
         let server = try MemoragServer(configuration: configuration, models: models)
         let banner = "(data: \(configuration.dataDir.path), auth: \(configuration.apiKey == nil ? "off" : "bearer"))"
