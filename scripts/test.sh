@@ -9,4 +9,6 @@ source scripts/env.sh
 # Interop checks run our files through Python's reference readers when this venv can be made (else they skip).
 MEMORAG_PYTHON="${MEMORAG_PYTHON:-$(bash scripts/check-venv.sh | tail -n 1)}" || true
 export MEMORAG_PYTHON MEMORAG_PEER_PYTHON="${MEMORAG_PEER_PYTHON:-$MEMORAG_PYTHON}"
+# ServerTests check /v1/chat/completions with the official `openai` client when its venv can be made (else skip).
+bash scripts/openai-venv.sh >/dev/null 2>&1 || true
 swift test "${SWIFT_BUILD_FLAGS[@]}" "$@"

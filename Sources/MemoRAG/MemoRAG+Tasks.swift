@@ -68,6 +68,7 @@ extension MemoRAG {
             mark = clock.now
             let found = try retrieve(clues.map(\.text), store: store)
             timings.retrieve = (clock.now - mark).seconds
+            try Task.checkCancellation()
             mark = clock.now
             let limit = maxNewTokens ?? (task == .summarize ? configuration.summaryTokens : configuration.answerTokens)
             let (answer, evidence, dropped) = try await generateAnswer(query: task == .memorag ? query : nil,
@@ -167,7 +168,8 @@ extension MemoRAG {
         chosen.sort { ($0.chunkId) < ($1.chunkId) }  // chunk ids follow document order, documents in memorize order
         let dropped = evidence.count - chosen.count
         let text = prompt(chosen)
-        let emit: (String) -> Bool = { piece in onText?(piece); return true }
+        // A cancelled task (e.g. a server client that disconnected) stops the generation at the next piece.
+        let emit: (String) -> Bool = { piece in onText?(piece); return !Task.isCancelled }
         let answer: String
         switch generator {
         case .memoryModel:
