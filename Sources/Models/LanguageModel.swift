@@ -10,13 +10,21 @@ public struct LanguageModel {
     public let chatTemplate: ChatTemplate?
     public let source: URL
 
-    /// `path` is a directory with config.json (HF layout), a `.gguf` file, or a directory holding one `.gguf`.
+    /// `path` is a directory with config.json (HF layout), a beacon delta over an installed base (see `BeaconDelta`),
+    /// a `.gguf` file, or a directory holding one `.gguf`.
     public static func load(_ path: URL, dtype: DType = .float32) throws -> LanguageModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path.path, isDirectory: &isDirectory) else {
             throw ModelError.unreadable(path: path.path, reason: "no such file or directory")
         }
         if !isDirectory.boolValue { return try loadGGUF(path, dtype: dtype) }
+        if let delta = try BeaconDelta.manifest(in: path) {
+            let base = try load(BeaconDelta.locateBase(delta, modelsDirectory: modelsDirectory, delta: path), dtype: dtype)
+            try BeaconDelta.apply(to: base.model, from: path)
+            let hasTokenizer = FileManager.default.fileExists(atPath: path.appendingPathComponent("tokenizer.json").path)
+            return LanguageModel(model: base.model, tokenizer: hasTokenizer ? try loadTokenizer(directory: path) : base.tokenizer,
+                                 chatTemplate: (try? ChatTemplate.load(directory: path)) ?? base.chatTemplate, source: path)
+        }
         if FileManager.default.fileExists(atPath: path.appendingPathComponent("config.json").path) {
             let model = try DecoderLM.load(directory: path, dtype: dtype)
             let tokenizer = try loadTokenizer(directory: path)
@@ -39,6 +47,14 @@ public struct LanguageModel {
         let eos = tokenizer.specialTokens.eos.flatMap { tokenizer.token(for: $0) } ?? "</s>"
         let template = try? ChatTemplate.detect(from: file.chatTemplate, source: url.path, bosToken: bos, eosToken: eos)
         return LanguageModel(model: model, tokenizer: tokenizer, chatTemplate: template, source: url)
+    }
+
+    /// Where setup installs base weights (`$MEMORAG_CACHE/models`, default `~/.cache/memorag/models`): beacon
+    /// deltas find their base there.
+    public static var modelsDirectory: URL {
+        let cache = ProcessInfo.processInfo.environment["MEMORAG_CACHE"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/memorag").path
+        return URL(fileURLWithPath: cache).appendingPathComponent("models")
     }
 
     /// Ids that end a generated reply: EOS of the tokenizer and the config, and the chat format's end-of-turn token.

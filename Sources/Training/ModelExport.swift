@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import NN
 import Torch
 
@@ -82,11 +83,14 @@ public enum ModelExport {
         let state = try TrainerState.read(from: checkpoint)
         let base = URL(fileURLWithPath: (state.recipe.model.path as NSString).expandingTildeInPath)
         var object: [String: Any] = [
-            "format": manifestFormat, "version": 1, "base_model": base.lastPathComponent, "base_path": base.path,
+            "format": BeaconDelta.manifestFormat, "version": 1, "base_model": base.lastPathComponent, "base_path": base.path,
             "trained_steps": state.step, "tensors": tensors,
         ]
-        if let size = (try? FileManager.default.attributesOfItem(atPath: base.path))?[.size] as? NSNumber {
+        // A single-file base (the GGUF) is pinned by size and sha256; a base dir by its path only.
+        let attributes = try? FileManager.default.attributesOfItem(atPath: base.path)
+        if attributes?[.type] as? FileAttributeType == .typeRegular, let size = attributes?[.size] as? NSNumber {
             object["base_size"] = size.intValue
+            object["base_sha256"] = try SHA256.hex(fileAt: base)
         }
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     }

@@ -90,7 +90,11 @@ extension DecoderLM {
                     let flat = try tensor.detach().reshape(-1)
                     let step = max(1, flat.count / 4096)
                     let sample = try flat.slice(dim: 0, start: 0, end: flat.count, step: step).to(.float64).toArray(Double.self)
-                    let sums = [try flat.sum().item(), try flat.norm().item()]
+                    // Sums in float64: float32 weights add up exactly there (their ulps span far fewer than 53
+                    // bits), so the result does not depend on how a parallel reduction splits the tensor — a float32
+                    // sum or norm differed between processes and made one model look like two.
+                    let wide = try flat.to(.float64)
+                    let sums = [try wide.sum().item(), try wide.abs().sum().item()]
                     for value in sample + sums { hash.add(bytes: withUnsafeBytes(of: value.bitPattern) { Array($0) }) }
                 }
             }

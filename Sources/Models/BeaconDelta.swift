@@ -1,0 +1,90 @@
+import Foundation
+import NN
+import Torch
+
+/// A memory model shipped as a delta: `config.json` (with the beacon keys), `model.safetensors` holding only the
+/// beacon tensors, the tokenizer files, and `manifest.json` naming the frozen base (a GGUF or HF dir) with its size
+/// and sha256. Loading takes the base from the model cache that setup fills, checks it is the named file, adds the
+/// beacon parameters the config describes and installs the trained ones.
+public enum BeaconDelta {
+    public static let manifestFormat = "memorag.beacon-delta"
+
+    public struct Manifest: Codable, Sendable, Equatable {
+        public var format: String
+        public var version: Int
+        /// File (or dir) name of the base, e.g. `SmolLM2-135M-Instruct.Q4_1.gguf`.
+        public var baseModel: String
+        /// Where the base was when the delta was made (tried first).
+        public var basePath: String?
+        public var baseSize: Int?
+        public var baseSHA256: String?
+        public var trainedSteps: Int?
+        public var tensors: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case format, version, tensors
+            case baseModel = "base_model"
+            case basePath = "base_path"
+            case baseSize = "base_size"
+            case baseSHA256 = "base_sha256"
+            case trainedSteps = "trained_steps"
+        }
+    }
+
+    /// The manifest of `directory` when it holds a beacon delta, nil for an ordinary model dir.
+    public static func manifest(in directory: URL) throws -> Manifest? {
+        let url = directory.appendingPathComponent("manifest.json")
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let manifest: Manifest = try readJSON(url)
+        guard manifest.format == manifestFormat else { return nil }
+        return manifest
+    }
+
+    /// Where the base is: the recorded path, else the same file name anywhere one level below `modelsDirectory`.
+    public static func locateBase(_ manifest: Manifest, modelsDirectory: URL, delta: URL) throws -> URL {
+        let fm = FileManager.default
+        var candidates: [URL] = []
+        if let path = manifest.basePath { candidates.append(URL(fileURLWithPath: path)) }
+        let subdirectories = (try? fm.contentsOfDirectory(at: modelsDirectory, includingPropertiesForKeys: nil)) ?? []
+        candidates += subdirectories.map { $0.appendingPathComponent(manifest.baseModel) }
+        guard let base = candidates.first(where: { fm.fileExists(atPath: $0.path) }) else {
+            throw ModelError.unreadable(path: delta.path, reason: "its base model \(manifest.baseModel) is not installed "
+                + "(looked in \(modelsDirectory.path)); run scripts/setup.sh, which installs it")
+        }
+        if let size = manifest.baseSize, let actual = (try? fm.attributesOfItem(atPath: base.path))?[.size] as? NSNumber,
+           actual.intValue != size {
+            throw ModelError.incompatibleWeights(path: delta.path, reason: "its base must be \(manifest.baseModel) of "
+                + "\(size) bytes, but \(base.path) has \(actual.intValue)")
+        }
+        return base
+    }
+
+    /// Adds the delta's beacon parameters to `model` (a loaded base): settings from the delta's config.json, weights
+    /// from its model.safetensors, converted to the model's dtype. Every tensor must be a beacon parameter of the
+    /// model, and every beacon parameter must be in the delta.
+    public static func apply(to model: DecoderLM, from directory: URL) throws {
+        let config: DecoderConfig = try readJSON(directory.appendingPathComponent("config.json"))
+        guard let settings = config.beacon else {
+            throw ModelError.invalidConfig("\(directory.path)/config.json: a beacon delta needs the beacon_* keys")
+        }
+        guard config.hiddenSize == model.config.hiddenSize, config.numHiddenLayers == model.config.numHiddenLayers,
+              config.vocabSize == model.config.vocabSize else {
+            throw ModelError.incompatibleWeights(path: directory.path, reason: "the delta was made for another base "
+                + "(hidden \(config.hiddenSize), \(config.numHiddenLayers) layers, vocabulary \(config.vocabSize))")
+        }
+        if model.config.beacon == nil { try model.addBeacon(settings) }
+        let weights = try SafetensorsCheckpoint(directory: directory).tensors()
+        let beaconNames = Set(model.parameters().map(\.name).filter { $0.contains("beacon") })
+        if let stray = weights.keys.first(where: { !beaconNames.contains($0) }) {
+            throw ModelError.incompatibleWeights(path: directory.path, reason: "tensor \(stray) is not a beacon parameter of the base")
+        }
+        if let missing = beaconNames.subtracting(weights.keys).sorted().first {
+            throw ModelError.incompatibleWeights(path: directory.path, reason: "the delta lacks \(missing)")
+        }
+        do {
+            try model.update(parameters: try weights.mapValues { try $0.to(model.dtype) }, strict: false)
+        } catch let error as ModuleError {
+            throw ModelError.incompatibleWeights(path: directory.path, reason: error.localizedDescription)
+        }
+    }
+}
