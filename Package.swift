@@ -16,10 +16,16 @@ let package = Package(
         .library(name: "NN", targets: ["NN"]),
         .library(name: "Tokenizers", targets: ["Tokenizers"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "MemoRAG", targets: ["MemoRAG"]),
         .library(name: "Retrieval", targets: ["Retrieval"]),
+        .library(name: "Data", targets: ["Data"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
         // pkg-config flags for libtorch (include paths, -ltorch -ltorch_cpu -lc10); no code of its own.
@@ -31,6 +37,10 @@ let package = Package(
         // pkg-config flags for Debian's static faiss 1.7.3 (-lfaiss -llapack -lblas -lgomp); no code of its own.
         .systemLibrary(name: "CFaiss", path: "Sources/CFaiss", pkgConfig: "faiss",
                        providers: [.apt(["libfaiss-dev"])]),
+        // zlib (inflate), for the corpus tools' R lazy-load databases and gzip files.
+        // No pkgConfig: zlib.pc names -L/usr/lib/x86_64-linux-gnu, which would put Debian's libtorch ahead of the
+        // one torch.pc names; zlib.h and libz are on the default paths.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         // The only code that includes libtorch and faiss headers: a pure-C API of opaque handles and int status codes
         // (faiss in the explicit submodule CTorch.Faiss).
         .target(name: "CTorch", dependencies: ["CFaiss", "CLibTorch"], path: "Sources/CTorch",
@@ -38,13 +48,24 @@ let package = Package(
         .target(name: "Torch", dependencies: ["CTorch"], swiftSettings: strict),
         .target(name: "NN", dependencies: ["Torch"], swiftSettings: strict),
         // Pure Swift (Foundation only): HF tokenizer.json BPE / SentencePiece-BPE / WordPiece, a BPE trainer, chat templates.
-        .target(name: "Tokenizers", swiftSettings: strict),
+        .target(name: "Tokenizers", resources: [.copy("Resources/prompts")], swiftSettings: strict),
         // Llama/Qwen2/Mistral decoders, the BERT encoder, HF and GGUF loading, generation.
         .target(name: "Models", dependencies: ["NN", "Torch", "Tokenizers"], swiftSettings: strict),
         // Chunker, sentence embedder and faiss vector index for the retrieval step.
         .target(name: "Retrieval", dependencies: ["Models", "Torch", "CTorch", "Tokenizers"], swiftSettings: strict),
+        // The pipeline and its public Swift API: memorize / load / recall / rewrite / answer / summarize / ask.
+        .target(name: "MemoRAG",
+                dependencies: ["Models", "Retrieval", "Tokenizers", "Torch",
+                               .product(name: "AsyncHTTPClient", package: "async-http-client")],
+                swiftSettings: strict),
+        // HDF5 token and SFT stores, seeded long-context samplers, corpus tools, clue-data synthesis.
+        .target(name: "Data", dependencies: ["Torch", "Tokenizers", "CHDF5", "CZlib"], swiftSettings: strict),
+        // Recipes (YAML + key=value), the trainer loop, LR schedules, checkpoint/resume, metrics, export.
+        .target(name: "Training",
+                dependencies: ["Models", "Data", "NN", "Torch", "Tokenizers", .product(name: "Yams", package: "Yams")],
+                swiftSettings: strict),
         .executableTarget(name: "memorag",
-                          dependencies: ["Torch", "NN", "Models", "Tokenizers", "Retrieval",
+                          dependencies: ["Torch", "NN", "Models", "Tokenizers", "Retrieval", "MemoRAG", "Data", "Training",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: strict),
         .target(name: "TestSupport", dependencies: ["Torch"], path: "Tests/TestSupport", swiftSettings: strict),
@@ -54,10 +75,18 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Torch", "Tokenizers", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "MemoRAGTests",
+                    dependencies: ["MemoRAG", "Retrieval", "Models", "Torch", "Tokenizers", "TestSupport",
+                                   .product(name: "Hummingbird", package: "hummingbird")],
+                    swiftSettings: strict),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Models", "Tokenizers", "Torch", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Models", "NN", "Torch", "TestSupport"], exclude: ["Scripts"],
+                    swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "Torch", "TestSupport"], resources: [.copy("Fixtures")],
                     swiftSettings: strict),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Models", "Tokenizers", "Torch", "TestSupport"],
+                    resources: [.copy("Fixtures")], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx17
 )

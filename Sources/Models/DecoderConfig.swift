@@ -26,6 +26,8 @@ public struct DecoderConfig: Codable, Sendable, Equatable {
     public var slidingWindow: Int?
     public var bosTokenId: Int?
     public var eosTokenIds: [Int]
+    /// The Activation Beacon settings (`beacon_*` keys); nil for a plain model.
+    public var beacon: BeaconSettings?
 
     public static let supportedModelTypes = ["llama", "mistral", "qwen2"]
 
@@ -79,6 +81,7 @@ public struct DecoderConfig: Codable, Sendable, Equatable {
         } else {
             eosTokenIds = try c.decodeIfPresent([Int].self, forKey: .eosTokenId) ?? []
         }
+        beacon = try BeaconSettings.present(in: decoder) ? BeaconSettings(from: decoder) : nil
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -103,6 +106,7 @@ public struct DecoderConfig: Codable, Sendable, Equatable {
         try c.encodeIfPresent(bosTokenId, forKey: .bosTokenId)
         if eosTokenIds.count == 1 { try c.encode(eosTokenIds[0], forKey: .eosTokenId) }
         else if !eosTokenIds.isEmpty { try c.encode(eosTokenIds, forKey: .eosTokenId) }
+        try beacon?.encode(to: encoder)
     }
 
     /// Checks the sizes agree with each other (a config that cannot describe a model is an error, not a crash).
@@ -115,6 +119,7 @@ public struct DecoderConfig: Codable, Sendable, Equatable {
             throw fail("num_attention_heads \(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
         }
         guard headDim % 2 == 0 else { throw fail("head_dim \(headDim) must be even for RoPE") }
+        try beacon?.validate()
     }
 }
 

@@ -3,7 +3,7 @@
 import NN
 import Torch
 
-private final class DecoderLayer: Module {
+final class DecoderLayer: Module {
     @ModuleInfo(key: "self_attn") var attention: Attention
     @ModuleInfo(key: "mlp") var mlp: SwiGLU
     @ModuleInfo(key: "input_layernorm") var inputNorm: RMSNorm
@@ -26,16 +26,19 @@ private final class DecoderLayer: Module {
     }
 }
 
-private final class DecoderBody: Module {
+final class DecoderBody: Module {
     @ModuleInfo(key: "embed_tokens") var embedTokens: Embedding
     @ModuleInfo(key: "layers") var layers: [DecoderLayer]
     @ModuleInfo(key: "norm") var norm: RMSNorm
+    /// The one embedding all beacon tokens share (beacon models only).
+    @ModuleInfo(key: "beacon_embed_tokens") var beaconEmbedTokens: Embedding?
 
     init(_ c: DecoderConfig, dtype: DType, initialization: Initialization) throws {
         super.init()
         embedTokens = try Embedding(c.vocabSize, c.hiddenSize, dtype: dtype, initialization: initialization)
         layers = try (0..<c.numHiddenLayers).map { _ in try DecoderLayer(c, dtype: dtype, initialization: initialization) }
         norm = try RMSNorm(c.hiddenSize, eps: c.rmsNormEps, dtype: dtype)
+        beaconEmbedTokens = nil
     }
 }
 
@@ -45,6 +48,17 @@ public final class KVCache {
 
     public init(layerCount: Int) { layers = (0..<layerCount).map { _ in KVCacheLayer() } }
 
+    public init(layers: [KVCacheLayer]) { self.layers = layers }
+
+    /// An independent cache starting from the same state. Appending never writes into existing tensors (it
+    /// concatenates), so the copy shares them safely.
+    public func copy() -> KVCache {
+        KVCache(layers: layers.map { layer in
+            if let keys = layer.keys, let values = layer.values { return KVCacheLayer(keys: keys, values: values) }
+            return KVCacheLayer()
+        })
+    }
+
     /// Positions already processed.
     public var count: Int { layers.first?.count ?? 0 }
 
@@ -53,12 +67,13 @@ public final class KVCache {
 
 /// The decoder language model: token ids in, logits out.
 public final class DecoderLM: Module {
-    @ModuleInfo(key: "model") private var body: DecoderBody
-    @ModuleInfo(key: "lm_head") private var lmHead: Linear?
+    @ModuleInfo(key: "model") var body: DecoderBody
+    @ModuleInfo(key: "lm_head") var lmHead: Linear?
 
-    public let config: DecoderConfig
+    /// Changes only through `addBeacon` (which adds the beacon settings).
+    public internal(set) var config: DecoderConfig
     public let dtype: DType
-    private let rope: RotaryEmbedding
+    let rope: RotaryEmbedding
 
     public init(config: DecoderConfig, dtype: DType = .float32, initialization: Initialization = .default) throws {
         try config.validate()
@@ -69,6 +84,7 @@ public final class DecoderLM: Module {
         body = try DecoderBody(config, dtype: dtype, initialization: initialization)
         lmHead = config.tieWordEmbeddings
             ? nil : try Linear(config.hiddenSize, config.vocabSize, bias: false, dtype: dtype, initialization: initialization)
+        if let beacon = config.beacon { try installBeaconParameters(beacon) }
     }
 
     public func makeCache() -> KVCache { KVCache(layerCount: config.numHiddenLayers) }

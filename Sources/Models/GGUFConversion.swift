@@ -54,7 +54,7 @@ public enum GGUFConversion {
         return Report(tensors: tensors.count, parameters: parameters, files: written)
     }
 
-    static func architectureName(_ modelType: String) -> String {
+    public static func architectureName(_ modelType: String) -> String {
         switch modelType {
         case "qwen2": return "Qwen2ForCausalLM"
         case "mistral": return "MistralForCausalLM"

@@ -17,7 +17,7 @@ extension DecoderLM {
     /// Installs `weights` (HF names) into the model, strictly; `source` names the origin in errors.
     public func load(weights: [String: Tensor], from source: URL) throws {
         do {
-            try update(parameters: sanitize(weights))
+            try update(parameters: completingBeaconWeights(sanitize(weights)))
         } catch let error as ModuleError {
             throw ModelError.incompatibleWeights(path: source.path, reason: error.localizedDescription)
         }

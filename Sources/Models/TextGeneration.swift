@@ -13,10 +13,35 @@ extension LanguageModel {
     }
 
     /// Generates after `promptIds`. `onText` receives the reply in pieces (it may return false to stop); text that
-    /// could still turn out to be the start of a stop string is held back until it is decided.
+    /// could still turn out to be the start of a stop string is held back until it is decided. With a beacon
+    /// `memory` the model continues from it (and advances it), compressing the prompt as it reads it.
     public func generateText(
-        promptIds: [Int], parameters: GenerationParameters, stopStrings: [String] = [],
+        promptIds: [Int], parameters: GenerationParameters, stopStrings: [String] = [], memory: BeaconMemory? = nil,
         onText: (String) -> Bool = { _ in true }
+    ) throws -> TextResult {
+        try decodeText(stopStrings: stopStrings, onText: onText) { onToken in
+            if let memory {
+                return try model.generate(promptIds: promptIds, parameters: parameters, memory: memory, onToken: onToken)
+            }
+            return try model.generate(promptIds: promptIds, parameters: parameters, onToken: onToken)
+        }
+    }
+
+    /// The text side of any generation loop: `run` generates (continuing a KV cache, a beacon memory, …) and calls
+    /// the token callback it is given; this turns the ids into text, applies `stopStrings` and streams to `onText`.
+    public func decodeText(
+        stopStrings: [String] = [], onText: (String) -> Bool = { _ in true },
+        run: ((Int) -> Bool) throws -> GenerationResult
+    ) throws -> TextResult {
+        // `run` only calls its callback while it runs; the two non-escaping closures never outlive this call.
+        try withoutActuallyEscaping(onText) { onText in
+            try decodeText(stopStrings: stopStrings, escapingOnText: onText, run: run)
+        }
+    }
+
+    private func decodeText(
+        stopStrings: [String], escapingOnText onText: @escaping (String) -> Bool,
+        run: ((Int) -> Bool) throws -> GenerationResult
     ) throws -> TextResult {
         let stops = stopStrings.filter { !$0.isEmpty }
         let holdBack = max(0, (stops.map(\.count).max() ?? 0) - 1)
@@ -34,7 +59,7 @@ extension LanguageModel {
             emitted = end
         }
 
-        var generation = try model.generate(promptIds: promptIds, parameters: parameters) { id in
+        var generation = try run { id in
             text += decoder.push(id)
             if let (stop, range) = firstStop(in: text, stops: stops, from: max(0, emitted - holdBack)) {
                 hit = stop

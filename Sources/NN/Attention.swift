@@ -8,6 +8,11 @@ public final class KVCacheLayer {
 
     public init() {}
 
+    /// A layer holding `keys`/`values` [batch, kvHeads, positions, headDim] (a restored or copied cache).
+    public init(keys: Tensor, values: Tensor) {
+        (self.keys, self.values) = (keys, values)
+    }
+
     /// Number of cached positions.
     public var count: Int { keys?.dim(2) ?? 0 }
 
@@ -32,6 +37,11 @@ public final class Attention: Module {
     @ModuleInfo(key: "k_proj") public var kProj: Linear
     @ModuleInfo(key: "v_proj") public var vProj: Linear
     @ModuleInfo(key: "o_proj") public var oProj: Linear
+    // Activation Beacon models project beacon positions with their own copies (nil in plain models).
+    @ModuleInfo(key: "beacon_q_proj") public var beaconQProj: Linear?
+    @ModuleInfo(key: "beacon_k_proj") public var beaconKProj: Linear?
+    @ModuleInfo(key: "beacon_v_proj") public var beaconVProj: Linear?
+    @ModuleInfo(key: "beacon_o_proj") public var beaconOProj: Linear?
 
     public let heads: Int
     public let kvHeads: Int
@@ -49,6 +59,25 @@ public final class Attention: Module {
         self.kProj = try Linear(dims, kvHeads * headDim, bias: qkvBias, dtype: dtype, initialization: initialization)
         self.vProj = try Linear(dims, kvHeads * headDim, bias: qkvBias, dtype: dtype, initialization: initialization)
         self.oProj = try Linear(heads * headDim, dims, bias: outputBias, dtype: dtype, initialization: initialization)
+        (beaconQProj, beaconKProj, beaconVProj, beaconOProj) = (nil, nil, nil, nil)
+    }
+
+    /// Adds beacon projections for the named ones of "q", "k", "v", "o", each a copy of its plain projection (the
+    /// reference's initialisation when a checkpoint has none).
+    public func addBeaconProjections(_ names: Set<String>) throws {
+        func copy(_ plain: Linear) throws -> Linear {
+            let result = try Linear(plain.weight.dim(1), plain.weight.dim(0), bias: plain.bias != nil, dtype: plain.weight.dtype,
+                                    initialization: .uninitialized)
+            try withNoGrad {
+                result.weight = try plain.weight.detach().clone()
+                result.bias = try plain.bias?.detach().clone()
+            }
+            return result
+        }
+        beaconQProj = names.contains("q") ? try copy(qProj) : nil
+        beaconKProj = names.contains("k") ? try copy(kProj) : nil
+        beaconVProj = names.contains("v") ? try copy(vProj) : nil
+        beaconOProj = names.contains("o") ? try copy(oProj) : nil
     }
 
     /// x [batch, seq, dims] → [batch, seq, dims]. `cos`/`sin` are rotary tables for the new positions ([seq, headDim]).

@@ -1,9 +1,16 @@
 import Torch
 
-/// `y = x Wᵀ + b` with HF keys `weight` [out, in] and `bias` [out].
+/// `y = x Wᵀ + b` with HF keys `weight` [out, in] and `bias` [out], and an optional low-rank adapter (LoRA, Hu et
+/// al. 2021) under PEFT-like keys `lora_A.weight` [rank, in] and `lora_B.weight` [out, rank]:
+/// `y = x Wᵀ + b + scale · (x Aᵀ) Bᵀ`. `attachLoRA` adds one (B starts at zero, so the output is unchanged) and
+/// `mergeLoRA` folds it into `weight` and removes it.
 public final class Linear: Module {
     @ParameterInfo(key: "weight") public var weight: Tensor
     @ParameterInfo(key: "bias") public var bias: Tensor?
+    @ModuleInfo(key: "lora_A") public private(set) var loraA: Linear?
+    @ModuleInfo(key: "lora_B") public private(set) var loraB: Linear?
+    /// alpha / rank of the attached adapter.
+    public private(set) var loraScale = 0.0
 
     /// Weights from `initialization` (HF's N(0, 0.02²) by default); bias zero.
     public init(_ inputs: Int, _ outputs: Int, bias: Bool = true, dtype: DType = .float32,
@@ -11,10 +18,53 @@ public final class Linear: Module {
         super.init()
         self.weight = try initialization.make([outputs, inputs], dtype: dtype)
         self.bias = bias ? try Tensor.zeros([outputs], dtype: dtype) : nil
+        self.loraA = nil
+        self.loraB = nil
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try Functional.linear(x, weight: weight, bias: bias)
+        let y = try Functional.linear(x, weight: weight, bias: bias)
+        guard let loraA, let loraB else { return y }
+        return try y + loraB(loraA(x)) * loraScale
+    }
+
+    /// Adds a rank-`rank` adapter scaled by `alpha / rank`: A ~ N(0, 1/rank), B = 0 (trainable; the caller freezes
+    /// the rest).
+    public func attachLoRA(rank: Int, alpha: Double) throws {
+        precondition(rank > 0, "LoRA rank must be positive")
+        let (outputs, inputs) = (weight.dim(0), weight.dim(1))
+        loraA = try Linear(inputs, rank, bias: false, dtype: weight.dtype, initialization: .normal(std: 1 / Double(rank).squareRoot()))
+        loraB = try Linear(rank, outputs, bias: false, dtype: weight.dtype)
+        try loraB!.weight.zero()
+        loraScale = alpha / Double(rank)
+    }
+
+    /// `W += scale · B A`, then drops the adapter (what export ships: a plain Linear).
+    public func mergeLoRA() throws {
+        guard let loraA, let loraB else { return }
+        let merged = try Self.mergedWeight(weight, loraA: loraA.weight, loraB: loraB.weight, scale: loraScale)
+        try withNoGrad { try weight.copyFrom(merged) }
+        self.loraA = nil
+        self.loraB = nil
+        loraScale = 0
+    }
+
+    /// `W + scale · B A`, computed in float32 and returned in W's dtype (also used to merge saved adapters).
+    public static func mergedWeight(_ weight: Tensor, loraA: Tensor, loraB: Tensor, scale: Double) throws -> Tensor {
+        let delta = try loraB.to(.float32).matmul(loraA.to(.float32)) * scale
+        return try (weight.to(.float32) + delta).to(weight.dtype)
+    }
+}
+
+extension Module {
+    /// Every `Linear` in the tree (adapters excluded) whose own key is one of `keys` (e.g. `q_proj`), with its path.
+    public func linears(named keys: Set<String>) -> [(path: String, linear: Linear)] {
+        var result: [(String, Linear)] = []
+        for (key, child) in children() where key != "lora_A" && key != "lora_B" {
+            if let linear = child as? Linear, keys.contains(key) { result.append((key, linear)) }
+            result += child.linears(named: keys).map { ("\(key).\($0.path)", $0.linear) }
+        }
+        return result
     }
 }
 

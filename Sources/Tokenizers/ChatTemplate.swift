@@ -90,18 +90,19 @@ public enum ChatTemplate: Sendable, Equatable {
         throw TokenizerError.invalid(path: configURL.path, reason: "no chat_template (nor chat_template.jinja)")
     }
 
-    /// The prompt text for `messages`.
-    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool) -> String {
+    /// The prompt text for `messages`. With `continuing`, the text continues a conversation already in the model's
+    /// context (a memorized document): no BOS and no default system prompt.
+    public func render(_ messages: [ChatMessage], addGenerationPrompt: Bool, continuing: Bool = false) -> String {
         var out = ""
         switch self {
         case .chatML(let system):
-            if let system, let first = messages.first, first.role != "system" {
+            if !continuing, let system, let first = messages.first, first.role != "system" {
                 out += "<|im_start|>system\n\(system)<|im_end|>\n"
             }
             for m in messages { out += "<|im_start|>\(m.role)\n\(m.content)<|im_end|>\n" }
             if addGenerationPrompt { out += "<|im_start|>assistant\n" }
         case .mistral(let bos, let eos):
-            out += bos
+            if !continuing { out += bos }
             var system: String? = nil
             for m in messages {
                 switch m.role {

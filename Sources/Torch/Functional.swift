@@ -35,6 +35,18 @@ public enum Functional {
         try makeTensor { mr_sdpa($0, q.handle, k.handle, v.handle, mask?.handle, causal ? 1 : 0, scale ?? 0) }
     }
 
+    /// Attention of a beacon window step, for inference: `q` [B, H, L, D] attends to all of `memory` (keys and values
+    /// [B, KV, M, D]) and causally to `window` ([B, KV, L, D]) — the same as `scaledDotProductAttention` over the
+    /// concatenation with a bottom-right causal mask, without materialising the mask. No gradient.
+    public static func memoryWindowAttention(
+        _ q: Tensor, memory: (keys: Tensor, values: Tensor)?, window: (keys: Tensor, values: Tensor), scale: Double? = nil
+    ) throws -> Tensor {
+        try makeTensor {
+            mr_attention_memory_window($0, q.handle, memory?.keys.handle, memory?.values.handle, window.keys.handle,
+                                       window.values.handle, scale ?? 0)
+        }
+    }
+
     /// Llama/HF RMSNorm: normalised in float32, cast back to `x`'s dtype, then scaled by `weight`.
     public static func rmsNorm(_ x: Tensor, weight: Tensor, eps: Double) throws -> Tensor {
         try makeTensor { mr_rms_norm($0, x.handle, weight.handle, eps) }

@@ -13,6 +13,10 @@ struct GenerateCommand: ParsableCommand {
               memorag generate --prompt "The capital of France is" --greedy
               memorag generate --chat --prompt "Write a haiku about tea." --temperature 0.7 --top-p 0.9
               memorag generate --model ./exported --prompt-file question.txt --json
+              memorag generate --model ./beacon-model --prompt-file book.txt --ratio 8 --json
+
+            With --ratio the prompt is read by the Activation Beacon window loop and kept compressed (one beacon per
+            R raw tokens); a model without beacon parameters gets fresh ones (EOS embedding, copied projections).
             """)
 
     @Option(help: "Model directory or .gguf file (default: the SmolLM2-135M-Instruct GGUF installed by setup).")
@@ -31,6 +35,10 @@ struct GenerateCommand: ParsableCommand {
     @Option(name: .customLong("stop"), help: "Stop when this text appears (repeatable); it is not printed.") var stopStrings: [String] = []
     @Option(help: "Compute dtype: fp32 or bf16 (default: chosen from the CPU).") var dtype: String?
     @Option(help: "Intra-op threads (default: all cores).") var threads: Int?
+    @Option(help: "Beacon compression ratio: raw tokens per beacon (beacon models; default: plain attention).")
+    var ratio: Int?
+    @Option(help: "Beacon window in raw tokens, when --ratio adds beacon parameters to a plain model.")
+    var beaconWindow = 1024
     @Flag(help: "Print one JSON object {input_ids, output_ids, text, …} instead of streaming text.") var json = false
 
     func run() throws {
@@ -55,7 +63,9 @@ struct GenerateCommand: ParsableCommand {
         let sampling = SamplingParameters(temperature: greedy ? 0 : temperature, topK: topK, topP: topP,
                                           repetitionPenalty: repetitionPenalty, seed: seed)
         let parameters = GenerationParameters(maxNewTokens: maxNewTokens, sampling: sampling, stopTokenIds: lm.stopTokenIds)
-        let reply = try lm.generateText(promptIds: ids, parameters: parameters, stopStrings: stopStrings) { piece in
+        let memory = try ratio.map { try beaconMemory(lm.model, ratio: $0) }
+        let reply = try lm.generateText(promptIds: ids, parameters: parameters, stopStrings: stopStrings,
+                                        memory: memory) { piece in
             if !json { FileHandle.standardOutput.write(Data(piece.utf8)) }
             return true
         }
@@ -63,7 +73,8 @@ struct GenerateCommand: ParsableCommand {
         if json {
             let output = GenerateOutput(
                 input_ids: ids, output_ids: result.outputIds, text: reply.text, finish_reason: result.finishReason.rawValue,
-                prefill_tokens_per_s: result.prefillTokensPerSecond, decode_tokens_per_s: result.decodeTokensPerSecond)
+                prefill_tokens_per_s: result.prefillTokensPerSecond, decode_tokens_per_s: result.decodeTokensPerSecond,
+                ratio: memory?.currentRatio, beacon_entries: memory?.beaconEntries, raw_entries: memory?.rawEntries)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
             print(String(decoding: try encoder.encode(output), as: UTF8.self))
@@ -74,6 +85,20 @@ struct GenerateCommand: ParsableCommand {
                 result.prefillTokensPerSecond, result.outputIds.count, result.decodeTokensPerSecond,
                 result.finishReason.rawValue).utf8))
         }
+    }
+
+    /// A memory for `--ratio`; a plain model first gets fresh beacon parameters.
+    private func beaconMemory(_ model: DecoderLM, ratio: Int) throws -> BeaconMemory {
+        guard ratio > 0 else { throw ValidationError("--ratio must be positive") }
+        if model.config.beacon == nil {
+            guard beaconWindow > 0, beaconWindow % ratio == 0 else {
+                throw ValidationError("--beacon-window \(beaconWindow) must be a positive multiple of --ratio \(ratio)")
+            }
+            try model.addBeacon(BeaconSettings(window: beaconWindow, ratios: [ratio]))
+            FileHandle.standardError.write(Data(
+                "note: the model has no beacon parameters; using fresh (untrained) ones, window \(beaconWindow)\n".utf8))
+        }
+        return try model.makeBeaconMemory(ratio: ratio)
     }
 
     private func promptText() throws -> String {
@@ -98,6 +123,10 @@ struct GenerateOutput: Encodable {
     var finish_reason: String
     var prefill_tokens_per_s: Double
     var decode_tokens_per_s: Double
+    /// With --ratio: the compression ratio and the beacon / raw KV entries per layer after generation.
+    var ratio: Int?
+    var beacon_entries: [Int]?
+    var raw_entries: [Int]?
 }
 
 /// Reading user text files with errors that say what is wrong (missing, empty, not UTF-8).

@@ -1,9 +1,11 @@
 import ArgumentParser
 
-struct MemoragCommand: ParsableCommand {
+struct MemoragCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "memorag",
         abstract: "Train Activation Beacon memory models and answer questions over long inputs (MemoRAG).",
-        subcommands: [GenerateCommand.self, ConvertCommand.self, TokenizerCommand.self, BenchCommand.self, EnvCommand.self]
+        subcommands: [MemorizeCommand.self, AskCommand.self, EvalCommand.self, GenerateCommand.self, ConvertCommand.self,
+                      TokenizerCommand.self, DataCommand.self, TrainCommand.self, RecipesCommand.self, ExportCommand.self,
+                      BenchCommand.self, EnvCommand.self]
     )
 }

@@ -16,11 +16,7 @@ final class SmolLM2Tests: XCTestCase {
     }
     struct Expected: Decodable { var cases: [Case] }
 
-    static var gguf: URL {
-        let cache = ProcessInfo.processInfo.environment["MEMORAG_CACHE"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/memorag").path
-        return URL(fileURLWithPath: cache).appendingPathComponent("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
-    }
+    static var gguf: URL { InstalledModels.smolLM2 }
 
     /// Loaded once for the test case (0.1 s of dequantisation, 540 MB of fp32 weights).
     nonisolated(unsafe) static var model: DecoderLM?

@@ -179,6 +179,11 @@ int mr_cross_entropy(mr_tensor *out, mr_tensor logits, mr_tensor targets, int64_
 /// `is_causal` applies the usual lower-triangular mask aligned at the bottom right (no mask may be given then).
 /// k and v may have fewer heads than q (grouped-query attention: each K/V head serves heads/kv_heads queries).
 int mr_sdpa(mr_tensor *out, mr_tensor q, mr_tensor k, mr_tensor v, mr_tensor mask, int is_causal, double scale);
+/// Attention of a beacon window step (inference only): q [B, H, L, D] sees every memory entry (k_memory, v_memory
+/// [B, KV, M, D], both null when there is no memory) and causally the step's own k_window, v_window [B, KV, L, D];
+/// two flash-attention passes merged by log-sum-exp, with no mask. scale <= 0 means 1/sqrt(D).
+int mr_attention_memory_window(mr_tensor *out, mr_tensor q, mr_tensor k_memory, mr_tensor v_memory, mr_tensor k_window,
+                               mr_tensor v_window, double scale);
 /// x · rsqrt(mean(x², -1) + eps) · weight, computed in float32 (float64 for float64 input) and cast back to x's dtype
 /// before the weight multiplies it (Llama/HF semantics).
 int mr_rms_norm(mr_tensor *out, mr_tensor x, mr_tensor weight, double eps);

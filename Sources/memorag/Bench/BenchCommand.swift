@@ -2,12 +2,13 @@ import ArgumentParser
 import Foundation
 import Torch
 
-struct BenchCommand: ParsableCommand {
+struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmarks that print our figure, the peer's figure from the same run, and the ratio.",
         subcommands: [OpsBench.self, OpsWorker.self, GenerateBench.self, GenerateWorker.self, TokenizeBench.self, TokenizeWorker.self,
-                      EmbedBench.self, EmbedWorker.self]
+                      MemorizeBench.self, MemorizeWorker.self, EmbedBench.self, EmbedWorker.self, PipelineBench.self,
+                      TrainBench.self, TrainWorker.self]
     )
 }
 

@@ -11,6 +11,8 @@ struct WorkerResult: Codable {
     var torch: String
     var threads: Int
     var inner: Int
+    /// Peak resident memory of the worker process, for benchmarks that report it.
+    var peak_rss_mb: Double? = nil
 }
 
 /// One program that speaks the worker protocol: `--case C --dtype D --repeats N --threads T` in, one JSON line out.
@@ -70,6 +72,7 @@ struct InterleavedRun {
         var samples: [String: [Double]] = [:]  // "case|dtype|label" → values
         var metrics: [String: String] = [:]
         var versions: [String: String] = [:]
+        var peakRSS: [String: Double] = [:]  // "case|dtype|label" → max over runs (MB)
 
         func printTable() {
             print("")
@@ -108,6 +111,9 @@ struct InterleavedRun {
                     results.samples["\(name)|\(dtype)|\(runner.label)", default: []] += result.values
                     results.metrics["\(name)|\(dtype)"] = result.metric
                     results.versions[runner.label] = "\(result.impl) torch \(result.torch)"
+                    if let rss = result.peak_rss_mb {
+                        results.peakRSS["\(name)|\(dtype)|\(runner.label)"] = max(rss, results.peakRSS["\(name)|\(dtype)|\(runner.label)"] ?? 0)
+                    }
                 }
             }
             FileHandle.standardError.write(Data("round \(round)/\(rounds) done\n".utf8))

@@ -1,6 +1,6 @@
 import Foundation
 
-/// SHA-256 (FIPS 180-4) for fingerprints and content hashes: Foundation on Linux has no CryptoKit, and these inputs
+/// SHA-256 (FIPS 180-4) for fingerprints and content hashes (models, tokenizers, datasets, input texts): Foundation on Linux has no CryptoKit, and these inputs
 /// (configs, file headers, sampled weight blocks, input texts) are small enough that a plain implementation will do.
 public struct SHA256: Sendable {
     private var state: [UInt32] = [
@@ -43,6 +43,20 @@ public struct SHA256: Sendable {
         return hasher.finalizeHex()
     }
 
+    /// The hex digest of a string's UTF-8 bytes.
+    public static func hex(_ string: String) -> String { hex(Array(string.utf8)) }
+
+    /// The hex digest of a file, read in 1 MiB pieces.
+    public static func hex(fileAt url: URL) throws -> String {
+        guard let handle = try? FileHandle(forReadingFrom: url) else {
+            throw TorchError("\(url.path): cannot read the file")
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let piece = try handle.read(upToCount: 1 << 20), !piece.isEmpty { hasher.update(piece) }
+        return hasher.finalizeHex()
+    }
+
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -56,7 +70,8 @@ public struct SHA256: Sendable {
 
     private mutating func compress(_ block: UnsafeBufferPointer<UInt8>) {
         @inline(__always) func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
-        var w = [UInt32](repeating: 0, count: 64)
+        // The message schedule lives on the stack: a heap array per block made hashing a file crawl.
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
         for t in 0..<16 {
             w[t] = UInt32(block[4 * t]) << 24 | UInt32(block[4 * t + 1]) << 16 | UInt32(block[4 * t + 2]) << 8 | UInt32(block[4 * t + 3])
         }
@@ -77,5 +92,6 @@ public struct SHA256: Sendable {
         }
         state[0] &+= a; state[1] &+= b; state[2] &+= c; state[3] &+= d
         state[4] &+= e; state[5] &+= f; state[6] &+= g; state[7] &+= h
+        }
     }
 }

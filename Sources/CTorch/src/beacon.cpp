@@ -1,0 +1,47 @@
+// Attention of a beacon window step: the step's queries see every memory entry and, causally, the step's own keys.
+// Done as two flash-attention calls (memory part unmasked, window part causal) merged by their log-sum-exps, which
+// avoids building and reading a [step, memory + step] mask in every layer. Inference only (no autograd through the
+// log-sum-exp merge): training uses mr_sdpa with a mask.
+#include "internal.h"
+
+#include <ATen/ops/_scaled_dot_product_flash_attention_for_cpu.h>
+
+#include <cmath>
+
+extern "C" {
+
+int mr_attention_memory_window(mr_tensor *out, mr_tensor q, mr_tensor k_memory, mr_tensor v_memory, mr_tensor k_window,
+                               mr_tensor v_window, double scale) {
+    RETURN_TENSOR(out, ([&] {
+                      const at::Tensor &query = mr::T(q), &kw = mr::T(k_window), &vw = mr::T(v_window);
+                      if (query.dim() != 4 || kw.dim() != 4 || vw.dim() != 4)
+                          throw std::invalid_argument("attention_memory_window needs [batch, heads, seq, dim] tensors");
+                      const int64_t batch = query.size(0), heads = query.size(1), length = query.size(2),
+                                    dim = query.size(3), kv_heads = kw.size(1);
+                      if (kv_heads == 0 || heads % kv_heads != 0 || kw.size(2) != length || vw.sizes() != kw.sizes())
+                          throw std::invalid_argument("attention_memory_window: inconsistent q / window k, v shapes");
+                      const int64_t groups = heads / kv_heads;
+                      const double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(dim));
+                      // The window part: causal over the step itself (square, so top-left alignment is right).
+                      auto kr = groups == 1 ? kw : kw.repeat_interleave(groups, 1);
+                      auto vr = groups == 1 ? vw : vw.repeat_interleave(groups, 1);
+                      auto [window_out, window_lse] = at::_scaled_dot_product_flash_attention_for_cpu(
+                          query, kr, vr, 0.0, length > 1, c10::nullopt, s);
+                      if (k_memory == nullptr) return window_out;
+                      const at::Tensor &km = mr::T(k_memory), &vm = mr::T(v_memory);
+                      if (km.dim() != 4 || km.size(1) != kv_heads || vm.sizes() != km.sizes())
+                          throw std::invalid_argument("attention_memory_window: inconsistent memory k, v shapes");
+                      // The memory part: no mask, so the query heads sharing a K/V head become extra query rows.
+                      auto grouped = query.reshape({batch, kv_heads, groups * length, dim});
+                      auto [memory_out, memory_lse] =
+                          at::_scaled_dot_product_flash_attention_for_cpu(grouped, km, vm, 0.0, false, c10::nullopt, s);
+                      memory_out = memory_out.reshape({batch, heads, length, dim});
+                      memory_lse = memory_lse.reshape({batch, heads, length});
+                      auto lse = at::logaddexp(memory_lse, window_lse);
+                      auto wm = at::exp(memory_lse - lse).unsqueeze(-1).to(query.scalar_type());
+                      auto ww = at::exp(window_lse - lse).unsqueeze(-1).to(query.scalar_type());
+                      return memory_out * wm + window_out * ww;
+                  }()))
+}
+
+} // extern "C"

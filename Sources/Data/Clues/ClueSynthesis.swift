@@ -1,0 +1,268 @@
+import Foundation
+import Tokenizers
+import Torch
+
+/// Clue SFT data from long documents without an external API (`data synth-clues`).
+///
+/// For each document: seeded choice of passages (paragraphs of a bounded length); the base instruct model writes a
+/// question each passage answers, and a vaguer version of it. An accepted passage gives three examples in the
+/// memory model's format (the document read into memory through MemoRAG's context prompt):
+/// - `recall`: span prompt with the question → the passage (a clue span that occurs verbatim in the document),
+/// - `answer`: qa prompt with the question → the passage's key sentence (the one sharing most words with it),
+/// - `rewrite`: sur prompt with the vague question → the specific question (a surrogate question); when the model's
+///   vague question is unusable, a template one ("What happens with the Mouse?") stands in.
+/// Filters: the question must look like one (ends with "?", 4–40 words, no copied clue, not about "the passage"
+/// itself, shares a content word with the passage), questions and clues are
+/// deduplicated (case and spacing ignored), and the clue must occur verbatim in the document.
+public enum ClueSynthesis {
+    public struct Options: Sendable {
+        public var passagesPerDocument = 16
+        public var minPassageCharacters = 120
+        public var maxPassageCharacters = 700
+        public var minQuestionWords = 4
+        public var maxQuestionWords = 40
+        public var seed: UInt64 = 0
+
+        public init() {}
+    }
+
+    public struct Example: Sendable, Equatable {
+        public var question: String
+        /// The vaguer question for the rewrite example: the model's, else `templateVagueQuestion`; nil when neither.
+        public var vagueQuestion: String?
+        public var clue: String
+        public var keySentence: String
+    }
+
+    public enum Rejection: String, Sendable, Equatable {
+        case notAQuestion = "not a question"
+        case questionLength = "question too short or too long"
+        case duplicateQuestion = "duplicate question"
+        case duplicateClue = "duplicate clue"
+        case clueNotInDocument = "clue not verbatim in the document"
+        case questionCopiesClue = "question copies the clue"
+        /// About the text rather than its content ("What is the passage about?"): useless without the passage.
+        case metaQuestion = "question about the passage, not its content"
+        /// Shares no content word with the passage (or copies the worked example of the request).
+        case ungrounded = "question not grounded in the passage"
+    }
+
+    /// Words that make a question about the text itself.
+    static let metaPhrases = ["the passage", "this passage", "the text", "this text", "the author", "this question",
+                              "the question", "the article", "the story about", "the excerpt"]
+
+    public enum Progress: Sendable {
+        case accepted(Example)
+        case rejected(Rejection, question: String)
+        /// The vaguer question was unusable; the example keeps recall and answer only.
+        case vagueRejected(reply: String)
+    }
+
+    /// What the model is asked (chat messages) for passage `passage`, and for making `question` vaguer.
+    public static func questionRequest(for passage: String) -> [ChatMessage] {
+        // One worked example first: small instruct models copy its form (a concrete question naming who and what).
+        [.user(questionInstruction(for: "The miller's wife baked twelve loaves every morning before sunrise and sold "
+                                      + "them at the market in the square.")),
+         .assistant(exampleQuestion),
+         .user(questionInstruction(for: passage))]
+    }
+
+    static func questionInstruction(for passage: String) -> String {
+        "Here is a passage from a book:\n\n\(passage)\n\nWrite one specific question about what happens or what is "
+            + "said here that the passage answers, naming the people or things involved. Do not refer to \"the "
+            + "passage\". Output only the question."
+    }
+
+    public static func vaguenessRequest(for question: String) -> [ChatMessage] {
+        [.user(vaguenessInstruction(for: exampleQuestion)),
+         .assistant("What did the miller's wife do each day?"),
+         .user(vaguenessInstruction(for: question))]
+    }
+
+    static func vaguenessInstruction(for question: String) -> String {
+        "Rewrite this question so it is shorter and more general, as a reader who does not remember the details "
+            + "would ask it:\n\n\(question)\n\nOutput only the new question."
+    }
+
+    /// A vague question made without the model, for when its rewrite is unusable (small models tend to repeat the
+    /// question): "What happens with <the first name in the question>?", e.g. "What is the name of the Mouse?" →
+    /// "What happens with the Mouse?". Nil when the question names nothing (no capitalised word after the first).
+    public static func templateVagueQuestion(from question: String) -> String? {
+        let words = question.split(separator: " ").map(String.init)
+        guard words.count > 1 else { return nil }
+        for i in 1..<words.count {
+            var word = words[i].trimmingCharacters(in: CharacterSet.punctuationCharacters)
+            if word.hasSuffix("'s") || word.hasSuffix("\u{2019}s") { word = String(word.dropLast(2)) }
+            guard let first = word.first, first.isUppercase, word.count > 1 else { continue }
+            let article = words[i - 1].lowercased() == "the" ? "the " : ""
+            return "What happens with \(article)\(word)?"
+        }
+        return nil
+    }
+
+    static let exampleQuestion = "How many loaves did the miller's wife bake every morning?"
+
+    /// Content words (lowercased, 4+ letters or digits) of a text.
+    static func contentWords(_ s: String) -> Set<Substring> {
+        Set(s.lowercased().split { !$0.isLetter && !$0.isNumber }.filter { $0.count >= 4 })
+    }
+
+    /// Up to `count` distinct paragraphs of the document whose length is within bounds, chosen with `seed`.
+    public static func passages(in document: String, options: Options) -> [String] {
+        let paragraphs = document.components(separatedBy: "\n\n")
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            .filter { (options.minPassageCharacters...options.maxPassageCharacters).contains($0.count) }
+        var seen = Set<String>()
+        var candidates = paragraphs.filter { seen.insert($0).inserted }
+        var rng = SplitMix64(seed: options.seed)
+        var chosen: [String] = []
+        while chosen.count < options.passagesPerDocument, !candidates.isEmpty {
+            chosen.append(candidates.remove(at: rng.uniform(below: candidates.count)))
+        }
+        return chosen
+    }
+
+    /// The first line of a model reply as a question: leading labels ("Question:", "Q:", "1.") and quotes removed;
+    /// nil when it does not end with a question mark.
+    public static func cleanQuestion(_ reply: String) -> String? {
+        var q = reply.trimmingCharacters(in: .whitespacesAndNewlines)
+        if let newline = q.firstIndex(of: "\n") { q = String(q[..<newline]) }
+        for label in ["Question:", "question:", "Q:", "New question:", "1."] where q.hasPrefix(label) {
+            q = String(q.dropFirst(label.count))
+        }
+        q = q.trimmingCharacters(in: CharacterSet.whitespaces.union(CharacterSet(charactersIn: "\"'*`\u{201C}\u{201D}")))
+        guard q.hasSuffix("?") || q.hasSuffix("？") else { return nil }
+        return q
+    }
+
+    /// The passage's sentence sharing most (lowercased, 4+ letter) words with the question; the longest on ties.
+    public static func keySentence(of passage: String, question: String) -> String {
+        let words = { (s: String) in Set(s.lowercased().split { !$0.isLetter && !$0.isNumber }.filter { $0.count >= 4 }) }
+        let asked = words(question)
+        var sentences: [String] = []
+        var current = ""
+        let characters = Array(passage)
+        for (i, c) in characters.enumerated() {
+            current.append(c)
+            let ends = "。！？".contains(c) || (".!?".contains(c) && (i + 1 == characters.count || characters[i + 1] == " "))
+            if ends {
+                let s = current.trimmingCharacters(in: .whitespaces)
+                if !s.isEmpty { sentences.append(s) }
+                current = ""
+            }
+        }
+        let rest = current.trimmingCharacters(in: .whitespaces)
+        if !rest.isEmpty { sentences.append(rest) }
+        return sentences.max { a, b in
+            let (x, y) = (words(a).intersection(asked).count, words(b).intersection(asked).count)
+            return x != y ? x < y : a.count < b.count
+        } ?? passage
+    }
+
+    /// The filters, with the questions and clues accepted so far.
+    public struct Filter: Sendable {
+        public var options: Options
+        private var questions = Set<String>()
+        private var clues = Set<String>()
+
+        public init(options: Options) { self.options = options }
+
+        static func key(_ s: String) -> String {
+            s.lowercased().split { $0.isWhitespace }.joined(separator: " ")
+        }
+
+        /// Checks a question (already cleaned) for its shape alone.
+        public func checkShape(_ question: String, clue: String) -> Rejection? {
+            let words = question.split { $0.isWhitespace }.count
+            // CJK questions have no spaces: count characters / 2 as words.
+            let size = words > 1 ? words : question.count / 2
+            if size < options.minQuestionWords || size > options.maxQuestionWords { return .questionLength }
+            let lowered = question.lowercased()
+            if ClueSynthesis.metaPhrases.contains(where: { lowered.contains($0) }) { return .metaQuestion }
+            if Self.key(question).count > 30, Self.key(clue).contains(Self.key(question).dropLast()) { return .questionCopiesClue }
+            return nil
+        }
+
+        /// Accepts (and remembers) a question/clue pair, or says why not.
+        public mutating func admit(question: String, clue: String, document: String) -> Rejection? {
+            if let shape = checkShape(question, clue: clue) { return shape }
+            guard document.contains(clue) else { return .clueNotInDocument }
+            if questions.contains(Self.key(question)) { return .duplicateQuestion }
+            if clues.contains(Self.key(clue)) { return .duplicateClue }
+            // Grounding (skipped for scripts without spaces, where words cannot be split this way).
+            let asked = ClueSynthesis.contentWords(question)
+            if question.contains(" ") {
+                if asked.intersection(ClueSynthesis.contentWords(clue)).isEmpty { return .ungrounded }
+                if asked.intersection(ClueSynthesis.contentWords(ClueSynthesis.exampleQuestion)).count >= 3 { return .ungrounded }
+            }
+            questions.insert(Self.key(question))
+            clues.insert(Self.key(clue))
+            return nil
+        }
+    }
+
+    /// Runs the synthesis over one document; `generate(messages, requestIndex)` is the model (its reply text).
+    public static func synthesize(document: String, source: String, options: Options,
+                                  generate: ([ChatMessage], Int) throws -> String,
+                                  progress: (Progress) -> Void = { _ in }) throws -> [Example] {
+        try EvaluationBooks.refuse(text: document, source: source)
+        var filter = Filter(options: options)
+        var examples: [Example] = []
+        var request = 0
+        for passage in passages(in: document, options: options) {
+            let reply = try generate(questionRequest(for: passage), request)
+            request += 1
+            guard let question = cleanQuestion(reply) else {
+                progress(.rejected(.notAQuestion, question: reply))
+                continue
+            }
+            if let why = filter.admit(question: question, clue: passage, document: document) {
+                progress(.rejected(why, question: question))
+                continue
+            }
+            let vagueReply = try generate(vaguenessRequest(for: question), request)
+            request += 1
+            var vague = cleanQuestion(vagueReply)
+            if let v = vague, filter.checkShape(v, clue: passage) != nil || Filter.key(v) == Filter.key(question) {
+                vague = nil
+            }
+            if vague == nil {
+                progress(.vagueRejected(reply: vagueReply))
+                vague = templateVagueQuestion(from: question)
+            }
+            let example = Example(question: question, vagueQuestion: vague, clue: passage,
+                                  keySentence: keySentence(of: passage, question: question))
+            examples.append(example)
+            progress(.accepted(example))
+        }
+        return examples
+    }
+
+    /// JSONL lines for `data sft`: one context declaration for the document, then the examples' conversations.
+    public static func jsonLines(examples: [Example], document: String, source: String, prompts: PromptSet) throws
+        -> [String]
+    {
+        let contextID = SHA256.hex(document)
+        var lines: [[String: Any]] = [["context_id": contextID, "context": document, "source": source]]
+        func example(_ task: ClueTask, _ question: String, _ target: String) {
+            lines.append([
+                "task": task.rawValue, "context_id": contextID, "source": source,
+                "conversations": [
+                    ["role": "user", "content": prompts.context],
+                    ["role": "assistant", "content": prompts.memoryReply],
+                    ["role": "user", "content": prompts.taskPrompt(task, question: question)!],
+                    ["role": "assistant", "content": target],
+                ],
+            ])
+        }
+        for e in examples {
+            example(.recall, e.question, e.clue)
+            example(.answer, e.question, e.keySentence)
+            if let vague = e.vagueQuestion { example(.rewrite, vague, e.question) }
+        }
+        return try lines.map {
+            String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .withoutEscapingSlashes]),
+                   as: UTF8.self)
+        }
+    }
+}

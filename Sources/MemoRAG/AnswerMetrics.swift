@@ -1,0 +1,105 @@
+import Foundation
+
+/// LongBench-style answer scores. English text is normalised as LongBench's `normalize_answer` does (lower case,
+/// punctuation and the articles a/an/the removed, whitespace collapsed) and split on whitespace; CJK ideographs
+/// count one token each (LongBench segments Chinese with jieba, which we do not ship, so Chinese scores are
+/// character-level).
+public enum AnswerMetrics {
+    /// Token-level F1 between a prediction and one reference.
+    public static func f1(_ prediction: String, _ reference: String) -> Double {
+        let p = tokens(prediction)
+        let r = tokens(reference)
+        guard !p.isEmpty, !r.isEmpty else { return p.isEmpty && r.isEmpty ? 1 : 0 }
+        var counts: [String: Int] = [:]
+        for t in r { counts[t, default: 0] += 1 }
+        var common = 0
+        for t in p where counts[t, default: 0] > 0 {
+            counts[t]! -= 1
+            common += 1
+        }
+        guard common > 0 else { return 0 }
+        let precision = Double(common) / Double(p.count)
+        let recall = Double(common) / Double(r.count)
+        return 2 * precision * recall / (precision + recall)
+    }
+
+    /// ROUGE-L F1: the longest common token subsequence relative to both lengths.
+    public static func rougeL(_ prediction: String, _ reference: String) -> Double {
+        let p = tokens(prediction)
+        let r = tokens(reference)
+        guard !p.isEmpty, !r.isEmpty else { return p.isEmpty && r.isEmpty ? 1 : 0 }
+        var previous = [Int](repeating: 0, count: r.count + 1)
+        var current = previous
+        for a in p {
+            for (j, b) in r.enumerated() {
+                current[j + 1] = a == b ? previous[j] + 1 : max(previous[j + 1], current[j])
+            }
+            swap(&previous, &current)
+        }
+        let lcs = Double(previous[r.count])
+        guard lcs > 0 else { return 0 }
+        let precision = lcs / Double(p.count)
+        let recall = lcs / Double(r.count)
+        return 2 * precision * recall / (precision + recall)
+    }
+
+    /// The best score over several acceptable references (LongBench takes the maximum).
+    public static func best(_ prediction: String, references: [String],
+                            _ metric: (String, String) -> Double) -> Double {
+        references.map { metric(prediction, $0) }.max() ?? 0
+    }
+
+    static func tokens(_ text: String) -> [String] {
+        var words: [String] = []
+        var word = ""
+        func flush() {
+            if !word.isEmpty, !["a", "an", "the"].contains(word) { words.append(word) }
+            word = ""
+        }
+        for scalar in text.lowercased().unicodeScalars {
+            if isIdeograph(scalar) {
+                flush()
+                words.append(String(scalar))
+            } else if scalar.properties.isWhitespace {
+                flush()
+            } else if CharacterSet.punctuationCharacters.contains(scalar) || CharacterSet.symbols.contains(scalar) {
+                continue  // LongBench deletes punctuation inside words ("don't" → "dont")
+            } else {
+                word.unicodeScalars.append(scalar)
+            }
+        }
+        flush()
+        return words
+    }
+
+    private static func isIdeograph(_ s: Unicode.Scalar) -> Bool {
+        (0x4E00...0x9FFF).contains(s.value) || (0x3400...0x4DBF).contains(s.value) || (0xF900...0xFAFF).contains(s.value)
+    }
+}
+
+/// The share of gold evidence passages found in the retrieved evidence: a gold passage counts as found when its
+/// normalised text (lower case, whitespace collapsed) lies inside one retrieved passage, or shares at least half of
+/// its tokens with one (gold passages may straddle chunk borders).
+public enum EvidenceRecall {
+    public static func recall(gold: [String], found: [Evidence]) -> Double {
+        guard !gold.isEmpty else { return 1 }
+        let retrieved = found.map { normalise($0.text) }
+        let hits = gold.filter { passage in
+            let g = normalise(passage)
+            return retrieved.contains { $0.contains(g) }
+                || retrieved.contains { tokenOverlap(g, $0) >= 0.5 }
+        }
+        return Double(hits.count) / Double(gold.count)
+    }
+
+    static func normalise(_ text: String) -> String {
+        text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+    }
+
+    private static func tokenOverlap(_ gold: String, _ passage: String) -> Double {
+        let g = AnswerMetrics.tokens(gold)
+        guard !g.isEmpty else { return 0 }
+        let p = Set(AnswerMetrics.tokens(passage))
+        return Double(g.filter(p.contains).count) / Double(g.count)
+    }
+}

@@ -1,0 +1,227 @@
+import Foundation
+import Models
+import Retrieval
+import Tokenizers
+
+extension MemoRAG {
+    /// Text spans the memory recalls for `query`, one clue per line, from every document's memory.
+    public func recall(_ query: String) throws -> [Clue] {
+        try clues(.span, template: \.recall, query: query)
+    }
+
+    /// Surrogate questions that sharpen `query`.
+    public func rewrite(_ query: String) throws -> [Clue] {
+        try clues(.surrogate, template: \.rewrite, query: query)
+    }
+
+    /// A direct answer from the memory alone (one line per document when several are memorized).
+    public func answer(_ query: String, maxNewTokens: Int? = nil) throws -> String {
+        let store = try loaded()
+        let replies = try store.memories.enumerated().map { i, memory in
+            try memoryModel.run(store.prompts.answer.filling(["question": query]), after: memory,
+                                maxNewTokens: maxNewTokens ?? configuration.answerTokens)
+        }
+        return joinPerDocument(replies, store: store)
+    }
+
+    /// Numbered key points of the memorized text(s).
+    public func summarize(maxNewTokens: Int? = nil) throws -> String {
+        let store = try loaded()
+        let replies = try store.memories.map { memory in
+            try memoryModel.run(store.prompts.summarize, after: memory,
+                                maxNewTokens: maxNewTokens ?? configuration.summaryTokens)
+        }
+        return joinPerDocument(replies, store: store)
+    }
+
+    /// Answers `query`: `.memorag` recalls clues, retrieves evidence with them and answers from it; `.qa` answers
+    /// from the memory alone; `.summarize` retrieves evidence for the memory's key points and summarizes it.
+    public func ask(_ query: String, task: TaskKind = .memorag, maxNewTokens: Int? = nil,
+                    onText: (@Sendable (String) -> Void)? = nil) async throws -> AskResult {
+        let store = try loaded()
+        if task != .summarize {
+            guard !query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw MemoRAGError.invalidArgument("the query is empty")
+            }
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        var timings = AskTimings()
+        switch task {
+        case .qa:
+            let text = try answer(query, maxNewTokens: maxNewTokens)
+            onText?(text)
+            timings.generate = (clock.now - started).seconds
+            timings.total = timings.generate
+            return AskResult(query: query, task: task, answer: text, clues: [], evidence: [], droppedEvidence: 0,
+                             timings: timings)
+        case .memorag, .summarize:
+            var mark = clock.now
+            var clues: [Clue]
+            if task == .memorag {
+                clues = try recall(query) + rewrite(query)
+                clues.append(Clue(kind: .query, text: query, document: nil))
+            } else {
+                clues = try keyPoints()
+            }
+            timings.recall = (clock.now - mark).seconds
+            mark = clock.now
+            let found = try retrieve(clues.map(\.text), store: store)
+            timings.retrieve = (clock.now - mark).seconds
+            mark = clock.now
+            let limit = maxNewTokens ?? (task == .summarize ? configuration.summaryTokens : configuration.answerTokens)
+            let (answer, evidence, dropped) = try await generateAnswer(query: task == .memorag ? query : nil,
+                                                                       evidence: found, store: store,
+                                                                       maxNewTokens: limit, onText: onText)
+            timings.generate = (clock.now - mark).seconds
+            timings.total = (clock.now - started).seconds
+            return AskResult(query: query, task: task, answer: answer, clues: clues, evidence: evidence,
+                             droppedEvidence: dropped, timings: timings)
+        }
+    }
+
+    // MARK: steps
+
+    func loaded() throws -> MemoryStore {
+        guard let store else { throw MemoRAGError.noMemory }
+        return store
+    }
+
+    private func clues(_ kind: Clue.Kind, template: KeyPath<PromptSet, String>, query: String) throws -> [Clue] {
+        let store = try loaded()
+        var clues: [Clue] = []
+        for (memory, document) in zip(store.memories, store.manifest.documents) {
+            let reply = try memoryModel.run(store.prompts[keyPath: template].filling(["question": query]),
+                                            after: memory, maxNewTokens: configuration.clueTokens)
+            clues += ClueFilter.lines(of: reply, echoing: store.prompts.memoryReply)
+                .map { Clue(kind: kind, text: $0, document: document.name) }
+        }
+        return ClueFilter.deduplicated(clues)
+    }
+
+    private func keyPoints() throws -> [Clue] {
+        let store = try loaded()
+        var clues: [Clue] = []
+        for (memory, document) in zip(store.memories, store.manifest.documents) {
+            let reply = try memoryModel.run(store.prompts.summarize, after: memory,
+                                            maxNewTokens: configuration.summaryTokens)
+            clues += ClueFilter.lines(of: reply, echoing: store.prompts.memoryReply)
+                .map { Clue(kind: .keyPoint, text: $0, document: document.name) }
+        }
+        return ClueFilter.deduplicated(clues)
+    }
+
+    /// The top `hits` passages of every clue, best score per passage.
+    func retrieve(_ queries: [String], store: MemoryStore) throws -> [Evidence] {
+        guard !queries.isEmpty, store.index.count > 0 else { return [] }
+        let vectors = try embedder.embed(queries)
+        var best: [Int: Float] = [:]
+        for hits in try store.index.search(vectors, k: min(configuration.hits, store.index.count)) {
+            for hit in hits where hit.id >= 0 && hit.id < store.chunks.count {
+                best[hit.id] = max(best[hit.id] ?? -.infinity, hit.score)
+            }
+        }
+        return best.map { id, score in
+            let chunk = store.chunks[id]
+            return Evidence(chunkId: id, document: chunk.doc, start: chunk.start, end: chunk.end, score: score,
+                            text: chunk.text)
+        }
+    }
+
+    /// Fits the evidence into the generator's positions (best-scored first), puts it back in document order, and
+    /// generates the answer.
+    private func generateAnswer(query: String?, evidence: [Evidence], store: MemoryStore, maxNewTokens: Int,
+                                onText: (@Sendable (String) -> Void)?) async throws
+        -> (String, [Evidence], Int)
+    {
+        let template = query == nil ? store.prompts.summaryGeneration : store.prompts.qaGeneration
+        func prompt(_ chosen: [Evidence]) -> String {
+            let knowledge = chosen.map { $0.text.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: "\n\n")
+            return template.filling(["context": knowledge, "input": query ?? ""])
+        }
+        // The memory model continues from the memory when there is exactly one; otherwise answers without it.
+        let continueFrom: (any ContextMemory)? = store.memories.count == 1 ? store.memories[0] : nil
+        let tokenizer: any Tokenizer
+        let budget: Int
+        switch generator {
+        case .memoryModel:
+            tokenizer = memoryModel.lm.tokenizer
+            budget = memoryModel.promptBudget(memory: continueFrom?.positions ?? 0, maxNewTokens: maxNewTokens)
+        case .local(let model):
+            tokenizer = model.lm.tokenizer
+            budget = model.promptBudget(memory: 0, maxNewTokens: maxNewTokens)
+        case .openAI:
+            tokenizer = memoryModel.lm.tokenizer
+            budget = configuration.remoteContextTokens - maxNewTokens
+        }
+        let overhead = tokenizer.encode(prompt([]), addSpecialTokens: false).count + 16  // + chat-format tokens
+        var chosen: [Evidence] = []
+        var used = overhead
+        for item in evidence.sorted(by: { $0.score > $1.score }) {
+            let cost = tokenizer.encode(item.text, addSpecialTokens: false).count + 2
+            if used + cost <= budget {
+                chosen.append(item)
+                used += cost
+            }
+        }
+        chosen.sort { ($0.chunkId) < ($1.chunkId) }  // chunk ids follow document order, documents in memorize order
+        let dropped = evidence.count - chosen.count
+        let text = prompt(chosen)
+        let emit: (String) -> Bool = { piece in onText?(piece); return true }
+        let answer: String
+        switch generator {
+        case .memoryModel:
+            if let memory = continueFrom {
+                answer = try memoryModel.run(text, after: memory, maxNewTokens: maxNewTokens, onText: emit)
+            } else {
+                answer = try memoryModel.runWithoutMemory(text, maxNewTokens: maxNewTokens, onText: emit)
+            }
+        case .local(let model):
+            answer = try model.runWithoutMemory(text, maxNewTokens: maxNewTokens, onText: emit)
+        case .openAI(let client):
+            if let onText {
+                var collected = ""
+                for try await piece in client.stream([.user(text)], maxTokens: maxNewTokens) {
+                    collected += piece
+                    onText(piece)
+                }
+                answer = collected.trimmingCharacters(in: .whitespacesAndNewlines)
+            } else {
+                answer = try await client.complete([.user(text)], maxTokens: maxNewTokens).text
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+        }
+        return (answer, chosen, dropped)
+    }
+
+    private func joinPerDocument(_ replies: [String], store: MemoryStore) -> String {
+        guard replies.count > 1 else { return replies.first ?? "" }
+        return zip(store.manifest.documents, replies).map { "[\($0.name)] \($1)" }.joined(separator: "\n")
+    }
+}
+
+/// MemoRAG's clue hygiene: one clue per line, lines of three words or fewer dropped (for CJK text each ideograph
+/// counts as a word, since Chinese lines have no spaces), duplicates removed, and lines that only echo the memory
+/// turn's reply ("I have read the article…", which small models like to repeat) dropped.
+enum ClueFilter {
+    static func lines(of reply: String, echoing memoryReply: String = "") -> [String] {
+        let echo = memoryReply.lowercased().trimmingCharacters(in: .whitespacesAndNewlines)
+        return reply.split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { wordCount($0) > 3 && (echo.isEmpty || !$0.lowercased().hasPrefix(echo)) }
+    }
+
+    static func wordCount(_ line: String) -> Int {
+        var count = 0
+        for word in line.split(whereSeparator: \.isWhitespace) {
+            let ideographs = word.unicodeScalars.filter { (0x4E00...0x9FFF).contains($0.value) }.count
+            count += max(1, ideographs)
+        }
+        return count
+    }
+
+    static func deduplicated(_ clues: [Clue]) -> [Clue] {
+        var seen = Set<String>()
+        return clues.filter { seen.insert($0.text.lowercased()).inserted }
+    }
+}

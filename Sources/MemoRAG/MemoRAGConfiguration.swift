@@ -1,0 +1,52 @@
+import Foundation
+import Torch
+
+/// Who writes the final answer from the retrieved evidence.
+public enum GeneratorChoice: Sendable, Equatable {
+    /// The memory model's own LM, continuing from the memory (MemoRAG's default).
+    case memoryModel
+    /// Another local model (HF-layout dir or GGUF), without the memory.
+    case localModel(URL)
+    /// An OpenAI-compatible chat-completions API.
+    case openAI(OpenAIConfiguration)
+}
+
+/// Everything a `MemoRAG` pipeline is built from. The defaults follow MemoRAG where it has one.
+public struct MemoRAGConfiguration: Sendable {
+    /// The memory model: an HF-layout dir (with beacon keys for beacon memories) or a GGUF file.
+    public var memoryModel: URL
+    /// A sentence-transformers dir (BERT, e.g. all-MiniLM-L6-v2).
+    public var retriever: URL
+    public var generator: GeneratorChoice = .memoryModel
+    public var mode: MemoryMode = .beacon
+    /// Beacon compression ratio; nil picks the smallest of 2, 4, 8, 16, 32 that fits the positions (and says so).
+    public var ratio: Int?
+    /// "en" or "zh"; nil guesses from the document's script.
+    public var language: String?
+    /// A prompt-set JSON file replacing the built-in texts.
+    public var promptsFile: URL?
+    /// Retrieval chunk size in retriever tokens; nil = the retriever's own limit, so no chunk is truncated.
+    public var chunkTokens: Int?
+    /// Passages retrieved per clue (MemoRAG: 3).
+    public var hits = 3
+    /// faiss `index_factory` string ("Flat" = exact inner product; e.g. "HNSW32" or "IVF256,Flat" for large corpora).
+    public var indexFactory = "Flat"
+    /// Reply lengths.
+    public var clueTokens = 128
+    public var answerTokens = 256
+    public var summaryTokens = 512
+    /// Lite mode: tokens per gisted chunk and the gist's length.
+    public var gistChunkTokens = 4096
+    public var gistTokens = 256
+    /// Positions kept free after a beacon memory for the task prompt, evidence and reply.
+    public var reservedPositions = 2048
+    /// The context size assumed for an OpenAI generator when fitting evidence.
+    public var remoteContextTokens = 16_384
+    /// Compute dtype; nil chooses from the CPU.
+    public var dtype: DType?
+
+    public init(memoryModel: URL, retriever: URL) {
+        self.memoryModel = memoryModel
+        self.retriever = retriever
+    }
+}

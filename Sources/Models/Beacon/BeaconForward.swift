@@ -1,0 +1,125 @@
+import NN
+import Torch
+
+// One window step of a beacon model: the step's tokens (raw and interleaved beacons) attend causally to
+// [memory ; step]; beacon positions use the beacon embedding and projections; keys are stored before RoPE, and
+// positions 0 ..< memory + step are assigned afresh each step (the reference's full-coverage, interleave layout).
+extension DecoderLM {
+    struct BeaconStepOutput {
+        /// Last-layer hidden states before the final norm, [1, stepLength, hidden].
+        var hidden: Tensor
+    }
+
+    /// Runs `plan` through every layer against `memory` and takes the new keys/values into it. Without
+    /// `needHidden` (memorizing) the last layer stops once its keys and values are made: nothing reads its output.
+    func beaconStep(_ plan: BeaconStepPlan, memory: BeaconMemory, needHidden: Bool = true) throws -> BeaconStepOutput {
+        let length = plan.tokens.count
+        let beaconRows = plan.isBeacon.indices.filter { plan.isBeacon[$0] }
+        let rowIndex = beaconRows.isEmpty ? nil : try Tensor(beaconRows.map { Int64($0) }, shape: [beaconRows.count])
+        var h = try embedBeaconStep(plan, rowIndex: rowIndex)
+
+        let memoryLength = plan.memoryLength
+        let positions = try Tensor.arange(0, Double(memoryLength + length))
+        let (cos, sin) = try rope.cosSin(positions: positions, dtype: dtype)
+        let queryCos = memoryLength == 0 ? cos : try cos.narrow(dim: 0, start: memoryLength, length: length)
+        let querySin = memoryLength == 0 ? sin : try sin.narrow(dim: 0, start: memoryLength, length: length)
+        // Entries of the window (cached raw ones and this step's) that become beacon memory when the window fills.
+        let windowBeaconIndex: Tensor?
+        if plan.windowFull {
+            let rows = plan.windowBeacons.indices.filter { plan.windowBeacons[$0] }.map { Int64($0) }
+            windowBeaconIndex = rows.isEmpty ? nil : try Tensor(rows, shape: [rows.count])
+        } else {
+            windowBeaconIndex = nil
+        }
+
+        // The causal mask over [memory ; step], aligned at the bottom right, made once for all layers (additive
+        // float: SDPA would otherwise convert a bool mask in every layer).
+        // Inference attends without a mask (Functional.memoryWindowAttention); training needs SDPA's gradient.
+        let mask: Tensor? = length == 1 || !memory.training ? nil
+            : try Tensor.full([length, memoryLength + length], -Double.infinity, dtype: dtype).triu(memoryLength + 1)
+
+        for (i, layer) in body.layers.enumerated() {
+            let stored = try memory.memoryKeysValues(layer: i)
+            if !needHidden && i == body.layers.count - 1 {
+                let (keys, values) = try beaconKeysValues(layer.attention, try layer.inputNorm(h), rowIndex: rowIndex)
+                try memory.absorb(layer: i, keys: keys, values: values, plan: plan, beaconIndex: windowBeaconIndex)
+                break
+            }
+            let (attended, keys, values) = try beaconAttention(
+                layer.attention, try layer.inputNorm(h), rowIndex: rowIndex, memory: stored, mask: mask, training: memory.training,
+                cos: cos, sin: sin, queryCos: queryCos, querySin: querySin)
+            h = try h + attended
+            h = try h + layer.mlp(layer.postAttentionNorm(h))
+            try memory.absorb(layer: i, keys: keys, values: values, plan: plan, beaconIndex: windowBeaconIndex)
+        }
+        return BeaconStepOutput(hidden: h)
+    }
+
+    /// Token embeddings, with the shared beacon embedding at beacon rows.
+    private func embedBeaconStep(_ plan: BeaconStepPlan, rowIndex: Tensor?) throws -> Tensor {
+        let ids = try Tensor(plan.tokens.map { Int64(max($0, 0)) }, shape: [1, plan.tokens.count])
+        let embedded = try body.embedTokens(ids)
+        guard rowIndex != nil, let beacon = body.beaconEmbedTokens else { return embedded }
+        let mask = try Tensor(plan.isBeacon, shape: [1, plan.tokens.count, 1])
+        return try Tensor.where(mask, beacon.weight.reshape(1, 1, -1), embedded)
+    }
+
+    /// Only the new keys and values of a layer, [1, kvHeads, L, headDim] before RoPE.
+    private func beaconKeysValues(_ a: Attention, _ x: Tensor, rowIndex: Tensor?) throws -> (Tensor, Tensor) {
+        let length = x.dim(1)
+        let beaconX = try rowIndex.map { try x.indexSelect(dim: 1, $0) }
+        func project(_ plain: Linear, _ beacon: Linear?) throws -> Tensor {
+            let out = try plain(x)
+            guard let beacon, let rowIndex, let beaconX else { return out }
+            return try replacingRows(out, rowIndex, with: try beacon(beaconX))
+        }
+        return (try project(a.kProj, a.beaconKProj).reshape(1, length, a.kvHeads, a.headDim).transpose(1, 2),
+                try project(a.vProj, a.beaconVProj).reshape(1, length, a.kvHeads, a.headDim).transpose(1, 2))
+    }
+
+    /// Self-attention of one layer for a step: (output [1, L, hidden], new keys and values before RoPE).
+    private func beaconAttention(
+        _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: (Tensor, Tensor)?, mask: Tensor?, training: Bool,
+        cos: Tensor, sin: Tensor, queryCos: Tensor, querySin: Tensor
+    ) throws -> (Tensor, Tensor, Tensor) {
+        let length = x.dim(1)
+        let beaconX = try rowIndex.map { try x.indexSelect(dim: 1, $0) }
+        func project(_ plain: Linear, _ beacon: Linear?) throws -> Tensor {
+            let out = try plain(x)
+            guard let beacon, let rowIndex, let beaconX else { return out }
+            return try replacingRows(out, rowIndex, with: try beacon(beaconX))
+        }
+        func heads(_ t: Tensor, _ n: Int) throws -> Tensor {
+            try t.reshape(1, length, n, a.headDim).transpose(1, 2)
+        }
+        let q = try heads(try project(a.qProj, a.beaconQProj), a.heads)
+        let k = try heads(try project(a.kProj, a.beaconKProj), a.kvHeads)
+        let v = try heads(try project(a.vProj, a.beaconVProj), a.kvHeads)
+        let allKeys = try memory.map { try Tensor.cat([$0.0, k], dim: 2) } ?? k
+        let allValues = try memory.map { try Tensor.cat([$0.1, v], dim: 2) } ?? v
+        let rotatedKeys = try Functional.applyRotary(allKeys, cos: cos, sin: sin)
+        let rotatedQueries = try Functional.applyRotary(q, cos: queryCos, sin: querySin)
+        let attended: Tensor
+        if training {
+            attended = try Functional.scaledDotProductAttention(rotatedQueries, rotatedKeys, allValues, mask: mask)
+        } else {
+            // Inference: memory part and causal window part in two mask-free passes.
+            let m = allKeys.dim(2) - length
+            let windowKeys = try rotatedKeys.narrow(dim: 2, start: m, length: length)
+            let memoryKeys = m == 0 ? nil : (keys: try rotatedKeys.narrow(dim: 2, start: 0, length: m),
+                                             values: try allValues.narrow(dim: 2, start: 0, length: m))
+            attended = try Functional.memoryWindowAttention(rotatedQueries, memory: memoryKeys, window: (windowKeys, v))
+        }
+        let merged = try attended.transpose(1, 2).reshape(1, length, a.heads * a.headDim)
+        var out = try a.oProj(merged)
+        if let beaconO = a.beaconOProj, let rowIndex {
+            out = try replacingRows(out, rowIndex, with: try beaconO(try merged.indexSelect(dim: 1, rowIndex)))
+        }
+        return (out, k, v)
+    }
+
+    /// `t` [1, L, F] with rows `index` replaced by `rows` [1, n, F] (differentiable in both).
+    private func replacingRows(_ t: Tensor, _ index: Tensor, with rows: Tensor) throws -> Tensor {
+        try t.squeeze(0).indexPut(index, rows.squeeze(0)).unsqueeze(0)
+    }
+}

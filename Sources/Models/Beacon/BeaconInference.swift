@@ -1,0 +1,122 @@
+import Foundation
+import Torch
+
+extension DecoderLM {
+    /// An empty memory for this beacon model. `ratio` fixes the compression ratio; nil applies the config's rule
+    /// (`beacon_ratio` with `beacon_ratio_mix`).
+    public func makeBeaconMemory(ratio: Int?) throws -> BeaconMemory {
+        let settings = try requireBeacon()
+        return try makeBeaconMemory(rule: settings.ratioRule(fixed: ratio))
+    }
+
+    /// An empty memory whose windows take their ratios by `rule`.
+    public func makeBeaconMemory(rule: BeaconRatioRule) throws -> BeaconMemory {
+        let settings = try requireBeacon()
+        return BeaconMemory(layerCount: config.numHiddenLayers, settings: settings, rule: rule,
+                            modelFingerprint: try fingerprint, training: false)
+    }
+
+    /// Reads `ids` into `memory` window by window (no logits are computed). `progress` sees (tokens done, total).
+    public func memorize(_ ids: [Int], into memory: BeaconMemory, progress: ((Int, Int) -> Void)? = nil) throws {
+        try checkBeaconInput(ids, memory)
+        try withNoGrad {
+            _ = try runBeaconSteps(ids, memory: memory, needHidden: false, progress: progress)
+        }
+    }
+
+    /// Final (normalised) hidden states [stepLength, hidden] of the last window step after reading `ids` into
+    /// `memory`, beacon rows included (what the parity tests compare with the reference).
+    public func beaconHiddenStates(_ ids: [Int], memory: BeaconMemory) throws -> Tensor {
+        try checkBeaconInput(ids, memory)
+        return try withNoGrad {
+            let (output, _) = try runBeaconSteps(ids, memory: memory, progress: nil)
+            return try body.norm(output.hidden).squeeze(0)
+        }
+    }
+
+    /// Generates after `promptIds`, continuing from `memory` (which advances: pass `memory.copy()` to keep a stored
+    /// memory for more queries). Beacons keep being interleaved while decoding, as in the reference.
+    public func generate(promptIds: [Int], parameters: GenerationParameters = .init(), memory: BeaconMemory,
+                         onToken: (Int) -> Bool = { _ in true }) throws -> GenerationResult {
+        try checkBeaconInput(promptIds, memory)
+        var sampler = Sampler(parameters.sampling)
+        let clock = ContinuousClock()
+        let prefillStart = clock.now
+        var logits = try withNoGrad { try nextTokenLogits(promptIds, memory: memory) }
+        let prefillSeconds = (clock.now - prefillStart).seconds
+
+        var context = promptIds
+        var output: [Int] = []
+        var reason = GenerationResult.FinishReason.length
+        let decodeStart = clock.now
+        while output.count < parameters.maxNewTokens {
+            let next = sampler.next(logits: logits, context: context)
+            if parameters.stopTokenIds.contains(next) {
+                reason = .stopToken
+                break
+            }
+            output.append(next)
+            context.append(next)
+            if !onToken(next) {
+                reason = .stopped
+                break
+            }
+            if output.count == parameters.maxNewTokens { break }
+            logits = try withNoGrad { try nextTokenLogits([next], memory: memory) }
+        }
+        return GenerationResult(outputIds: output, finishReason: reason, promptTokens: promptIds.count,
+                                prefillSeconds: prefillSeconds, decodeSeconds: (clock.now - decodeStart).seconds)
+    }
+
+    /// Reads `ids` and returns the logits after the last one.
+    func nextTokenLogits(_ ids: [Int], memory: BeaconMemory) throws -> [Float] {
+        let (output, plan) = try runBeaconSteps(ids, memory: memory, progress: nil)
+        let last = try output.hidden.select(dim: 1, index: plan.lastRawRow)
+        return try logits(try body.norm(last)).reshape(-1).toArray(Float.self)
+    }
+
+    /// The window loop: steps until every id is consumed; returns the last step.
+    func runBeaconSteps(_ ids: [Int], memory: BeaconMemory, labels: [Int]? = nil, needHidden: Bool = true,
+                        progress: ((Int, Int) -> Void)?,
+                        onStep: ((BeaconStepPlan, BeaconStepOutput) throws -> Void)? = nil)
+        throws -> (BeaconStepOutput, BeaconStepPlan)
+    {
+        let start = memory.tokensSeen
+        var last: (BeaconStepOutput, BeaconStepPlan)?
+        while memory.tokensSeen < start + ids.count {
+            let offset = memory.tokensSeen - start
+            let plan = try memory.planStep(pending: ids[offset...], labels: labels.map { $0[offset...] },
+                                           positions: positionBudget)
+            // Hidden states are needed for the last step (logits) and every step of training.
+            let isLast = memory.tokensSeen == start + ids.count
+            let output = try beaconStep(plan, memory: memory, needHidden: labels != nil || (needHidden && isLast))
+            try onStep?(plan, output)
+            last = (output, plan)
+            progress?(memory.tokensSeen - start, ids.count)
+        }
+        return last!
+    }
+
+    /// Positions RoPE was trained for (scaled by rope_scaling's factor), what the `adapt-X` ratio rule budgets.
+    var positionBudget: Int {
+        Int(Double(config.maxPositionEmbeddings) * (config.ropeScaling?.factor ?? 1))
+    }
+
+    func requireBeacon() throws -> BeaconSettings {
+        guard let settings = config.beacon else {
+            throw ModelError.invalidConfig("this model has no beacon settings (add them with addBeacon or a beacon config.json)")
+        }
+        return settings
+    }
+
+    func checkBeaconInput(_ ids: [Int], _ memory: BeaconMemory) throws {
+        _ = try requireBeacon()
+        guard !ids.isEmpty else { throw ModelError.invalidInput("empty input") }
+        if let bad = ids.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+            throw ModelError.invalidInput("token id \(bad) outside the vocabulary (0..<\(config.vocabSize))")
+        }
+        guard memory.layers.count == config.numHiddenLayers, memory.settings == config.beacon else {
+            throw ModelError.invalidInput("the beacon memory was made for another model")
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+
+/// A training run described as data: what `recipes/*.yaml` holds after `key=value` overrides. Keys are the YAML
+/// spellings (snake_case); every key is listed in `RecipeSchema`, which the override parser checks against.
+public struct Recipe: Codable, Sendable, Equatable {
+    public enum Stage: String, Codable, Sendable, CaseIterable {
+        /// Compression pretraining of the beacon parameters on long contexts (beacon objective).
+        case beaconPretrain = "beacon-pretrain"
+        /// Supervised fine-tuning on clue-writing examples (beacon objective, prompt tokens masked).
+        case sft
+        /// Plain causal-LM training of the decoder (no beacons).
+        case lm
+    }
+
+    public struct Model: Codable, Sendable, Equatable {
+        /// An HF-layout directory (config.json + safetensors) or a GGUF file.
+        public var path: String
+    }
+
+    public struct DataSection: Codable, Sendable, Equatable {
+        /// Training data: a JSON file holding an array of token-id documents (`[[1, 2, …], …]`).
+        public var train: String
+        /// Held-out data in the same format; without it there is no validation loss.
+        public var validation: String?
+        /// Candidate compression ratios (beacon stages).
+        public var ratios: [Int]?
+        /// `step-random`, `instance-random`, `adapt-N` or a fixed ratio (beacon stages).
+        public var ratioMix: String?
+        /// Shortest and longest sample in tokens; plain LM samples are `max_length` tokens.
+        public var minLength: Int
+        public var maxLength: Int
+
+        enum CodingKeys: String, CodingKey {
+            case train, validation, ratios, ratioMix = "ratio_mix", minLength = "min_length", maxLength = "max_length"
+        }
+    }
+
+    public struct Trainable: Codable, Sendable, Equatable {
+        public enum Mode: String, Codable, Sendable, CaseIterable {
+            /// Only parameters whose name contains `beacon` (the reference's `only_train_beacon`).
+            case onlyBeacon = "only_beacon"
+            /// Every parameter.
+            case full
+            /// The parameters matching `patterns` (globs over HF names, `*` matches dots too).
+            case patterns
+            /// Low-rank adapters on the Linear layers named in `lora_modules` (e.g. q_proj, v_proj); everything else
+            /// frozen. Export merges them into the weights.
+            case lora
+        }
+        public var mode: Mode
+        public var patterns: [String]?
+        public var loraModules: [String]?
+        public var loraRank: Int?
+        public var loraAlpha: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case mode, patterns, loraModules = "lora_modules", loraRank = "lora_rank", loraAlpha = "lora_alpha"
+        }
+    }
+
+    public struct Optimizer: Codable, Sendable, Equatable {
+        public var lr: Double
+        public var betas: [Double]
+        public var weightDecay: Double
+        public var eps: Double
+
+        enum CodingKeys: String, CodingKey { case lr, betas, weightDecay = "weight_decay", eps }
+    }
+
+    public struct Schedule: Codable, Sendable, Equatable {
+        public var warmupSteps: Int
+        public var decay: LRSchedule.Decay
+        /// Floor of the decay, as an absolute learning rate.
+        public var minLR: Double
+
+        enum CodingKeys: String, CodingKey { case warmupSteps = "warmup_steps", decay, minLR = "min_lr" }
+    }
+
+    public struct Checkpoint: Codable, Sendable, Equatable {
+        /// Steps between checkpoints (the last step is always saved).
+        public var every: Int
+        /// Complete checkpoints kept; older ones are deleted after a new one is complete.
+        public var keepLast: Int
+
+        enum CodingKeys: String, CodingKey { case every, keepLast = "keep_last" }
+    }
+
+    public struct Validation: Codable, Sendable, Equatable {
+        public var every: Int
+        public var batches: Int
+    }
+
+    public struct Log: Codable, Sendable, Equatable {
+        public var every: Int
+    }
+
+    public var model: Model
+    public var data: DataSection
+    public var stage: Stage
+    public var trainable: Trainable
+    public var optimizer: Optimizer
+    public var schedule: Schedule
+    public var maxSteps: Int
+    /// Sequences per micro-batch.
+    public var batchSize: Int
+    /// Micro-batches per optimizer step (effective batch = batch_size × grad_accumulation).
+    public var gradAccumulation: Int
+    /// Clip the global gradient norm to this; absent: measure only.
+    public var clipGradNorm: Double?
+    /// `fp32` or `bf16`: the dtype of the weights, activations and optimizer moments.
+    public var dtype: String
+    public var checkpoint: Checkpoint
+    public var validation: Validation
+    public var log: Log
+    public var seed: Int
+    /// Intra-op threads (absent: all cores). Bitwise resume needs the same count.
+    public var threads: Int?
+    public var outputDir: String
+    /// Continue from the newest complete checkpoint in `output_dir`.
+    public var resume: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case model, data, stage, trainable, optimizer, schedule, maxSteps = "max_steps", batchSize = "batch_size"
+        case gradAccumulation = "grad_accumulation", clipGradNorm = "clip_grad_norm", dtype, checkpoint, validation, log
+        case seed, threads, outputDir = "output_dir", resume
+    }
+
+    /// Checks the values against each other; the message names the key.
+    public func validate() throws {
+        func fail(_ key: String, _ why: String) -> RecipeError { .invalidValue(key: key, reason: why) }
+        guard maxSteps > 0 else { throw fail("max_steps", "must be positive") }
+        guard batchSize > 0 else { throw fail("batch_size", "must be positive") }
+        guard gradAccumulation > 0 else { throw fail("grad_accumulation", "must be positive") }
+        guard optimizer.lr > 0 else { throw fail("optimizer.lr", "must be positive") }
+        guard optimizer.betas.count == 2, optimizer.betas.allSatisfy({ $0 >= 0 && $0 < 1 }) else {
+            throw fail("optimizer.betas", "needs two values in [0, 1)")
+        }
+        guard optimizer.eps > 0 else { throw fail("optimizer.eps", "must be positive") }
+        guard schedule.warmupSteps >= 0 else { throw fail("schedule.warmup_steps", "must not be negative") }
+        guard schedule.minLR >= 0, schedule.minLR <= optimizer.lr else {
+            throw fail("schedule.min_lr", "must lie in [0, optimizer.lr]")
+        }
+        guard data.minLength > 1, data.maxLength >= data.minLength else {
+            throw fail("data.max_length", "needs 1 < min_length ≤ max_length")
+        }
+        guard checkpoint.every > 0 else { throw fail("checkpoint.every", "must be positive") }
+        guard checkpoint.keepLast > 0 else { throw fail("checkpoint.keep_last", "must be positive") }
+        guard validation.every > 0, validation.batches > 0 else { throw fail("validation", "every and batches must be positive") }
+        guard log.every > 0 else { throw fail("log.every", "must be positive") }
+        guard ["fp32", "bf16"].contains(dtype) else { throw fail("dtype", "must be fp32 or bf16, got '\(dtype)'") }
+        if let clip = clipGradNorm, clip <= 0 { throw fail("clip_grad_norm", "must be positive (delete it with ~clip_grad_norm)") }
+        if let threads, threads <= 0 { throw fail("threads", "must be positive") }
+        if trainable.mode == .lora {
+            guard !(trainable.loraModules ?? []).isEmpty else { throw fail("trainable.lora_modules", "mode 'lora' needs a non-empty list") }
+            guard let rank = trainable.loraRank, rank > 0 else { throw fail("trainable.lora_rank", "mode 'lora' needs a positive rank") }
+            guard let alpha = trainable.loraAlpha, alpha > 0 else { throw fail("trainable.lora_alpha", "mode 'lora' needs a positive alpha") }
+        }
+        if trainable.mode == .patterns, (trainable.patterns ?? []).isEmpty {
+            throw fail("trainable.patterns", "mode 'patterns' needs a non-empty list")
+        }
+    }
+}

@@ -1,0 +1,240 @@
+import Foundation
+import NN
+import Torch
+
+/// The training loop: micro-batches with token-weighted gradient accumulation, gradient clipping, AdamW under a
+/// warmup + decay schedule, periodic validation, metrics.jsonl, and atomic checkpoints it can resume from bitwise.
+///
+/// Output dir: `metrics.jsonl`, `recipe.yaml` (written by the caller), and `step-N/` checkpoints (see
+/// `CheckpointStore`), each a complete HF model dir — config.json + model.safetensors with **all** weights of the
+/// model, so `memorag generate` and `memorag export` take it directly (with LoRA the adapters are in it too, and
+/// `memorag export` folds them in first) — plus the files in `extraFiles` (tokenizer),
+/// `trainer_state.safetensors` (AdamW moments and step counts) and `trainer_state.json` (`TrainerState`).
+public final class Trainer {
+    public let recipe: Recipe
+    public let objective: TrainingObjective
+    public let data: TrainingDataSource
+    public let validationData: TrainingDataSource?
+    public let optimizer: AdamW
+    public let store: CheckpointStore
+    public let schedule: LRSchedule
+    /// Files copied into every checkpoint (tokenizer.json, tokenizer_config.json, generation_config.json).
+    public let extraFiles: [String: Data]
+    public private(set) var step = 0
+
+    private let trainable: [Tensor]
+    private let validationStart: DataCursor?
+    private var tokensSeen = 0
+    private var elapsedBefore = 0.0
+    private var metricsURL: URL { store.directory.appendingPathComponent("metrics.jsonl") }
+
+    /// Freezes the model according to `recipe.trainable` and builds the optimizer over what remains trainable.
+    public init(recipe: Recipe, objective: TrainingObjective, data: TrainingDataSource,
+                validationData: TrainingDataSource? = nil, extraFiles: [String: Data] = [:]) throws {
+        try recipe.validate()
+        self.recipe = recipe
+        self.objective = objective
+        self.data = data
+        self.validationData = validationData
+        self.extraFiles = extraFiles
+        self.validationStart = validationData?.cursor
+        store = try CheckpointStore(directory: URL(fileURLWithPath: recipe.outputDir))
+        schedule = LRSchedule(peak: recipe.optimizer.lr, minLR: recipe.schedule.minLR, warmupSteps: recipe.schedule.warmupSteps,
+                              totalSteps: recipe.maxSteps, decay: recipe.schedule.decay)
+
+        let model = objective.model
+        switch recipe.trainable.mode {
+        case .full: try model.trainOnly(["*"])
+        case .onlyBeacon: try model.trainOnly(["*beacon*"])
+        case .patterns: try model.trainOnly(recipe.trainable.patterns ?? [])
+        case .lora:
+            let t = recipe.trainable
+            let targets = model.linears(named: Set(t.loraModules ?? []))
+            guard !targets.isEmpty else {
+                throw TrainingError.nothingToTrain("no Linear layer is named any of trainable.lora_modules \(t.loraModules ?? [])")
+            }
+            for target in targets { try target.linear.attachLoRA(rank: t.loraRank ?? 8, alpha: t.loraAlpha ?? 16) }
+            try model.trainOnly(["*.lora_A.*", "*.lora_B.*"])
+        }
+        let parameters = model.trainableParameters()
+        guard !parameters.isEmpty else {
+            throw TrainingError.nothingToTrain("no parameter matches trainable.mode '\(recipe.trainable.mode.rawValue)'"
+                                               + (recipe.trainable.patterns.map { " \($0)" } ?? ""))
+        }
+        trainable = parameters.map(\.tensor)
+        let o = recipe.optimizer
+        // Norm weights and biases get no weight decay (the usual GPT/Llama recipe).
+        optimizer = try AdamW(parameters: parameters, hyperparameters: .init(
+            learningRate: o.lr, beta1: o.betas[0], beta2: o.betas[1], eps: o.eps, weightDecay: o.weightDecay),
+            noDecay: { $0.hasSuffix(".bias") || $0.hasSuffix("norm.weight") })
+    }
+
+    /// Trains to `recipe.maxSteps`, resuming first when `recipe.resume` is set and a checkpoint exists.
+    public func run(progress: (TrainingEvent) -> Void = { _ in }) throws {
+        try prepare(progress: progress)
+        let clock = ContinuousClock(), start = clock.now
+        var windowTokens = 0, windowStart = clock.now
+        while step < recipe.maxSteps {
+            let (loss, tokens, gradNorm) = try trainStep()
+            windowTokens += tokens
+            guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: step, loss: loss) }
+            let elapsed = elapsedBefore + (clock.now - start).seconds
+            let logged = step % recipe.log.every == 0 || step == recipe.maxSteps
+            if logged {
+                let metrics = StepMetrics(step: step, maxSteps: recipe.maxSteps, loss: loss, lr: optimizer.learningRate,
+                                          tokensPerSecond: Double(windowTokens) / max((clock.now - windowStart).seconds, 1e-9),
+                                          gradNorm: gradNorm, elapsed: elapsed)
+                try appendMetrics(metrics)
+                progress(.step(metrics))
+            }
+            if validationData != nil, step % recipe.validation.every == 0 || step == recipe.maxSteps {
+                let (valLoss, valTokens) = try validate()
+                try appendMetrics(ValidationLine(step: step, valLoss: valLoss, valTokens: valTokens))
+                progress(.validation(step: step, loss: valLoss, tokens: valTokens))
+            }
+            if step % recipe.checkpoint.every == 0 || step == recipe.maxSteps {
+                progress(.checkpoint(step: step, url: try saveCheckpoint(elapsed: elapsed)))
+            }
+            if logged {  // the rate window restarts after validation and checkpoint time
+                windowTokens = 0
+                windowStart = clock.now
+            }
+        }
+    }
+
+    /// One optimizer step: `grad_accumulation` micro-batches, gradients divided by all their counted tokens, clipped,
+    /// AdamW at the scheduled rate. Returns the step's mean loss per token, the token count and the gradient norm
+    /// before clipping.
+    public func trainStep() throws -> (loss: Double, tokens: Int, gradNorm: Double) {
+        optimizer.learningRate = schedule.rate(at: step)
+        var lossSum = 0.0, tokens = 0
+        for _ in 0..<recipe.gradAccumulation {
+            let out = try objective.loss(data.next())
+            try out.sum.backward()
+            lossSum += try out.sum.item()
+            tokens += out.tokens
+        }
+        // Gradients of the summed losses, divided once by all counted tokens: the mean over the whole step.
+        for p in trainable { try p.grad?.mulInPlace(1 / Double(max(tokens, 1))) }
+        let gradNorm = try clipGradNorm(trainable, maxNorm: recipe.clipGradNorm ?? 0)
+        try optimizer.step()
+        try optimizer.zeroGrad()
+        step += 1
+        tokensSeen += tokens
+        return (lossSum / Double(max(tokens, 1)), tokens, gradNorm)
+    }
+
+    /// Mean loss per token over the first `validation.batches` batches of the validation source (the same batches
+    /// every time).
+    public func validate() throws -> (loss: Double, tokens: Int) {
+        guard let validationData, let validationStart else { return (.nan, 0) }
+        try validationData.restore(validationStart)
+        var sum = 0.0, tokens = 0
+        try withNoGrad {
+            for _ in 0..<recipe.validation.batches {
+                let out = try objective.loss(validationData.next())
+                sum += try out.sum.item()
+                tokens += out.tokens
+            }
+        }
+        return (sum / Double(max(tokens, 1)), tokens)
+    }
+
+    // MARK: - Start, resume, checkpoints
+
+    private func prepare(progress: (TrainingEvent) -> Void) throws {
+        try LibTorch.manualSeed(UInt64(recipe.seed))
+        guard let newest = store.newest() else {
+            try store.removeLeftovers()
+            try? FileManager.default.removeItem(at: metricsURL)
+            return
+        }
+        guard recipe.resume else { throw TrainingError.outputExists(path: store.directory.path) }
+        let removed = try store.removeLeftovers()
+        let state = try TrainerState.read(from: newest.url)
+        try loadWeightsInPlace(from: newest.url)
+        try optimizer.load(from: newest.url.appendingPathComponent(TrainerState.optimizerFileName))
+        try data.restore(state.dataCursor)
+        try LibTorch.setRNGState(TrainerState.decodeRNG(state.rngState))
+        step = state.step
+        tokensSeen = state.tokensSeen
+        elapsedBefore = state.elapsed
+        try truncateMetrics(to: state.metricsOffset)
+        progress(.resumed(step: step, from: newest.url, removedLeftovers: removed))
+    }
+
+    /// Copies a checkpoint's weights into the model's existing tensors. (`Module.update` would install new tensor
+    /// objects, leaving the optimizer stepping the old ones.)
+    private func loadWeightsInPlace(from checkpoint: URL) throws {
+        let weights = try SafetensorsCheckpoint(directory: checkpoint).tensors()
+        let parameters = objective.model.parameters()
+        let expected = Set(parameters.map(\.name)), found = Set(weights.keys)
+        guard expected == found else {
+            throw TrainingError.checkpoint(path: checkpoint.path, reason: "weights do not fit the model (missing: "
+                + "\(expected.subtracting(found).sorted().prefix(5)), unexpected: \(found.subtracting(expected).sorted().prefix(5)))")
+        }
+        for (name, tensor) in parameters {
+            let saved = weights[name]!
+            guard saved.shape == tensor.shape, saved.dtype == tensor.dtype else {
+                throw TrainingError.checkpoint(path: checkpoint.path,
+                    reason: "\(name) is \(saved.dtype) \(saved.shape) but the model has \(tensor.dtype) \(tensor.shape)")
+            }
+            try withNoGrad { try tensor.copyFrom(saved) }
+        }
+    }
+
+    private func saveCheckpoint(elapsed: Double) throws -> URL {
+        let state = TrainerState(step: step, rngState: try TrainerState.encodeRNG(LibTorch.rngState()),
+                                 dataCursor: data.cursor, metricsOffset: metricsSize(), tokensSeen: tokensSeen,
+                                 elapsed: elapsed, recipe: recipe)
+        let model = objective.model
+        return try store.save(step: step, keepLast: recipe.checkpoint.keepLast) { dir in
+            let weights = Dictionary(uniqueKeysWithValues: model.parameters().map { ($0.name, $0.tensor) })
+            let dtype = weights.values.first?.dtype ?? .float32
+            try Safetensors.save(weights, metadata: ["format": "pt"], to: dir.appendingPathComponent("model.safetensors"))
+            try DurableFile.write(objective.configJSON(dtype: dtype), to: dir.appendingPathComponent("config.json"))
+            for (name, contents) in extraFiles { try DurableFile.write(contents, to: dir.appendingPathComponent(name)) }
+            try optimizer.save(to: dir.appendingPathComponent(TrainerState.optimizerFileName))
+            try state.write(to: dir)
+        }
+    }
+
+    // MARK: - metrics.jsonl
+
+    private struct ValidationLine: Encodable {
+        var step: Int
+        var valLoss: Double
+        var valTokens: Int
+        enum CodingKeys: String, CodingKey { case step, valLoss = "val_loss", valTokens = "val_tokens" }
+    }
+
+    private func appendMetrics<T: Encodable>(_ line: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        var data = try encoder.encode(line)
+        data.append(0x0A)
+        if !FileManager.default.fileExists(atPath: metricsURL.path) {
+            _ = FileManager.default.createFile(atPath: metricsURL.path, contents: nil)
+        }
+        let handle = try FileHandle(forWritingTo: metricsURL)
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: data)
+    }
+
+    private func metricsSize() -> UInt64 {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: metricsURL.path)
+        return (attributes?[.size] as? NSNumber)?.uint64Value ?? 0
+    }
+
+    private func truncateMetrics(to size: UInt64) throws {
+        guard FileManager.default.fileExists(atPath: metricsURL.path) else { return }
+        let handle = try FileHandle(forWritingTo: metricsURL)
+        defer { try? handle.close() }
+        try handle.truncate(atOffset: min(size, metricsSize()))
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

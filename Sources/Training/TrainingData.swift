@@ -1,0 +1,54 @@
+import Foundation
+import Torch
+
+/// One micro-batch. `labels` are aligned with `inputIds` (Hugging Face's convention): the objective shifts them, so a
+/// position's label is the token itself and −100 marks positions that must not count (prompts, padding, beacons).
+public struct TrainingBatch {
+    /// int64 [batch, length]
+    public var inputIds: Tensor
+    /// int64 [batch, length]; `ignoreIndex` where no loss is taken.
+    public var labels: Tensor
+
+    public static let ignoreIndex = -100
+
+    public init(inputIds: Tensor, labels: Tensor) {
+        self.inputIds = inputIds
+        self.labels = labels
+    }
+}
+
+/// Where a data source stands, as named integers, so it can be saved in `trainer_state.json` and restored: e.g.
+/// `["epoch": 3, "index": 17]` for a shuffled pass over windows, or a sampler's RNG words.
+public struct DataCursor: Codable, Sendable, Equatable {
+    public var fields: [String: Int]
+
+    public init(_ fields: [String: Int] = [:]) { self.fields = fields }
+
+    public subscript(key: String) -> Int? { fields[key] }
+}
+
+/// A stream of training batches with a resumable position. Implementations: `InMemoryTokenSource` (token arrays, for
+/// tests and small JSON corpora); the HDF5 token store and the seeded long-context sampler of the `Data` target plug
+/// in through the same three members.
+public protocol TrainingDataSource: AnyObject {
+    /// The next batch; sources cycle forever (a new shuffled epoch after the last batch).
+    func next() throws -> TrainingBatch
+    /// The position before the batch `next()` would return.
+    var cursor: DataCursor { get }
+    /// Continues exactly where `cursor` was taken; an unreadable cursor is an error naming the problem.
+    func restore(_ cursor: DataCursor) throws
+}
+
+public enum TrainingDataError: Error, LocalizedError, Equatable {
+    case unreadable(path: String, reason: String)
+    case tooLittleData(String)
+    case badCursor(String)
+
+    public var errorDescription: String? {
+        switch self {
+        case .unreadable(let path, let reason): return "\(path): \(reason)"
+        case .tooLittleData(let why): return "not enough data: \(why)"
+        case .badCursor(let why): return "cannot restore the data cursor: \(why)"
+        }
+    }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import MemoRAG
+
+/// `memorag ask --cache DIR "question"`: answer from a memorized cache dir.
+struct AskCommand: AsyncParsableCommand {
+    enum TaskChoice: String, ExpressibleByArgument, CaseIterable { case memorag, qa, summarize, recall, rewrite }
+
+    static let configuration = CommandConfiguration(
+        commandName: "ask",
+        abstract: "Answer a question over a memorized cache dir: clues from memory, evidence, answer.",
+        discussion: """
+            Examples:
+              memorag ask --cache /tmp/alice "Why does Alice follow the White Rabbit?"
+              memorag ask --cache /tmp/alice --task summarize
+              memorag ask --cache /tmp/alice --task recall "Who is at the tea party?"
+              memorag ask --cache /tmp/alice "..." --generator openai --base-url https://api.deepseek.com/v1 --api-model deepseek-chat
+            """)
+
+    @Argument(help: "The question (not needed for --task summarize).") var question: String = ""
+    @Option(help: "The cache dir written by memorize.") var cache: String
+    @Option(help: "memorag (default), qa (memory only), summarize, recall or rewrite (print the clues).")
+    var task: TaskChoice = .memorag
+    @Option(help: "Maximum tokens of the answer.") var maxNewTokens: Int?
+    @Option(help: "Maximum tokens of each clue reply (recall, rewrite).") var clueTokens: Int?
+    @Flag(help: "Print one JSON object: answer, clues, evidence (chunk ids, offsets, scores), timings.") var json = false
+    @OptionGroup var options: PipelineOptions
+    @OptionGroup var generatorOptions: GeneratorOptions
+
+    func run() async throws {
+        let manifest = try readManifest(cache)
+        var configuration = try options.configuration(manifest: manifest)
+        configuration.generator = try generatorOptions.choice()
+        if let clueTokens { configuration.clueTokens = clueTokens }
+        let rag = try MemoRAG(configuration: configuration)
+        try await rag.load(cacheDir: URL(fileURLWithPath: cache))
+        switch task {
+        case .recall, .rewrite:
+            guard !question.isEmpty else { throw ValidationError("--task \(task.rawValue) needs a question") }
+            let clues = task == .recall ? try await rag.recall(question) : try await rag.rewrite(question)
+            if json {
+                print(try encodeJSON(clues))
+            } else {
+                for clue in clues { print("- \(clue.text)") }
+            }
+            return
+        case .memorag, .qa, .summarize:
+            guard task == .summarize || !question.isEmpty else { throw ValidationError("give a question") }
+            let kind = TaskKind(rawValue: task.rawValue)!
+            if !json { FileHandle.standardOutput.write(Data("answer: ".utf8)) }
+            var stream: (@Sendable (String) -> Void)?
+            if !json {
+                stream = { piece in FileHandle.standardOutput.write(Data(piece.utf8)) }
+            }
+            let result = try await rag.ask(question, task: kind, maxNewTokens: maxNewTokens, onText: stream)
+            if json {
+                print(try encodeJSON(result))
+                return
+            }
+            print("")
+            if !result.clues.isEmpty {
+                print("\nclues:")
+                for clue in result.clues { print("  [\(clue.kind.rawValue)] \(clue.text)") }
+            }
+            if !result.evidence.isEmpty {
+                print("\nevidence (document order):")
+                for e in result.evidence {
+                    let preview = e.text.replacingOccurrences(of: "\n", with: " ").prefix(160)
+                    print(String(format: "  #%d %@ [%d..<%d] score %.3f: %@", e.chunkId, e.document, e.start, e.end,
+                                 e.score, String(preview)))
+                }
+                if result.droppedEvidence > 0 {
+                    print("  (\(result.droppedEvidence) more passages left out to fit the generator's positions)")
+                }
+            }
+            let t = result.timings
+            print(String(format: "\ntime: %.1f s (clues %.1f, retrieval %.2f, answer %.1f)", t.total, t.recall,
+                         t.retrieve, t.generate))
+        }
+    }
+}
+
+func encodeJSON<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}

@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import MemoRAG
+
+/// Which generator writes the final answer.
+struct GeneratorOptions: ParsableArguments {
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case memory, local, openai, azure }
+
+    @Option(help: "Answer generator: memory (the memory model, default), local (--generator-model), openai or azure.")
+    var generator: Kind = .memory
+    @Option(help: "With --generator local: a model dir or .gguf.") var generatorModel: String?
+    @Option(help: "With openai/azure: the API base URL (e.g. https://api.openai.com/v1, https://api.deepseek.com/v1, http://127.0.0.1:8080/v1; Azure: https://NAME.openai.azure.com).")
+    var baseURL: String?
+    @Option(help: "With openai/azure: the model (Azure: the deployment).") var apiModel: String?
+    @Option(help: "With azure: the api-version.") var azureAPIVersion = "2024-06-01"
+    @Option(help: "The environment variable holding the API key (default OPENAI_API_KEY, or AZURE_OPENAI_API_KEY).")
+    var apiKeyEnv: String?
+    @Option(help: "Seconds per API attempt.") var apiTimeout: Double = 120
+
+    func choice() throws -> GeneratorChoice {
+        switch generator {
+        case .memory: return .memoryModel
+        case .local:
+            guard let generatorModel else { throw ValidationError("--generator local needs --generator-model") }
+            return .localModel(URL(fileURLWithPath: generatorModel))
+        case .openai, .azure:
+            guard let baseURL, let apiModel else {
+                throw ValidationError("--generator \(generator.rawValue) needs --base-url and --api-model")
+            }
+            let flavor: OpenAIConfiguration.Flavor = generator == .azure ? .azure(apiVersion: azureAPIVersion) : .openAI
+            var configuration = OpenAIConfiguration.fromEnvironment(baseURL: baseURL, model: apiModel, flavor: flavor,
+                                                                   keyVariable: apiKeyEnv)
+            configuration.timeout = apiTimeout
+            return .openAI(configuration)
+        }
+    }
+}

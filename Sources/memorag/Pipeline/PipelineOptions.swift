@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import MemoRAG
+import Torch
+
+/// Options every pipeline command shares: which models, dtype, threads.
+struct PipelineOptions: ParsableArguments {
+    @Option(help: "Memory model: an HF-layout dir or a .gguf (default: the cache's own for ask/eval; else the shipped default).")
+    var model: String?
+    @Option(help: "Retriever: a sentence-transformers dir (default: all-MiniLM-L6-v2 installed by setup).")
+    var retriever: String?
+    @Option(help: "Compute dtype: fp32 or bf16 (default: chosen from the CPU).") var dtype: String?
+    @Option(help: "Intra-op threads (default: all cores).") var threads: Int?
+    @Option(help: "A prompt-set JSON file replacing the built-in prompts (same keys as Resources/prompts/en.json).")
+    var prompts: String?
+
+    /// The configuration for a new memory, or for `manifest`'s when one is given (its models are the defaults).
+    func configuration(manifest: CacheManifest? = nil) throws -> MemoRAGConfiguration {
+        if let threads { try LibTorch.setNumThreads(threads) }
+        let modelPath = model ?? manifest?.memoryModel.source ?? ModelPaths.defaultMemoryModel.path
+        let retrieverPath = retriever ?? manifest?.retriever.source ?? ModelPaths.defaultRetriever.path
+        var configuration = MemoRAGConfiguration(memoryModel: URL(fileURLWithPath: modelPath),
+                                                 retriever: URL(fileURLWithPath: retrieverPath))
+        configuration.dtype = try dtype.map(ComputeDType.parse)
+        configuration.promptsFile = prompts.map { URL(fileURLWithPath: $0) }
+        if let manifest {
+            configuration.mode = manifest.mode
+            configuration.language = manifest.language
+            configuration.chunkTokens = manifest.chunkTokens
+            configuration.indexFactory = manifest.indexFactory
+        }
+        return configuration
+    }
+}
+
+/// Reads a cache dir's manifest for commands that continue from it.
+func readManifest(_ cacheDir: String) throws -> CacheManifest {
+    try CacheManifest.read(from: URL(fileURLWithPath: cacheDir))
+}

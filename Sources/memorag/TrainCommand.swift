@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import Training
+
+/// `memorag train RECIPE key=value …`: resolves the recipe, prints it, and trains (resuming with resume=true).
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train from a recipe (recipes/*.yaml) with key=value overrides.",
+        discussion: """
+            Overrides use dotted keys and are typed: optimizer.lr=3e-4 max_steps=500 data.ratios=[2,4,8] resume=true.
+            ~key deletes an optional key (~clip_grad_norm). Unknown keys are rejected with the valid ones near them.
+            The resolved recipe is printed and saved as OUTPUT_DIR/recipe.yaml; checkpoints go to OUTPUT_DIR/step-N.
+            """)
+
+    @Argument(help: "Recipe YAML file (`memorag recipes` lists the bundled ones).") var recipe: String
+    @Argument(help: "Overrides: key=value (dotted keys) or ~key.") var overrides: [String] = []
+
+    func run() throws {
+        let resolved = try RecipeLoader.load(file: URL(fileURLWithPath: recipe), overrides: overrides)
+        print("# resolved recipe (saved as \(resolved.outputDir)/recipe.yaml)")
+        print(try RecipeLoader.yaml(resolved), terminator: "")
+        let trainer = try TrainingSetup.makeTrainer(recipe: resolved)
+        let count = trainer.objective.model.trainableParameters().reduce(0) { $0 + $1.tensor.shape.reduce(1, *) }
+        print("training \(trainer.optimizer.names.count) tensors (\(count) parameters) for \(resolved.maxSteps) steps")
+        let terminal = isatty(STDOUT_FILENO) != 0
+        try trainer.run { event in
+            switch event {
+            case .resumed(let step, let url, let removed):
+                print("resumed at step \(step) from \(url.path)" + (removed.isEmpty ? "" : " (removed partial: \(removed.joined(separator: ", ")))"))
+            case .step(let m):
+                let eta = m.step > 0 ? m.elapsed / Double(m.step) * Double(m.maxSteps - m.step) : 0
+                let line = String(format: "step %d/%d  loss %.4f  lr %.3g  %.0f tok/s  grad %.3f  ETA %@",
+                                  m.step, m.maxSteps, m.loss, m.lr, m.tokensPerSecond, m.gradNorm, clock(eta))
+                if terminal {
+                    // Unbuffered, so the line shows at once (stdout on a terminal is line-buffered).
+                    FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line).utf8))
+                } else {
+                    print(line)
+                }
+            case .validation(let step, let loss, let tokens):
+                print((terminal ? "\n" : "") + String(format: "step %d  validation loss %.4f (%d tokens)", step, loss, tokens))
+            case .checkpoint(let step, let url):
+                print((terminal ? "\n" : "") + "step \(step): checkpoint \(url.path)")
+            }
+        }
+    }
+
+    private func clock(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded())
+        return String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
+    }
+}

@@ -1,0 +1,239 @@
+import Foundation
+import TestSupport
+import XCTest
+
+@testable import MemoRAG
+
+/// The pipeline end to end on the installed SmolLM2-135M-Instruct and all-MiniLM-L6-v2, with short documents and
+/// short replies so each test takes seconds.
+final class PipelineTests: XCTestCase {
+    static let lighthouse = """
+        The lighthouse on Gull Rock was kept by Marta Vell for thirty-one years. Every evening she climbed the \
+        hundred and twelve steps to light the great lamp, and every morning she wrote the weather in a green ledger.
+
+        In the winter of the great storm, a fishing boat called the Silver Herring lost its rudder near the rocks. \
+        Marta rowed out alone in the dark and brought the four fishermen back to the island, where they stayed for \
+        three days until the sea calmed.
+
+        When the lamp was finally replaced by an automatic beacon, Marta moved to the village and opened a small \
+        shop that sold maps, candles and tide tables. She kept the green ledgers on a shelf behind the counter.
+        """
+
+    static let bees = """
+        Tomas Brandt kept forty hives on the hills above the valley town of Lenz. He painted each hive a different \
+        colour so the bees could find their way home, and he named the queens after rivers.
+
+        One summer a sickness took half of the colonies. Tomas spent the autumn reading old books about bees and \
+        found that the hives needed more air, so he drilled small holes under every roof.
+
+        The next spring the colonies recovered, and the honey from the lime trees won a prize at the town fair. \
+        Tomas gave the prize money to the school so the children could build a glass observation hive.
+        """
+
+    static let orchard = """
+        The old orchard behind the mill grew nineteen kinds of apple. Its keeper, Ilse Moor, grafted new branches \
+        every March and wrote the name of each variety on a slate tied to the trunk.
+        """
+
+    /// One set of models for every test (loading them takes seconds).
+    nonisolated(unsafe) static var shared: [MemoryMode: MemoRAGModels] = [:]
+
+    func pipeline(mode: MemoryMode = .longllm) throws -> MemoRAG {
+        if let models = Self.shared[mode] { return MemoRAG(models: models) }
+        let models = try MemoRAGModels(configuration: configuration(mode: mode))
+        Self.shared[mode] = models
+        return MemoRAG(models: models)
+    }
+
+    func configuration(mode: MemoryMode = .longllm) throws -> MemoRAGConfiguration {
+        for url in [InstalledModels.smolLM2, InstalledModels.miniLM]
+        where !FileManager.default.fileExists(atPath: url.path) {
+            throw XCTSkip("\(url.path) is not installed: run scripts/fetch-models.sh")
+        }
+        var configuration = MemoRAGConfiguration(memoryModel: InstalledModels.smolLM2, retriever: InstalledModels.miniLM)
+        configuration.mode = mode
+        configuration.dtype = .float32
+        configuration.chunkTokens = 64
+        configuration.clueTokens = 24
+        configuration.answerTokens = 16
+        configuration.summaryTokens = 24
+        return configuration
+    }
+
+    func testMemorizeLoadAskGivesIdenticalResults() async throws {
+        let dir = try temporaryDirectory().appendingPathComponent("cache")
+        let rag = try pipeline()
+        let report = try await rag.memorize(Self.lighthouse, name: "lighthouse", cacheDir: dir)
+        XCTAssertGreaterThan(report.chunks, 1)
+        XCTAssertEqual(report.truncatedChunks, 0)
+        for file in ["manifest.json", "memory.safetensors", "chunks.jsonl", "index.faiss"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent(file).path), file)
+        }
+        let first = try await rag.ask("Who rescued the fishermen of the Silver Herring?")
+        XCTAssertFalse(first.evidence.isEmpty)
+        XCTAssertTrue(first.clues.contains { $0.kind == .query })
+        // Evidence comes back in document order and each passage is the text at its offsets.
+        XCTAssertEqual(first.evidence.map(\.chunkId), first.evidence.map(\.chunkId).sorted())
+        let scalars = Array(Self.lighthouse.unicodeScalars)
+        for e in first.evidence {
+            XCTAssertEqual(String(String.UnicodeScalarView(scalars[e.start..<e.end])), e.text)
+        }
+
+        let reloaded = try pipeline()
+        try await reloaded.load(cacheDir: dir)
+        let second = try await reloaded.ask("Who rescued the fishermen of the Silver Herring?")
+        XCTAssertEqual(second.answer, first.answer)
+        XCTAssertEqual(second.clues, first.clues)
+        XCTAssertEqual(second.evidence, first.evidence)
+
+        // And in a new process, through the CLI.
+        guard let memorag = builtExecutable("memorag") else { return XCTFail("the memorag binary is not built") }
+        let config = try configuration()
+        let run = try runProcess(memorag, [
+            "ask", "--cache", dir.path, "--json", "--dtype", "fp32", "--model", config.memoryModel.path,
+            "--retriever", config.retriever.path, "--clue-tokens", "\(config.clueTokens)",
+            "--max-new-tokens", "\(config.answerTokens)", "Who rescued the fishermen of the Silver Herring?"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let third = try JSONDecoder().decode(AskResult.self, from: Data(run.stdout.utf8))
+        XCTAssertEqual(third.answer, first.answer)
+        XCTAssertEqual(third.clues, first.clues)
+        XCTAssertEqual(third.evidence.map(\.chunkId), first.evidence.map(\.chunkId))
+        XCTAssertEqual(third.evidence.map(\.text), first.evidence.map(\.text))
+    }
+
+    func testDocumentsMemorizedSeparatelyAreQueriedTogetherAndAddingLeavesOthersUntouched() async throws {
+        let dir = try temporaryDirectory().appendingPathComponent("cache")
+        let rag = try pipeline()
+        try await rag.memorize(Self.lighthouse, name: "lighthouse", cacheDir: dir)
+        try await rag.addDocument(Self.bees, name: "bees")
+        let result = try await rag.ask("What did Marta keep in the green ledger, and why did Tomas drill holes in the hives?")
+        XCTAssertEqual(Set(result.evidence.map(\.document)), ["lighthouse", "bees"])
+
+        let before = try fileHashes(dir, ["memory.safetensors", "memory-1.safetensors"])
+        let chunksBefore = try ChunkFile.read(dir.appendingPathComponent("chunks.jsonl"))
+        try await rag.addDocument(Self.orchard, name: "orchard")
+        XCTAssertEqual(try fileHashes(dir, ["memory.safetensors", "memory-1.safetensors"]), before)
+        let chunksAfter = try ChunkFile.read(dir.appendingPathComponent("chunks.jsonl"))
+        XCTAssertEqual(Array(chunksAfter.prefix(chunksBefore.count)), chunksBefore)
+        XCTAssertEqual(Set(chunksAfter.map(\.doc)), ["lighthouse", "bees", "orchard"])
+
+        let reloaded = try pipeline()
+        try await reloaded.load(cacheDir: dir)
+        let documents = await reloaded.documents
+        XCTAssertEqual(documents, ["lighthouse", "bees", "orchard"])
+        await XCTAssertThrowsErrorAsync(try await reloaded.addDocument(Self.orchard, name: "orchard"))
+    }
+
+    func testAFailedMemorizeLeavesTheOldCache() async throws {
+        let dir = try temporaryDirectory().appendingPathComponent("cache")
+        let rag = try pipeline()
+        try await rag.memorize(Self.orchard, name: "orchard", cacheDir: dir)
+        let before = try fileHashes(dir, ["manifest.json", "memory.safetensors", "chunks.jsonl", "index.faiss"])
+        // The second document is empty: the run fails after memorizing the first one.
+        await XCTAssertThrowsErrorAsync(
+            try await rag.memorize(documents: [("bees", Self.bees), ("empty", "  \n")], cacheDir: dir))
+        XCTAssertEqual(try fileHashes(dir, ["manifest.json", "memory.safetensors", "chunks.jsonl", "index.faiss"]),
+                       before)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: dir.deletingLastPathComponent().path)
+        XCTAssertEqual(leftovers, ["cache"])
+    }
+
+    func testCorruptAndForeignCachesAreRefused() async throws {
+        let dir = try temporaryDirectory().appendingPathComponent("cache")
+        let rag = try pipeline()
+        try await rag.memorize(Self.orchard, name: "orchard", cacheDir: dir)
+
+        func expectLoadError(_ fragment: String, file: StaticString = #filePath, line: UInt = #line) async {
+            do {
+                try await pipeline().load(cacheDir: dir)
+                XCTFail("expected an error containing '\(fragment)'", file: file, line: line)
+            } catch {
+                XCTAssertTrue(error.localizedDescription.contains(fragment), error.localizedDescription,
+                              file: file, line: line)
+            }
+        }
+        let manifestURL = dir.appendingPathComponent("manifest.json")
+        let manifest = try Data(contentsOf: manifestURL)
+        // Another memory model.
+        var object = try JSONSerialization.jsonObject(with: manifest) as! [String: Any]
+        var model = object["memory_model"] as! [String: Any]
+        model["fingerprint"] = "0123456789abcdef"
+        object["memory_model"] = model
+        try JSONSerialization.data(withJSONObject: object).write(to: manifestURL)
+        await expectLoadError("made for something else")
+        // Garbage manifest.
+        try Data("{\"format\": 3".utf8).write(to: manifestURL)
+        await expectLoadError("manifest.json")
+        try manifest.write(to: manifestURL)
+        // Truncated index.
+        let indexURL = dir.appendingPathComponent("index.faiss")
+        let index = try Data(contentsOf: indexURL)
+        try index.prefix(index.count / 2).write(to: indexURL)
+        await expectLoadError("index.faiss")
+        try index.write(to: indexURL)
+        // A chunk line damaged.
+        let chunksURL = dir.appendingPathComponent("chunks.jsonl")
+        try Data("{\"id\": 0}\n".utf8).write(to: chunksURL)
+        await expectLoadError("chunks.jsonl")
+        // Not a cache dir at all.
+        do {
+            try await pipeline().load(cacheDir: dir.deletingLastPathComponent())
+            XCTFail("expected an error")
+        } catch {
+            XCTAssertTrue(error.localizedDescription.contains("no manifest.json"), error.localizedDescription)
+        }
+    }
+
+    func testBeaconMemoryIsCompressedAndRoundTripsThroughTheCache() async throws {
+        let dir = try temporaryDirectory().appendingPathComponent("cache")
+        var configuration = try configuration(mode: .beacon)
+        configuration.ratio = 8
+        let models = try MemoRAGModels(configuration: configuration)
+        let text = Array(repeating: [Self.lighthouse, Self.bees, Self.orchard].joined(separator: "\n\n"), count: 3)
+            .joined(separator: "\n\n")
+        let rag = MemoRAG(models: models)
+        let report = try await rag.memorize(text, name: "stories", cacheDir: dir)
+        XCTAssertEqual(report.ratio, 8)
+        // Full windows of 1024 raw tokens leave 128 beacons each; the last, partial window keeps its raw tokens
+        // with one beacon interleaved after every 8 of them.
+        let (windows, rest) = report.tokens.quotientAndRemainder(dividingBy: 1024)
+        XCTAssertGreaterThan(windows, 0)
+        XCTAssertEqual(report.memoryEntries, windows * 128 + rest + rest / 8)
+        let first = try await rag.ask("What did Tomas name the queens after?")
+        let reloaded = MemoRAG(models: models)
+        try await reloaded.load(cacheDir: dir)
+        let second = try await reloaded.ask("What did Tomas name the queens after?")
+        XCTAssertEqual(second, AskResult(query: first.query, task: first.task, answer: first.answer, clues: first.clues,
+                                         evidence: first.evidence, droppedEvidence: first.droppedEvidence,
+                                         timings: second.timings))
+        // A cache of another mode is refused by a pipeline set up for beacons, and the other way round.
+        do {
+            try await pipeline(mode: .longllm).load(cacheDir: dir)
+            XCTFail("expected a mode mismatch")
+        } catch {
+            XCTAssertTrue(error.localizedDescription.contains("made for something else"), error.localizedDescription)
+        }
+    }
+
+    func testAskWithoutMemoryAndEmptyQueryAreClearErrors() async throws {
+        let rag = try pipeline()
+        do {
+            _ = try await rag.ask("anything")
+            XCTFail("expected noMemory")
+        } catch let error as MemoRAGError {
+            XCTAssertEqual(error, .noMemory)
+        }
+    }
+
+    private func fileHashes(_ dir: URL, _ names: [String]) throws -> [String] {
+        try names.map { sha256Hex(try Data(contentsOf: dir.appendingPathComponent($0))) }
+    }
+}
+
+func XCTAssertThrowsErrorAsync<T>(_ expression: @autoclosure () async throws -> T, file: StaticString = #filePath,
+                                  line: UInt = #line) async {
+    do {
+        _ = try await expression()
+        XCTFail("expected an error", file: file, line: line)
+    } catch {}
+}

@@ -1,0 +1,143 @@
+import Foundation
+import TestSupport
+import Training
+import XCTest
+
+/// The repository's recipes/ directory (tests run from a checkout).
+let recipesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("recipes")
+
+final class RecipeTests: XCTestCase {
+    let tiny = recipesDirectory.appendingPathComponent("tiny-test.yaml")
+
+    func testEveryShippedRecipeParsesAndOpensWithItsLaunchCommand() throws {
+        let entries = try RecipeCatalog(directory: recipesDirectory).entries()
+        XCTAssertEqual(Set(entries.map(\.name)), ["adapt", "beacon-pretrain", "sft", "tiny-test"])
+        for entry in entries {
+            XCTAssertTrue(entry.description.contains("memorag train recipes/\(entry.name).yaml"), entry.description)
+            XCTAssertNoThrow(try RecipeLoader.load(file: entry.url), entry.name)
+        }
+        let pretrain = try RecipeLoader.load(file: recipesDirectory.appendingPathComponent("beacon-pretrain.yaml"))
+        XCTAssertEqual(pretrain.stage, .beaconPretrain)
+        XCTAssertEqual(pretrain.trainable.mode, .onlyBeacon)
+        XCTAssertEqual(pretrain.data.ratios, [2, 4, 8, 16, 32])
+        XCTAssertNil(pretrain.threads)
+    }
+
+    func testNestedTypedOverrides() throws {
+        let recipe = try RecipeLoader.load(file: tiny, overrides: [
+            "optimizer.lr=3e-4", "optimizer.betas=[0.8,0.9]", "max_steps=7", "resume=true", "data.ratios=2,4,8",
+            "schedule.decay=linear", "model.path=/tmp/1.0", "trainable.mode=patterns", "trainable.patterns=[*q_proj*]",
+            "clip_grad_norm=2",
+        ])
+        XCTAssertEqual(recipe.optimizer.lr, 3e-4)
+        XCTAssertEqual(recipe.optimizer.betas, [0.8, 0.9])
+        XCTAssertEqual(recipe.maxSteps, 7)
+        XCTAssertTrue(recipe.resume)
+        XCTAssertEqual(recipe.data.ratios, [2, 4, 8])
+        XCTAssertEqual(recipe.schedule.decay, .linear)
+        XCTAssertEqual(recipe.model.path, "/tmp/1.0", "string keys keep the text verbatim")
+        XCTAssertEqual(recipe.trainable.patterns, ["*q_proj*"])
+        XCTAssertEqual(recipe.clipGradNorm, 2.0, "an int is a valid float")
+        // Untouched keys keep the file's values.
+        XCTAssertEqual(recipe.optimizer.weightDecay, 0.1)
+        XCTAssertEqual(recipe.checkpoint.keepLast, 2)
+    }
+
+    func testUnknownKeysAreRejectedWithTheValidOnesNearby() throws {
+        XCTAssertThrowsError(try RecipeLoader.load(file: tiny, overrides: ["optimizer.learning_rate=1e-3"])) { error in
+            guard case .unknownKey(let key, _, let nearby) = error as? RecipeError else { return XCTFail("\(error)") }
+            XCTAssertEqual(key, "optimizer.learning_rate")
+            XCTAssertTrue(nearby.contains("optimizer.lr"), "\(nearby)")
+            XCTAssertTrue(error.localizedDescription.contains("optimizer.weight_decay"), error.localizedDescription)
+        }
+        XCTAssertThrowsError(try RecipeLoader.load(file: tiny, overrides: ["max_step=3"])) { error in
+            guard case .unknownKey(_, _, let nearby) = error as? RecipeError else { return XCTFail("\(error)") }
+            XCTAssertEqual(nearby.first, "max_steps")
+        }
+        // Unknown keys inside the file itself, reported with the file's path.
+        let text = try String(contentsOf: tiny, encoding: .utf8).replacingOccurrences(of: "  lr: 3e-3", with: "  lrate: 3e-3")
+        XCTAssertThrowsError(try RecipeLoader.resolve(yaml: text, source: "edited.yaml")) { error in
+            XCTAssertTrue(error.localizedDescription.hasPrefix("edited.yaml: unknown key 'optimizer.lrate'"), error.localizedDescription)
+        }
+    }
+
+    func testDeletingOptionalKeys() throws {
+        let recipe = try RecipeLoader.load(file: tiny, overrides: ["~clip_grad_norm", "~threads", "data.validation=v.json", "~data.validation"])
+        XCTAssertNil(recipe.clipGradNorm)
+        XCTAssertNil(recipe.threads)
+        XCTAssertNil(recipe.data.validation)
+        XCTAssertThrowsError(try RecipeLoader.load(file: tiny, overrides: ["~optimizer.lr"])) { error in
+            XCTAssertEqual(error as? RecipeError, .notDeletable(key: "optimizer.lr"))
+        }
+        XCTAssertThrowsError(try RecipeLoader.load(file: tiny, overrides: ["~optimizer.nope"])) { error in
+            guard case .unknownKey = error as? RecipeError else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testBadValuesNameTheKeyAndTheExpectedType() throws {
+        let cases: [(String, String)] = [
+            ("max_steps=ten", "'max_steps' must be int, got 'ten'"),
+            ("max_steps=2.5", "'max_steps' must be int"),
+            ("optimizer.lr=fast", "'optimizer.lr' must be float"),
+            ("resume=maybe", "'resume' must be bool"),
+            ("dtype=fp16", "'dtype' must be one of fp32 | bf16"),
+            ("data.ratios=[2,x]", "'data.ratios' must be list of int"),
+            ("stage=pretrain", "'stage' must be one of beacon-pretrain | sft | lm"),
+        ]
+        for (override, message) in cases {
+            XCTAssertThrowsError(try RecipeLoader.load(file: tiny, overrides: [override]), override) { error in
+                XCTAssertTrue(error.localizedDescription.contains(message), "\(override): \(error.localizedDescription)")
+            }
+        }
+        XCTAssertThrowsError(try RecipeLoader.load(file: tiny, overrides: ["max_steps"])) { error in
+            XCTAssertEqual(error as? RecipeError, .malformedOverride("max_steps"))
+        }
+        // Well typed but inconsistent values fail validation, naming the key.
+        XCTAssertThrowsError(try RecipeLoader.load(file: tiny, overrides: ["max_steps=0"])) { error in
+            XCTAssertEqual(error as? RecipeError, .invalidValue(key: "max_steps", reason: "must be positive"))
+        }
+        XCTAssertThrowsError(try RecipeLoader.load(file: tiny, overrides: ["optimizer.betas=[0.9]"])) { error in
+            guard case .invalidValue(let key, _) = error as? RecipeError else { return XCTFail("\(error)") }
+            XCTAssertEqual(key, "optimizer.betas")
+        }
+        // A missing required key and a broken file.
+        let text = try String(contentsOf: tiny, encoding: .utf8).replacingOccurrences(of: "max_steps: 20\n", with: "")
+        XCTAssertThrowsError(try RecipeLoader.resolve(yaml: text, source: "short.yaml")) { error in
+            XCTAssertEqual(error as? RecipeError, .missingKey(key: "max_steps", source: "short.yaml"))
+        }
+        XCTAssertThrowsError(try RecipeLoader.resolve(yaml: "a: [1, 2", source: "broken.yaml")) { error in
+            XCTAssertTrue(error.localizedDescription.hasPrefix("broken.yaml: not valid YAML"), error.localizedDescription)
+        }
+    }
+
+    /// The resolved recipe printed/saved as YAML reads back to the same recipe, and lists every schema key.
+    func testResolvedRecipeRoundTripsAndMatchesTheSchema() throws {
+        let recipe = try RecipeLoader.load(file: tiny, overrides: ["data.ratios=[2,4]", "data.ratio_mix=step-random",
+                                                                    "data.validation=v.json", "trainable.patterns=[a]",
+                                                                    "trainable.lora_modules=[q_proj]", "trainable.lora_rank=2",
+                                                                    "trainable.lora_alpha=4"])
+        let yaml = try RecipeLoader.yaml(recipe)
+        XCTAssertEqual(try RecipeLoader.resolve(yaml: yaml, source: "resolved"), recipe)
+        // With every optional key present, the encoded keys are exactly the schema's paths.
+        let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(recipe)) as! [String: Any]
+        var paths: Set<String> = []
+        for (key, value) in json {
+            if let section = value as? [String: Any] { paths.formUnion(section.keys.map { "\(key).\($0)" }) } else { paths.insert(key) }
+        }
+        XCTAssertEqual(paths, Set(RecipeSchema.fields.map(\.path)))
+    }
+
+    func testCatalogCopiesARecipeWithoutOverwriting() throws {
+        let dir = try temporaryDirectory("recipes-copy")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let catalog = RecipeCatalog(directory: recipesDirectory)
+        let copied = try catalog.copy("sft", to: dir)
+        XCTAssertEqual(copied.lastPathComponent, "sft.yaml")
+        XCTAssertEqual(try Data(contentsOf: copied), try Data(contentsOf: recipesDirectory.appendingPathComponent("sft.yaml")))
+        XCTAssertThrowsError(try catalog.copy("sft", to: dir))
+        XCTAssertThrowsError(try catalog.copy("nope", to: dir)) { error in
+            XCTAssertTrue(error.localizedDescription.contains("tiny-test"), error.localizedDescription)
+        }
+    }
+}
