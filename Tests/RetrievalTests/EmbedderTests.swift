@@ -23,7 +23,8 @@ final class EmbedderTests: XCTestCase {
         return dot / norms
     }
 
-    /// Sorting by length, batching and padding do not change the vectors, and they come back in the caller's order.
+    /// Sorting by length, batching and padding do not change the vectors (batches of one run the encoder on the
+    /// padded layout, larger ones on packed real tokens), and they come back in the caller's order.
     func testBatchedEqualsUnbatched() throws {
         let directory = try Paths.requireMiniLM()
         let batched = try Embedder(directory: directory, batchSize: 4)

@@ -20,7 +20,7 @@ struct EmbedBench: ParsableCommand {
     @Flag(help: "Skip the sentence-transformers peer.") var noPeer = false
 
     func run() throws {
-        let path = try file ?? PeerEnvironment.python(venvScript: "scripts/bench-text.sh")
+        let path = try file ?? Self.defaultText()
         let text = try InputText.read(path)
         let embedder = try Embedder(directory: ModelPaths.defaultRetriever)
         let chunking = try Chunker(embedder: embedder).chunk(text, document: path)
@@ -56,6 +56,24 @@ struct EmbedBench: ParsableCommand {
         }
         print("faiss_add: \(EmbedWorker.faissVectors) random 384-d vectors into a Flat inner-product index; "
               + "faiss_search: \(EmbedWorker.faissQueries) single queries, top-\(EmbedWorker.faissK), over them")
+    }
+}
+
+extension EmbedBench {
+    /// Runs scripts/bench-text.sh (idempotent: it fetches the text once) and returns the path it prints.
+    static func defaultText() throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [PeerEnvironment.script("scripts/bench-text.sh")]
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        try process.run()
+        let output = stdout.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0,
+              let path = String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init)
+        else { throw ValidationError("scripts/bench-text.sh could not make the benchmark text; pass --file TEXT") }
+        return path
     }
 }
 
