@@ -1,6 +1,7 @@
 // Tests of the pure-Swift GGUF reader against fixtures written by gguf-py (Fixtures/gguf/make_gguf_fixtures.py),
 // the real SmolLM2-135M-Instruct Q4_1 file (scripts/fetch-models.sh), and corrupted copies of the fixtures.
 import Foundation
+import TestSupport
 import XCTest
 @testable import Models
 
@@ -23,12 +24,7 @@ final class GGUFTests: XCTestCase {
     }()
 
     /// The SmolLM2 file installed by scripts/fetch-models.sh ($MEMORAG_CACHE, default ~/.cache/memorag).
-    static var smolLM2URL: URL {
-        let cache = ProcessInfo.processInfo.environment["MEMORAG_CACHE"]
-            ?? (NSHomeDirectory() + "/.cache/memorag")
-        return URL(fileURLWithPath: cache)
-            .appendingPathComponent("models/smollm2-135m-instruct/SmolLM2-135M-Instruct.Q4_1.gguf")
-    }
+    static var smolLM2URL: URL { InstalledModels.smolLM2 }
 
     /// Opens the SmolLM2 file, or fails with instructions when it is missing.
     func openSmolLM2(file: StaticString = #filePath, line: UInt = #line) throws -> GGUFFile? {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Models
 import Torch
 import XCTest
@@ -11,11 +12,7 @@ final class SentenceEmbedderTests: XCTestCase {
         var embeddings: [[Float]]
     }
 
-    static var modelDirectory: URL {
-        let cache = ProcessInfo.processInfo.environment["MEMORAG_CACHE"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/memorag").path
-        return URL(fileURLWithPath: cache).appendingPathComponent("models/all-MiniLM-L6-v2")
-    }
+    static var modelDirectory: URL { InstalledModels.miniLM }
 
     func testEmbeddingsMatchSentenceTransformers() throws {
         let dir = Self.modelDirectory

@@ -21,11 +21,7 @@ enum Paths {
     }
     static var fixtures: URL { Bundle.module.url(forResource: "Fixtures", withExtension: nil)! }
     static var smolLM2: URL { repository.appendingPathComponent("checkpoints/memorag-smollm2-135m") }
-    static var miniLM: URL {
-        let cache = ProcessInfo.processInfo.environment["MEMORAG_CACHE"]
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/memorag").path
-        return URL(fileURLWithPath: cache).appendingPathComponent("models/all-MiniLM-L6-v2")
-    }
+    static var miniLM: URL { InstalledModels.miniLM }
 
     /// all-MiniLM-L6-v2, or a failure telling how to install it.
     static func requireMiniLM() throws -> URL {

@@ -83,12 +83,8 @@ final class ServeProcess: @unchecked Sendable {
 
     init(dataDir: URL) throws {
         _ = try ServerHarness.models()  // skips without the installed models
-        // The CLI is built next to the test bundle (Linux: the bundle URL is the build dir; macOS: its parent).
-        let here = Bundle(for: ServeProcess.self).bundleURL
-        let candidates = [here.appendingPathComponent("memorag"),
-                          here.deletingLastPathComponent().appendingPathComponent("memorag")]
-        guard let binary = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
-            throw XCTSkip("\(candidates[0].path) is not built (scripts/test.sh builds it)")
+        guard let binary = builtExecutable("memorag") else {
+            throw XCTSkip("the memorag binary is not built next to the tests (scripts/test.sh builds it)")
         }
         process.executableURL = binary
         process.arguments = ["serve", "--port", "0", "--data-dir", dataDir.path, "--mode", "longllm",

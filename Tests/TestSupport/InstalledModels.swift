@@ -17,12 +17,24 @@ public enum InstalledModels {
     public static var miniLM: URL { directory.appendingPathComponent("all-MiniLM-L6-v2") }
 }
 
-/// A product of this package built next to the test bundle (`swift build --build-tests` builds every product into
-/// the same directory as `…PackageTests.xctest`).
+/// A product of this package built next to the test bundle (`swift build --build-tests` puts every product in the
+/// directory of `…PackageTests.xctest`; on macOS the runner sits inside the bundle, so parents are searched too), or
+/// `$MEMORAG_BIN` for `memorag`.
 public func builtExecutable(_ name: String) -> URL? {
-    let candidates = [Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0])]
-        .map { $0.deletingLastPathComponent().appendingPathComponent(name) }
-    return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }
+    let fm = FileManager.default
+    if name == "memorag", let path = ProcessInfo.processInfo.environment["MEMORAG_BIN"], fm.isExecutableFile(atPath: path) {
+        return URL(fileURLWithPath: path)
+    }
+    let me = (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    for start in [URL(fileURLWithPath: me), Bundle.main.bundleURL] {
+        var dir = start.deletingLastPathComponent()
+        while dir.path != "/" {
+            let candidate = dir.appendingPathComponent(name)
+            if fm.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+    }
+    return nil
 }
 
 /// Runs `executable` with `arguments` and the current environment; returns status, stdout and stderr.

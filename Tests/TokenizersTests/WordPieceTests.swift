@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import Tokenizers
 
@@ -33,12 +34,7 @@ final class WordPieceTests: XCTestCase {
     }()
 
     /// $MEMORAG_CACHE/models/all-MiniLM-L6-v2 (default ~/.cache/memorag).
-    static var modelDirectory: URL {
-        let environment = ProcessInfo.processInfo.environment
-        let cache = environment["MEMORAG_CACHE"].map { URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/memorag")
-        return cache.appendingPathComponent("models/all-MiniLM-L6-v2")
-    }
+    static var modelDirectory: URL { InstalledModels.miniLM }
 
     func modelFile(_ name: String) throws -> URL {
         let url = Self.modelDirectory.appendingPathComponent(name)

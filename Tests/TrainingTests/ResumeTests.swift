@@ -17,20 +17,11 @@ final class ResumeTests: XCTestCase {
         }
     }
 
-    /// The CLI built next to the test bundle (`swift build` puts both in .build/<config>/), or $MEMORAG_BIN.
     static func memoragBinary() throws -> URL {
-        if let path = ProcessInfo.processInfo.environment["MEMORAG_BIN"], FileManager.default.isExecutableFile(atPath: path) {
-            return URL(fileURLWithPath: path)
+        guard let binary = builtExecutable("memorag") else {
+            throw XCTSkip("the memorag binary is not built next to the tests (scripts/test.sh builds it)")
         }
-        let me = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        var dir = URL(fileURLWithPath: me).deletingLastPathComponent()
-        // On macOS the runner sits inside the .xctest bundle; walk up to the products dir.
-        while dir.path != "/" {
-            let candidate = dir.appendingPathComponent("memorag")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            dir = dir.deletingLastPathComponent()
-        }
-        throw XCTSkip("memorag binary not found next to \(me); build it first (scripts/test.sh does)")
+        return binary
     }
 
     private func train(_ binary: URL, _ arguments: [String]) throws -> Process {
