@@ -19,7 +19,8 @@ extension MemoRAG {
         let store = try loaded()
         let replies = try store.memories.enumerated().map { i, memory in
             try memoryModel.run(store.prompts.answer.filling(["question": query]), after: memory,
-                                maxNewTokens: maxNewTokens ?? configuration.answerTokens)
+                                maxNewTokens: maxNewTokens ?? configuration.answerTokens,
+                                repetitionPenalty: configuration.repetitionPenalty)
         }
         return joinPerDocument(replies, store: store)
     }
@@ -29,7 +30,8 @@ extension MemoRAG {
         let store = try loaded()
         let replies = try store.memories.map { memory in
             try memoryModel.run(store.prompts.summarize, after: memory,
-                                maxNewTokens: maxNewTokens ?? configuration.summaryTokens)
+                                maxNewTokens: maxNewTokens ?? configuration.summaryTokens,
+                                repetitionPenalty: configuration.repetitionPenalty)
         }
         return joinPerDocument(replies, store: store)
     }
@@ -93,8 +95,9 @@ extension MemoRAG {
         var clues: [Clue] = []
         for (memory, document) in zip(store.memories, store.manifest.documents) {
             let reply = try memoryModel.run(store.prompts[keyPath: template].filling(["question": query]),
-                                            after: memory, maxNewTokens: configuration.clueTokens)
-            clues += ClueFilter.lines(of: reply, echoing: store.prompts.memoryReply)
+                                            after: memory, maxNewTokens: configuration.clueTokens,
+                                            repetitionPenalty: configuration.repetitionPenalty)
+            clues += ClueFilter.lines(of: reply, echoing: store.prompts.memoryReply, question: query)
                 .map { Clue(kind: kind, text: $0, document: document.name) }
         }
         return ClueFilter.deduplicated(clues)
@@ -105,7 +108,8 @@ extension MemoRAG {
         var clues: [Clue] = []
         for (memory, document) in zip(store.memories, store.manifest.documents) {
             let reply = try memoryModel.run(store.prompts.summarize, after: memory,
-                                            maxNewTokens: configuration.summaryTokens)
+                                            maxNewTokens: configuration.summaryTokens,
+                                            repetitionPenalty: configuration.repetitionPenalty)
             clues += ClueFilter.lines(of: reply, echoing: store.prompts.memoryReply)
                 .map { Clue(kind: .keyPoint, text: $0, document: document.name) }
         }
@@ -174,12 +178,15 @@ extension MemoRAG {
         switch generator {
         case .memoryModel:
             if let memory = continueFrom {
-                answer = try memoryModel.run(text, after: memory, maxNewTokens: maxNewTokens, onText: emit)
+                answer = try memoryModel.run(text, after: memory, maxNewTokens: maxNewTokens,
+                                             repetitionPenalty: configuration.repetitionPenalty, onText: emit)
             } else {
-                answer = try memoryModel.runWithoutMemory(text, maxNewTokens: maxNewTokens, onText: emit)
+                answer = try memoryModel.runWithoutMemory(text, maxNewTokens: maxNewTokens,
+                                                          repetitionPenalty: configuration.repetitionPenalty, onText: emit)
             }
         case .local(let model):
-            answer = try model.runWithoutMemory(text, maxNewTokens: maxNewTokens, onText: emit)
+            answer = try model.runWithoutMemory(text, maxNewTokens: maxNewTokens,
+                                                repetitionPenalty: configuration.repetitionPenalty, onText: emit)
         case .openAI(let client):
             if let onText {
                 var collected = ""
@@ -206,11 +213,29 @@ extension MemoRAG {
 /// counts as a word, since Chinese lines have no spaces), duplicates removed, and lines that only echo the memory
 /// turn's reply ("I have read the article…", which small models like to repeat) dropped.
 enum ClueFilter {
-    static func lines(of reply: String, echoing memoryReply: String = "") -> [String] {
+    static func lines(of reply: String, echoing memoryReply: String = "", question: String = "") -> [String] {
         let echo = memoryReply.lowercased().trimmingCharacters(in: .whitespacesAndNewlines)
+        let asked = question.lowercased().trimmingCharacters(in: .whitespacesAndNewlines)
         return reply.split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { wordCount($0) > 3 && (echo.isEmpty || !$0.lowercased().hasPrefix(echo)) }
+            .map { stripListMarker($0.trimmingCharacters(in: .whitespaces)) }
+            .filter { line in
+                let lower = line.lowercased()
+                return wordCount(line) > 3 && (echo.isEmpty || !lower.hasPrefix(echo))
+                    && (asked.isEmpty || !lower.contains(asked))  // "### Question: <the query>" echoed back
+            }
+    }
+
+    /// "1. x", "- x", "* x" → "x", so numbered copies of one clue deduplicate.
+    static func stripListMarker(_ line: String) -> String {
+        var rest = Substring(line)
+        if let first = rest.first, "-*•".contains(first) { rest = rest.dropFirst() }
+        else {
+            let digits = rest.prefix(while: \.isNumber)
+            if !digits.isEmpty, let mark = rest.dropFirst(digits.count).first, mark == "." || mark == ")" {
+                rest = rest.dropFirst(digits.count + 1)
+            }
+        }
+        return rest.trimmingCharacters(in: .whitespaces)
     }
 
     static func wordCount(_ line: String) -> Int {

@@ -35,6 +35,9 @@ public struct MemoRAGConfiguration: Sendable {
     public var clueTokens = 128
     public var answerTokens = 256
     public var summaryTokens = 512
+    /// Repetition penalty of every generation (1 = off, the reference's plain greedy decoding): 135M-parameter
+    /// memory models repeat one line until the limit without it.
+    public var repetitionPenalty = 1.15
     /// Lite mode: tokens per gisted chunk and the gist's length.
     public var gistChunkTokens = 4096
     public var gistTokens = 256

@@ -36,27 +36,34 @@ struct MemoryModel {
         lm.tokenizer.encode(template.render([.user(instruction)], addGenerationPrompt: true), addSpecialTokens: false)
     }
 
-    func parameters(maxNewTokens: Int) -> GenerationParameters {
-        GenerationParameters(maxNewTokens: maxNewTokens, sampling: .greedy, stopTokenIds: lm.stopTokenIds)
+    /// Greedy, as MemoRAG decodes, with `repetitionPenalty` (1 = off) because small memory models otherwise loop on
+    /// one line until the token limit.
+    func parameters(maxNewTokens: Int, repetitionPenalty: Double) -> GenerationParameters {
+        GenerationParameters(maxNewTokens: maxNewTokens,
+                             sampling: SamplingParameters(temperature: 0, repetitionPenalty: repetitionPenalty),
+                             stopTokenIds: lm.stopTokenIds)
     }
 
     /// Runs `instruction` as a task turn after `memory` (greedy); the stored memory is not changed.
-    func run(_ instruction: String, after memory: any ContextMemory, maxNewTokens: Int,
+    func run(_ instruction: String, after memory: any ContextMemory, maxNewTokens: Int, repetitionPenalty: Double = 1,
              onText: (String) -> Bool = { _ in true }) throws -> String {
         let ids = taskPromptIds(instruction)
         try checkBudget(prompt: ids.count, memory: memory.positions, maxNewTokens: maxNewTokens)
-        return try memory.generate(lm, promptIds: ids, parameters: parameters(maxNewTokens: maxNewTokens),
+        return try memory.generate(lm, promptIds: ids,
+                                   parameters: parameters(maxNewTokens: maxNewTokens, repetitionPenalty: repetitionPenalty),
                                    stopStrings: [], onText: onText).text
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Runs `instruction` as a fresh conversation, without memory.
-    func runWithoutMemory(_ instruction: String, maxNewTokens: Int, onText: (String) -> Bool = { _ in true }) throws
-        -> String
+    func runWithoutMemory(_ instruction: String, maxNewTokens: Int, repetitionPenalty: Double = 1,
+                          onText: (String) -> Bool = { _ in true }) throws -> String
     {
         let ids = chatPromptIds(instruction)
         try checkBudget(prompt: ids.count, memory: 0, maxNewTokens: maxNewTokens)
-        return try lm.generateText(promptIds: ids, parameters: parameters(maxNewTokens: maxNewTokens), onText: onText)
+        return try lm.generateText(promptIds: ids,
+                                   parameters: parameters(maxNewTokens: maxNewTokens, repetitionPenalty: repetitionPenalty),
+                                   onText: onText)
             .text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
