@@ -95,15 +95,18 @@ final class ResumeTests: XCTestCase {
         let common = ["model.path=\(work.modelDir.path)", "data.train=\(work.tokens.path)", "max_steps=80",
                       "checkpoint.every=4", "checkpoint.keep_last=2", "threads=1"]
         let whole = work.root.appendingPathComponent("whole"), killed = work.root.appendingPathComponent("killed")
+        let started = Date()
         let uninterrupted = try train(binary, common + ["output_dir=\(whole.path)"])
         uninterrupted.waitUntilExit()
         XCTAssertEqual(uninterrupted.terminationStatus, 0)
+        // Kill moments scale with how long a whole run takes here (a quiet machine finishes in well under a second).
+        let runMicroseconds = max(20_000, Date().timeIntervalSince(started) * 1e6)
 
         var rng = SystemRandomNumberGenerator()
         var kills = 0
         for _ in 0..<8 {
             let run = try train(binary, common + ["output_dir=\(killed.path)", "resume=true"])
-            usleep(UInt32.random(in: 300_000...900_000, using: &rng))
+            usleep(UInt32(Double.random(in: 0.1...0.6, using: &rng) * runMicroseconds))
             guard run.isRunning else { run.waitUntilExit(); break }
             kill(run.processIdentifier, SIGKILL)
             run.waitUntilExit()
