@@ -13,18 +13,7 @@ extension DecoderLM {
                                    lossDivisor: Double? = nil)
         throws -> (loss: Double, validTokens: Int)
     {
-        let settings = try requireBeacon()
-        let labels = labels ?? inputIds
-        guard labels.count == inputIds.count else {
-            throw ModelError.invalidInput("\(labels.count) labels for \(inputIds.count) input tokens")
-        }
-        if let bad = labels.first(where: { $0 != -100 && ($0 < 0 || $0 >= config.vocabSize) }) {
-            throw ModelError.invalidInput("label \(bad) outside the vocabulary (0..<\(config.vocabSize), or -100)")
-        }
-        let memory = BeaconMemory(layerCount: config.numHiddenLayers, settings: settings,
-                                  rule: try rule ?? settings.ratioRule(fixed: nil), modelFingerprint: nil, training: true)
-        try checkBeaconInput(inputIds, memory)
-        let shifted = Array(labels.dropFirst()) + [-100]
+        let (memory, shifted) = try beaconTrainingStart(inputIds: inputIds, labels: labels, rule: rule)
 
         // Pass 1, no gradients: the plans and, per step, the memory entries it adds (sink and/or beacons).
         var steps: [(plan: BeaconStepPlan, before: [BeaconLayerState], after: [BeaconLayerState])] = []
@@ -51,7 +40,7 @@ extension DecoderLM {
         for t in steps.indices.reversed() {
             let (plan, before, _) = steps[t]
             // The memory input as leaves: the sink and each earlier step's beacon block separately.
-            let replay = BeaconMemory(layerCount: layerCount, settings: settings, rule: memory.rule, modelFingerprint: nil,
+            let replay = BeaconMemory(layerCount: layerCount, settings: memory.settings, rule: memory.rule, modelFingerprint: nil,
                                       training: true)
             var sinkLeaves: [(Tensor, Tensor)?] = []
             var beaconLeaves: [[(Tensor, Tensor)]] = []  // [layer][earlier step]

@@ -9,18 +9,7 @@ extension DecoderLM {
     public func beaconLoss(inputIds: [Int], labels: [Int]? = nil, rule: BeaconRatioRule? = nil)
         throws -> (loss: Tensor, validTokens: Int)
     {
-        let settings = try requireBeacon()
-        let labels = labels ?? inputIds
-        guard labels.count == inputIds.count else {
-            throw ModelError.invalidInput("\(labels.count) labels for \(inputIds.count) input tokens")
-        }
-        if let bad = labels.first(where: { $0 != -100 && ($0 < 0 || $0 >= config.vocabSize) }) {
-            throw ModelError.invalidInput("label \(bad) outside the vocabulary (0..<\(config.vocabSize), or -100)")
-        }
-        let memory = BeaconMemory(layerCount: config.numHiddenLayers, settings: settings,
-                                  rule: try rule ?? settings.ratioRule(fixed: nil), modelFingerprint: nil, training: true)
-        try checkBeaconInput(inputIds, memory)
-        let shifted = Array(labels.dropFirst()) + [-100]
+        let (memory, shifted) = try beaconTrainingStart(inputIds: inputIds, labels: labels, rule: rule)
         var total: Tensor?
         var valid = 0
         _ = try runBeaconSteps(inputIds, memory: memory, labels: shifted, progress: nil) { plan, output in
@@ -39,5 +28,24 @@ extension DecoderLM {
             throw ModelError.invalidInput("the sample has no labelled token (it needs at least two tokens)")
         }
         return (try total / Double(valid), valid)
+    }
+
+    /// What both training paths start from: checked labels (default: the input itself) shifted on the raw stream,
+    /// and an empty training memory under `rule` (default: the config's).
+    func beaconTrainingStart(inputIds: [Int], labels: [Int]?, rule: BeaconRatioRule?) throws
+        -> (memory: BeaconMemory, shiftedLabels: [Int])
+    {
+        let settings = try requireBeacon()
+        let labels = labels ?? inputIds
+        guard labels.count == inputIds.count else {
+            throw ModelError.invalidInput("\(labels.count) labels for \(inputIds.count) input tokens")
+        }
+        if let bad = labels.first(where: { $0 != -100 && ($0 < 0 || $0 >= config.vocabSize) }) {
+            throw ModelError.invalidInput("label \(bad) outside the vocabulary (0..<\(config.vocabSize), or -100)")
+        }
+        let memory = BeaconMemory(layerCount: config.numHiddenLayers, settings: settings,
+                                  rule: try rule ?? settings.ratioRule(fixed: nil), modelFingerprint: nil, training: true)
+        try checkBeaconInput(inputIds, memory)
+        return (memory, Array(labels.dropFirst()) + [-100])
     }
 }
