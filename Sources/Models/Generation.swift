@@ -64,10 +64,25 @@ extension DecoderLM {
         onToken: (Int) -> Bool = { _ in true }
     ) throws -> GenerationResult {
         let cache = cache ?? makeCache()
+        return try decode(
+            promptIds: promptIds, parameters: parameters, onToken: onToken,
+            prefill: { try prefill(promptIds, cache: cache, chunk: parameters.prefillChunk) },
+            step: { next in
+                try lastLogits(try Tensor([Int64(next)], shape: [1, 1]), cache: cache).reshape(-1).toArray(Float.self)
+            })
+    }
+
+    /// The decode loop every generator shares (plain KV cache, beacon memory): `prefill` reads the prompt and
+    /// returns the next-token logits, `step` feeds one chosen token back and returns the logits after it. Sampling,
+    /// stop ids, the callback, timing and the decode thread count live here once.
+    func decode(
+        promptIds: [Int], parameters: GenerationParameters, onToken: (Int) -> Bool,
+        prefill: () throws -> [Float], step: (Int) throws -> [Float]
+    ) throws -> GenerationResult {
         var sampler = Sampler(parameters.sampling)
         let clock = ContinuousClock()
         let prefillStart = clock.now
-        var logits = try prefill(promptIds, cache: cache, chunk: parameters.prefillChunk)
+        var logits = try withNoGrad { try prefill() }
         let prefillSeconds = (clock.now - prefillStart).seconds
 
         var context = promptIds
@@ -93,8 +108,7 @@ extension DecoderLM {
                     break
                 }
                 if output.count == parameters.maxNewTokens { break }
-                let input = try Tensor([Int64(next)], shape: [1, 1])
-                logits = try lastLogits(input, cache: cache).reshape(-1).toArray(Float.self)
+                logits = try step(next)
             }
         }
         return GenerationResult(outputIds: output, finishReason: reason, promptTokens: promptIds.count,

@@ -145,7 +145,11 @@ struct SynthCluesCommand: ParsableCommand {
 
     @Option(help: "Model: GGUF file or HF directory (default: the SmolLM2 GGUF).") var model: String?
     @Option(help: "Output JSONL file.") var out: String
-    @Option(help: "Passages per document.") var passages = 16
+    @Option(help: "Passages per context.") var passages = 4
+    @Option(name: .customLong("context-tokens"),
+            help: "Cut each document into contexts of at most this many tokens at paragraph boundaries (0: the whole document is one context).")
+    var contextTokens = 2048
+    @Option(help: "Contexts per document, chosen with the seed (0: all).") var contexts = 0
     @Option(help: "Seed for the passage choice and sampling.") var seed: UInt64 = 0
     @Option(name: .customLong("max-new-tokens"), help: "Longest question, in tokens.") var maxNewTokens = 48
     @Option(help: "Sampling temperature (0 = greedy).") var temperature = 0.7
@@ -169,35 +173,47 @@ struct SynthCluesCommand: ParsableCommand {
             options.passagesPerDocument = passages
             options.seed = seed
             var lines: [String] = []
-            var accepted = 0, rejected = 0
+            var accepted = 0, rejected = 0, contextCount = 0
             for (d, path) in documents.enumerated() {
                 let url = URL(fileURLWithPath: path)
                 guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
                 else { throw DataError.unreadable(path: path, reason: "cannot read it as UTF-8 text") }
-                let examples = try ClueSynthesis.synthesize(document: text, source: path, options: options) { messages, i in
-                    let ids = lm.tokenizer.encode(template.render(messages, addGenerationPrompt: true), addSpecialTokens: false)
-                    let sampling = SamplingParameters(temperature: temperature, topP: 0.9,
-                                                      seed: seed &+ UInt64(d) &* 1_000_003 &+ UInt64(i))
-                    let parameters = GenerationParameters(maxNewTokens: maxNewTokens, sampling: sampling,
-                                                          stopTokenIds: lm.stopTokenIds)
-                    return try lm.generateText(promptIds: ids, parameters: parameters, stopStrings: ["\n"]).text
-                } progress: { event in
-                    switch event {
-                    case .accepted(let e):
-                        accepted += 1
-                        FileHandle.standardError.write(Data("+ \(e.question)\n".utf8))
-                    case .rejected(let why, let q):
-                        rejected += 1
-                        FileHandle.standardError.write(Data("- (\(why.rawValue)) \(q.prefix(100))\n".utf8))
-                    case .vagueRejected(let reply):
-                        FileHandle.standardError.write(Data("  (no rewrite: \(reply.prefix(100)))\n".utf8))
+                try EvaluationBooks.refuse(text: text, source: path)
+                var pieces = contextTokens > 0
+                    ? ClueSynthesis.contexts(of: text, maxTokens: contextTokens) { lm.tokenizer.encode($0, addSpecialTokens: false).count }
+                    : [text]
+                if contexts > 0 { pieces = ClueSynthesis.sample(pieces, count: contexts, seed: seed &+ UInt64(d)) }
+                FileHandle.standardError.write(Data("\(path): \(pieces.count) context(s)\n".utf8))
+                for (c, piece) in pieces.enumerated() {
+                    options.seed = seed &+ UInt64(d) &* 7919 &+ UInt64(c)
+                    let examples = try ClueSynthesis.synthesize(document: piece, source: path, options: options) { messages, i in
+                        let ids = lm.tokenizer.encode(template.render(messages, addGenerationPrompt: true), addSpecialTokens: false)
+                        let sampling = SamplingParameters(temperature: temperature, topP: 0.9,
+                                                          seed: options.seed &* 1_000_003 &+ UInt64(i))
+                        let parameters = GenerationParameters(maxNewTokens: maxNewTokens, sampling: sampling,
+                                                              stopTokenIds: lm.stopTokenIds)
+                        return try lm.generateText(promptIds: ids, parameters: parameters, stopStrings: ["\n"]).text
+                    } progress: { event in
+                        switch event {
+                        case .accepted(let e):
+                            accepted += 1
+                            FileHandle.standardError.write(Data("+ \(e.question)\n".utf8))
+                        case .rejected(let why, let q):
+                            rejected += 1
+                            FileHandle.standardError.write(Data("- (\(why.rawValue)) \(q.prefix(100))\n".utf8))
+                        case .vagueRejected(let reply):
+                            FileHandle.standardError.write(Data("  (no rewrite: \(reply.prefix(100)))\n".utf8))
+                        }
+                    }
+                    if !examples.isEmpty {
+                        lines += try ClueSynthesis.jsonLines(examples: examples, document: piece, source: url.lastPathComponent,
+                                                             prompts: memoryPrompts)
+                        contextCount += 1
                     }
                 }
-                lines += try ClueSynthesis.jsonLines(examples: examples, document: text, source: url.lastPathComponent,
-                                                     prompts: memoryPrompts)
             }
             try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
-            print("wrote \(out): \(lines.count - documents.count) examples from \(accepted) accepted passages "
+            print("wrote \(out): \(lines.count - contextCount) examples over \(contextCount) context(s) from \(accepted) accepted passages "
                   + "(\(rejected) rejected) of \(documents.count) document(s)")
         }
     }

@@ -35,6 +35,22 @@ final class ClueSynthesisTests: XCTestCase {
         for p in a { XCTAssertTrue(document.contains(p)) }
     }
 
+    func testContextsCutAtParagraphsWithinTheLimitAndSampleInOrder() {
+        let words = { (s: String) in s.split { $0.isWhitespace }.count }
+        let contexts = ClueSynthesis.contexts(of: document, maxTokens: 40, tokenCount: words)
+        XCTAssertEqual(contexts.count, 4, "paragraphs of 18, 2, 21, 18, 21 words (+1 each) packed under 40: 1+2 | 3 | 4 | 5")
+        for c in contexts { XCTAssertTrue(document.contains(c)) }
+        XCTAssertEqual(contexts.joined(separator: "\n\n"), document, "nothing is lost or reordered")
+        XCTAssertTrue(contexts.dropLast().allSatisfy { words($0) + $0.components(separatedBy: "\n\n").count <= 40 })
+        XCTAssertEqual(ClueSynthesis.contexts(of: document, maxTokens: 10, tokenCount: words).count, 5,
+                       "a paragraph over the limit is a context of its own")
+        let picked = ClueSynthesis.sample(contexts, count: 2, seed: 3)
+        XCTAssertEqual(picked.count, 2)
+        XCTAssertEqual(picked, ClueSynthesis.sample(contexts, count: 2, seed: 3))
+        XCTAssertEqual(picked, contexts.filter(picked.contains), "kept in document order")
+        XCTAssertEqual(ClueSynthesis.sample(contexts, count: 9, seed: 3), contexts)
+    }
+
     func testFiltering() throws {
         XCTAssertEqual(ClueSynthesis.cleanQuestion("Question: \"How often did the keeper row ashore?\"\nMore text"),
                        "How often did the keeper row ashore?")
@@ -58,6 +74,8 @@ final class ClueSynthesisTests: XCTestCase {
                        .ungrounded)
         XCTAssertEqual(filter.admit(question: "How many loaves did the storm bake every morning?", clue: storm,
                                     document: document), .ungrounded, "a copy of the worked example")
+        XCTAssertEqual(filter.admit(question: "Why did the miller's wife see the ships run aground?", clue: storm,
+                                    document: document), .ungrounded, "the worked example's subject grafted on")
         XCTAssertEqual(ClueSynthesis.templateVagueQuestion(from: "What is the name of the Mouse's sister?"),
                        "What happens with the Mouse?")
         XCTAssertEqual(ClueSynthesis.templateVagueQuestion(from: "Why did Alice cry?"), "What happens with Alice?")

@@ -101,10 +101,46 @@ public enum ClueSynthesis {
     }
 
     static let exampleQuestion = "How many loaves did the miller's wife bake every morning?"
+    /// The worked example's own things: a question naming one that its passage lacks copied them from the example.
+    static let exampleSubjects: Set<Substring> = ["miller", "loaves", "loaf", "bake", "baked", "baking", "sunrise"]
 
     /// Content words (lowercased, 4+ letters or digits) of a text.
     static func contentWords(_ s: String) -> Set<Substring> {
         Set(s.lowercased().split { !$0.isLetter && !$0.isNumber }.filter { $0.count >= 4 })
+    }
+
+    /// The document cut into contexts of at most `maxTokens` tokens (by `tokenCount`) at paragraph boundaries, in
+    /// order; a paragraph longer than the limit is a context of its own. Training samples are then about a memory
+    /// window or two long, so the clue is inside what the model reads (a whole book cut from the front to the
+    /// sample limit would often lose it) and a sample costs seconds instead of minutes.
+    public static func contexts(of document: String, maxTokens: Int, tokenCount: (String) -> Int) -> [String] {
+        let paragraphs = document.components(separatedBy: "\n\n")
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        var contexts: [String] = []
+        var current: [String] = []
+        var size = 0
+        for paragraph in paragraphs {
+            let n = tokenCount(paragraph) + 1
+            if size + n > maxTokens, !current.isEmpty {
+                contexts.append(current.joined(separator: "\n\n"))
+                current = []
+                size = 0
+            }
+            current.append(paragraph)
+            size += n
+        }
+        if !current.isEmpty { contexts.append(current.joined(separator: "\n\n")) }
+        return contexts
+    }
+
+    /// Up to `count` of `contexts`, chosen with `seed` and kept in document order.
+    public static func sample(_ contexts: [String], count: Int, seed: UInt64) -> [String] {
+        guard count < contexts.count else { return contexts }
+        var rng = SplitMix64(seed: seed)
+        var indices = Array(contexts.indices)
+        var chosen: [Int] = []
+        while chosen.count < count { chosen.append(indices.remove(at: rng.uniform(below: indices.count))) }
+        return chosen.sorted().map { contexts[$0] }
     }
 
     /// Up to `count` distinct paragraphs of the document whose length is within bounds, chosen with `seed`.
@@ -194,6 +230,10 @@ public enum ClueSynthesis {
             if question.contains(" ") {
                 if asked.intersection(ClueSynthesis.contentWords(clue)).isEmpty { return .ungrounded }
                 if asked.intersection(ClueSynthesis.contentWords(ClueSynthesis.exampleQuestion)).count >= 3 { return .ungrounded }
+                // Small models graft the worked example's subject onto the passage ("the miller's wife's laughter").
+                if !asked.intersection(ClueSynthesis.exampleSubjects).subtracting(ClueSynthesis.contentWords(clue)).isEmpty {
+                    return .ungrounded
+                }
             }
             questions.insert(Self.key(question))
             clues.insert(Self.key(clue))

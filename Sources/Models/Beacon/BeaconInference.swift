@@ -39,33 +39,11 @@ extension DecoderLM {
     public func generate(promptIds: [Int], parameters: GenerationParameters = .init(), memory: BeaconMemory,
                          onToken: (Int) -> Bool = { _ in true }) throws -> GenerationResult {
         try checkBeaconInput(promptIds, memory)
-        var sampler = Sampler(parameters.sampling)
-        let clock = ContinuousClock()
-        let prefillStart = clock.now
-        var logits = try withNoGrad { try nextTokenLogits(promptIds, memory: memory) }
-        let prefillSeconds = (clock.now - prefillStart).seconds
-
-        var context = promptIds
-        var output: [Int] = []
-        var reason = GenerationResult.FinishReason.length
-        let decodeStart = clock.now
-        while output.count < parameters.maxNewTokens {
-            let next = sampler.next(logits: logits, context: context)
-            if parameters.stopTokenIds.contains(next) {
-                reason = .stopToken
-                break
-            }
-            output.append(next)
-            context.append(next)
-            if !onToken(next) {
-                reason = .stopped
-                break
-            }
-            if output.count == parameters.maxNewTokens { break }
-            logits = try withNoGrad { try nextTokenLogits([next], memory: memory) }
-        }
-        return GenerationResult(outputIds: output, finishReason: reason, promptTokens: promptIds.count,
-                                prefillSeconds: prefillSeconds, decodeSeconds: (clock.now - decodeStart).seconds)
+        // The prompt goes through the window loop like any text (compressed when it fills a window); so does each
+        // new token, one at a time.
+        return try decode(promptIds: promptIds, parameters: parameters, onToken: onToken,
+                          prefill: { try nextTokenLogits(promptIds, memory: memory) },
+                          step: { try nextTokenLogits([$0], memory: memory) })
     }
 
     /// Reads `ids` and returns the logits after the last one.
