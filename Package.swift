@@ -86,7 +86,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Models", "Tokenizers", "Torch", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Models", "NN", "Torch", "TestSupport"], exclude: ["Scripts"],
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Models", "NN", "Torch", "Tokenizers", "TestSupport"], exclude: ["Scripts"],
                     swiftSettings: strict),
         .testTarget(name: "ServerTests",
                     dependencies: ["Server", "MemoRAG", "TestSupport",

@@ -78,10 +78,11 @@ public enum ModelExport {
         return result
     }
 
-    /// Names the frozen base the delta applies to: the recipe's model path and its size, from trainer_state.json.
+    /// Names the frozen base the delta applies to — the file or dir the beacons were trained over, found by
+    /// following the chain of starting points back (see `frozenBase`) — with its size and sha256 when it is a file.
     private static func manifest(checkpoint: URL, tensors: [String]) throws -> Data {
         let state = try TrainerState.read(from: checkpoint)
-        let base = URL(fileURLWithPath: (state.recipe.model.path as NSString).expandingTildeInPath)
+        let base = try frozenBase(of: checkpoint)
         var object: [String: Any] = [
             "format": BeaconDelta.manifestFormat, "version": 1, "base_model": base.lastPathComponent, "base_path": base.path,
             "trained_steps": state.step, "tensors": tensors,
@@ -93,5 +94,24 @@ public enum ModelExport {
             object["base_sha256"] = try SHA256.hex(fileAt: base)
         }
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    }
+
+    /// The model whose non-beacon weights a beacon-only checkpoint still holds unchanged: the run's `model.path`,
+    /// and while that is itself a beacon delta (its manifest's base) or a checkpoint of a run that trained only the
+    /// beacons (its own `model.path`), the model that one started from. So a delta exported after
+    /// shipped model → beacon-pretrain → sft names the GGUF, as the shipped delta does, not a run directory. A run
+    /// that trained more than the beacons ends the chain (its checkpoint is then the base).
+    static func frozenBase(of checkpoint: URL) throws -> URL {
+        var base = URL(fileURLWithPath: (try TrainerState.read(from: checkpoint).recipe.model.path as NSString).expandingTildeInPath)
+        for _ in 0..<16 {
+            if let delta = try BeaconDelta.manifest(in: base) {
+                base = try BeaconDelta.locateBase(delta, modelsDirectory: LanguageModel.modelsDirectory, delta: base)
+            } else if let state = try? TrainerState.read(from: base), state.recipe.trainable.mode == .onlyBeacon {
+                base = URL(fileURLWithPath: (state.recipe.model.path as NSString).expandingTildeInPath)
+            } else {
+                break
+            }
+        }
+        return base
     }
 }

@@ -12,12 +12,23 @@ public struct ModelSource {
     public static let companionFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                         "generation_config.json", "chat_template.jinja"]
 
-    /// `path` is an HF-layout directory or a GGUF file (dequantised to `dtype`).
+    /// `path` is an HF-layout directory, a GGUF file (dequantised to `dtype`), or a beacon delta over one of those
+    /// (such as the shipped `checkpoints/memorag-smollm2-135m`: its base from the model cache, its beacons on top).
     public static func load(path: String, dtype: DType) throws -> ModelSource {
         let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw TrainingError.invalidModel(path: url.path, reason: "no such file or directory (model.path)")
+        }
+        if isDirectory.boolValue, let delta = try BeaconDelta.manifest(in: url) {
+            let basePath = try BeaconDelta.locateBase(delta, modelsDirectory: LanguageModel.modelsDirectory, delta: url)
+            let base = try load(path: basePath.path, dtype: dtype)
+            try BeaconDelta.apply(to: base.decoder, from: url)
+            var files = base.files
+            for name in companionFiles {
+                if let data = FileManager.default.contents(atPath: url.appendingPathComponent(name).path) { files[name] = data }
+            }
+            return ModelSource(decoder: base.decoder, files: files)
         }
         if isDirectory.boolValue {
             let decoder = try DecoderLM.load(directory: url, dtype: dtype)

@@ -19,30 +19,39 @@ public enum RecipeLoader {
 
     /// `source` names the text in error messages (its file path).
     public static func resolve(yaml text: String, source: String, overrides: [String] = []) throws -> Recipe {
-        var values = try flatten(parseYAML(text, source: source), source: source)
-        for override in overrides { try apply(override, to: &values) }
-        for field in RecipeSchema.fields where !field.optional && values[field.path] == nil {
-            throw RecipeError.missingKey(key: field.path, source: source)
-        }
-        let recipe: Recipe
-        do {
-            let json = try JSONSerialization.data(withJSONObject: nest(values))
-            recipe = try JSONDecoder().decode(Recipe.self, from: json)
-        } catch {
-            // The schema already checked every key and type, so this is a disagreement between schema and struct.
-            throw RecipeError.unreadable(path: source, reason: "does not decode as a recipe (\(error))")
-        }
+        let recipe: Recipe = try decode(yaml: text, source: source, overrides: overrides, schema: RecipeSchema.schema)
         try recipe.validate()
         return recipe
     }
 
-    /// The recipe as YAML in the schema's key order (what `memorag train` prints and saves as recipe.yaml). Written
-    /// by hand rather than by YAMLEncoder so floats keep a decimal point (`3.0e-05`, `0.9`), which YAML 1.1 readers
-    /// such as PyYAML take as numbers, and strings are always quoted.
-    public static func yaml(_ recipe: Recipe) throws -> String {
-        let object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(recipe)) as! [String: Any]
+    /// Any config described by `schema`, read the way recipes are: the file's keys and the overrides checked against
+    /// the schema (unknown keys are errors naming the valid ones near them), typed, then decoded into `T`.
+    public static func decode<T: Decodable>(yaml text: String, source: String, overrides: [String] = [],
+                                            schema: ConfigSchema) throws -> T {
+        var values = try flatten(parseYAML(text, source: source), source: source, schema: schema)
+        for override in overrides { try apply(override, to: &values, schema: schema) }
+        for field in schema.fields where !field.optional && values[field.path] == nil {
+            throw RecipeError.missingKey(key: field.path, source: source)
+        }
+        do {
+            let json = try JSONSerialization.data(withJSONObject: nest(values))
+            return try JSONDecoder().decode(T.self, from: json)
+        } catch {
+            // The schema already checked every key and type, so this is a disagreement between schema and struct.
+            throw RecipeError.unreadable(path: source, reason: "does not decode as \(T.self) (\(error))")
+        }
+    }
+
+    /// The recipe as YAML in the schema's key order (what `memorag train` prints and saves as recipe.yaml).
+    public static func yaml(_ recipe: Recipe) throws -> String { try yaml(recipe, schema: RecipeSchema.schema) }
+
+    /// A config as YAML in its schema's key order. Written by hand rather than by YAMLEncoder so floats keep a
+    /// decimal point (`3.0e-05`, `0.9`), which YAML 1.1 readers such as PyYAML take as numbers, and strings are
+    /// always quoted.
+    public static func yaml<T: Encodable>(_ value: T, schema: ConfigSchema) throws -> String {
+        let object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(value)) as! [String: Any]
         var lines: [String] = [], openSection: String?
-        for field in RecipeSchema.fields {
+        for field in schema.fields {
             let parts = field.path.split(separator: ".").map(String.init)
             let value = parts.count == 1 ? object[parts[0]] : (object[parts[0]] as? [String: Any])?[parts[1]]
             guard let value, !(value is NSNull) else { continue }
@@ -106,19 +115,21 @@ public enum RecipeLoader {
     }
 
     /// Dotted path → typed leaf value, checking every key against the schema.
-    private static func flatten(_ map: [String: Any], prefix: String = "", source: String) throws -> [String: Any] {
+    private static func flatten(_ map: [String: Any], prefix: String = "", source: String, schema: ConfigSchema) throws
+        -> [String: Any]
+    {
         var result: [String: Any] = [:]
         for (key, value) in map {
             let path = prefix.isEmpty ? key : "\(prefix).\(key)"
-            if prefix.isEmpty, RecipeSchema.sections.contains(key) {
+            if prefix.isEmpty, schema.sections.contains(key) {
                 guard let inner = stringKeyed(value) else {
                     throw RecipeError.wrongType(key: path, expected: "a mapping of keys", got: "\(value)", source: source)
                 }
-                result.merge(try flatten(inner, prefix: path, source: source)) { $1 }
+                result.merge(try flatten(inner, prefix: path, source: source, schema: schema)) { $1 }
                 continue
             }
-            guard let field = RecipeSchema.byPath[path] else {
-                throw RecipeError.unknownKey(key: path, source: source, validNearby: RecipeSchema.suggestions(for: path))
+            guard let field = schema.byPath[path] else {
+                throw RecipeError.unknownKey(key: path, source: source, validNearby: schema.suggestions(for: path))
             }
             if value is NSNull {
                 guard field.optional else { throw RecipeError.missingKey(key: path, source: source) }
@@ -129,12 +140,12 @@ public enum RecipeLoader {
         return result
     }
 
-    private static func apply(_ override: String, to values: inout [String: Any]) throws {
+    private static func apply(_ override: String, to values: inout [String: Any], schema: ConfigSchema) throws {
         let source = "override '\(override)'"
         if override.hasPrefix("~") {
             let key = String(override.dropFirst())
-            guard let field = RecipeSchema.byPath[key] else {
-                throw RecipeError.unknownKey(key: key, source: source, validNearby: RecipeSchema.suggestions(for: key))
+            guard let field = schema.byPath[key] else {
+                throw RecipeError.unknownKey(key: key, source: source, validNearby: schema.suggestions(for: key))
             }
             guard field.optional else { throw RecipeError.notDeletable(key: key) }
             values[key] = nil
@@ -144,8 +155,8 @@ public enum RecipeLoader {
             throw RecipeError.malformedOverride(override)
         }
         let key = String(override[..<eq]), text = String(override[override.index(after: eq)...])
-        guard let field = RecipeSchema.byPath[key] else {
-            throw RecipeError.unknownKey(key: key, source: source, validNearby: RecipeSchema.suggestions(for: key))
+        guard let field = schema.byPath[key] else {
+            throw RecipeError.unknownKey(key: key, source: source, validNearby: schema.suggestions(for: key))
         }
         values[key] = try coerce(overrideValue(text, kind: field.kind), to: field, source: source)
     }

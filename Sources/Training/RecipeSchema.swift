@@ -64,20 +64,39 @@ public enum RecipeSchema {
         Field(path: "resume", kind: .bool, optional: false),
     ]
 
-    static let byPath: [String: Field] = Dictionary(uniqueKeysWithValues: fields.map { ($0.path, $0) })
+    /// The recipe's keys as a schema the loader checks files and overrides against.
+    public static let schema = ConfigSchema(fields: fields)
 
+    static var byPath: [String: Field] { schema.byPath }
+    static var sections: Set<String> { schema.sections }
+    static func suggestions(for key: String) -> [String] { schema.suggestions(for: key) }
+
+    static func editDistance(_ a: String, _ b: String) -> Int { ConfigSchema.editDistance(a, b) }
+}
+
+/// A table of dotted keys (`section.key` or `key`) with their kinds: what `RecipeLoader` checks a YAML file and its
+/// `key=value` overrides against. Recipes use `RecipeSchema.schema`; other configs (the adaptation's) bring their own.
+public struct ConfigSchema: Sendable {
+    public let fields: [RecipeSchema.Field]
+    let byPath: [String: RecipeSchema.Field]
     /// Sections (`optimizer`, `data`, …): keys that hold other keys.
-    static let sections: Set<String> = Set(fields.compactMap { field in
-        field.path.contains(".") ? String(field.path.split(separator: ".")[0]) : nil
-    })
+    let sections: Set<String>
+
+    public init(fields: [RecipeSchema.Field]) {
+        self.fields = fields
+        byPath = Dictionary(uniqueKeysWithValues: fields.map { ($0.path, $0) })
+        sections = Set(fields.compactMap { field in
+            field.path.contains(".") ? String(field.path.split(separator: ".")[0]) : nil
+        })
+    }
 
     /// Valid keys that look like `key`: its siblings under the same section, then the closest spellings overall.
-    static func suggestions(for key: String) -> [String] {
+    func suggestions(for key: String) -> [String] {
         let parent = key.split(separator: ".").dropLast().joined(separator: ".")
         let topLevel = fields.map(\.path).filter { !$0.contains(".") } + sections.sorted()
         let siblings = parent.isEmpty ? topLevel : fields.map(\.path).filter { $0.hasPrefix(parent + ".") }
         let close = fields.map(\.path)
-            .map { ($0, editDistance($0, key)) }
+            .map { ($0, Self.editDistance($0, key)) }
             .filter { $0.1 <= max(3, key.count / 3) }
             .sorted { $0.1 < $1.1 }
             .map(\.0)

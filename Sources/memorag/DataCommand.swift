@@ -4,6 +4,7 @@ import Foundation
 import Models
 import Tokenizers
 import Torch
+import Training
 
 /// `memorag data …`: the training corpus, HDF5 datasets and clue SFT data.
 struct DataCommand: ParsableCommand {
@@ -166,16 +167,11 @@ struct SynthCluesCommand: ParsableCommand {
             let memoryPrompts = try prompts.map { try PromptSet.load(URL(fileURLWithPath: $0)) } ?? PromptSet.builtIn("en")
             let lm = try LanguageModel.load(URL(fileURLWithPath: model ?? ModelPaths.defaultGGUF.path),
                                             dtype: try ComputeDType.choose())
-            guard let template = lm.chatTemplate else {
-                throw DataError.badInput(source: lm.source.path, reason: "the model has no recognised chat template")
-            }
+            let writer = try ClueQuestionWriter.make(model: lm, maxNewTokens: maxNewTokens, temperature: temperature)
             var options = ClueSynthesis.Options()
             options.passagesPerDocument = passages
-            options.seed = seed
-            var lines: [String] = []
-            var accepted = 0, rejected = 0, contextCount = 0
+            var allContexts: [ClueSynthesis.Context] = []
             for (d, path) in documents.enumerated() {
-                let url = URL(fileURLWithPath: path)
                 guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
                 else { throw DataError.unreadable(path: path, reason: "cannot read it as UTF-8 text") }
                 try EvaluationBooks.refuse(text: text, source: path)
@@ -184,37 +180,22 @@ struct SynthCluesCommand: ParsableCommand {
                     : [text]
                 if contexts > 0 { pieces = ClueSynthesis.sample(pieces, count: contexts, seed: seed &+ UInt64(d)) }
                 FileHandle.standardError.write(Data("\(path): \(pieces.count) context(s)\n".utf8))
-                for (c, piece) in pieces.enumerated() {
-                    options.seed = seed &+ UInt64(d) &* 7919 &+ UInt64(c)
-                    let examples = try ClueSynthesis.synthesize(document: piece, source: path, options: options) { messages, i in
-                        let ids = lm.tokenizer.encode(template.render(messages, addGenerationPrompt: true), addSpecialTokens: false)
-                        let sampling = SamplingParameters(temperature: temperature, topP: 0.9,
-                                                          seed: options.seed &* 1_000_003 &+ UInt64(i))
-                        let parameters = GenerationParameters(maxNewTokens: maxNewTokens, sampling: sampling,
-                                                              stopTokenIds: lm.stopTokenIds)
-                        return try lm.generateText(promptIds: ids, parameters: parameters, stopStrings: ["\n"]).text
-                    } progress: { event in
-                        switch event {
-                        case .accepted(let e):
-                            accepted += 1
-                            FileHandle.standardError.write(Data("+ \(e.question)\n".utf8))
-                        case .rejected(let why, let q):
-                            rejected += 1
-                            FileHandle.standardError.write(Data("- (\(why.rawValue)) \(q.prefix(100))\n".utf8))
-                        case .vagueRejected(let reply):
-                            FileHandle.standardError.write(Data("  (no rewrite: \(reply.prefix(100)))\n".utf8))
-                        }
-                    }
-                    if !examples.isEmpty {
-                        lines += try ClueSynthesis.jsonLines(examples: examples, document: piece, source: url.lastPathComponent,
-                                                             prompts: memoryPrompts)
-                        contextCount += 1
-                    }
+                let name = URL(fileURLWithPath: path).lastPathComponent
+                allContexts += pieces.enumerated().map { c, piece in
+                    ClueSynthesis.Context(source: name, text: piece, seed: seed &+ UInt64(d) &* 7919 &+ UInt64(c))
                 }
             }
-            try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: URL(fileURLWithPath: out), options: .atomic)
-            print("wrote \(out): \(lines.count - contextCount) examples over \(contextCount) context(s) from \(accepted) accepted passages "
-                  + "(\(rejected) rejected) of \(documents.count) document(s)")
+            let batch = try ClueSynthesis.synthesize(contexts: allContexts, options: options, prompts: memoryPrompts,
+                                                     write: writer) { event in
+                switch event {
+                case .accepted(let e): FileHandle.standardError.write(Data("+ \(e.question)\n".utf8))
+                case .rejected(let why, let q): FileHandle.standardError.write(Data("- (\(why.rawValue)) \(q.prefix(100))\n".utf8))
+                case .vagueRejected(let reply): FileHandle.standardError.write(Data("  (no rewrite: \(reply.prefix(100)))\n".utf8))
+                }
+            }
+            try batch.jsonl.write(to: URL(fileURLWithPath: out), options: .atomic)
+            print("wrote \(out): \(batch.examples) examples over \(batch.contexts) context(s) from \(batch.accepted) accepted passages "
+                  + "(\(batch.rejected) rejected) of \(documents.count) document(s)")
         }
     }
 }

@@ -66,34 +66,35 @@ public enum PretrainingBuilder {
         return docs
     }
 
-    public static func build(inputs: [URL], tokenizer: any Tokenizer, tokenizerSHA256: String, output: URL,
-                             validationFraction: Double = 0, seed: UInt64 = 0,
+    /// `heldOut` files are stored after the inputs and are always validation documents (a split chosen by the
+    /// caller, e.g. held-out text of a domain); `validationFraction` holds out a seeded share of `inputs` besides.
+    public static func build(inputs: [URL], heldOut: [URL] = [], tokenizer: any Tokenizer, tokenizerSHA256: String,
+                             output: URL, validationFraction: Double = 0, seed: UInt64 = 0,
                              progress: (Progress) -> Void = { _ in }) throws -> Summary {
         guard validationFraction >= 0, validationFraction < 1 else {
             throw DataError.badInput(source: "--validation-fraction", reason: "must be in [0, 1), got \(validationFraction)")
         }
-        let files = try expandInputs(inputs)
+        let files = try expandInputs(inputs), heldOutFiles = try expandInputs(heldOut)
         guard !files.isEmpty else { throw DataError.badInput(source: "inputs", reason: "no .txt or .jsonl files") }
         // Check every input before writing anything: an evaluation book anywhere stops the build.
-        var all: [(source: String, text: String)] = []
-        for file in files {
+        var all: [(source: String, text: String)] = [], held: [(source: String, text: String)] = []
+        for file in files + heldOutFiles {
             let docs = try documents(in: file)
             for d in docs { try EvaluationBooks.refuse(text: d.text, source: d.source) }
-            all += docs
+            if heldOutFiles.contains(file) { held += docs } else { all += docs }
         }
         let writer = try TokenStoreWriter(url: output, vocabSize: tokenizer.vocabularySize,
                                           tokenizerSHA256: tokenizerSHA256)
-        for file in files { writer.addSource(file.lastPathComponent) }
-        for d in all {
+        for file in files + heldOutFiles { writer.addSource(file.lastPathComponent) }
+        for d in all + held {
             let ids = tokenizer.encodeLong(d.text)
             try writer.append(document: ids)
             progress(.document(source: d.source, tokens: ids.count, totalTokens: writer.tokenCount))
         }
-        let split = DocumentSplit.split(documentCount: writer.documentCount, validationFraction: validationFraction,
-                                        seed: seed)
-        if validationFraction > 0 { writer.setValidationDocuments(split.validation) }
+        let split = DocumentSplit.split(documentCount: all.count, validationFraction: validationFraction, seed: seed)
+        let validation = (validationFraction > 0 ? split.validation : []) + Array(all.count..<all.count + held.count)
+        if !validation.isEmpty { writer.setValidationDocuments(validation) }
         try writer.finish()
-        return Summary(documents: writer.documentCount, tokens: writer.tokenCount,
-                       validationDocuments: validationFraction > 0 ? split.validation.count : 0)
+        return Summary(documents: writer.documentCount, tokens: writer.tokenCount, validationDocuments: validation.count)
     }
 }

@@ -134,7 +134,7 @@ public enum ClueSynthesis {
     }
 
     /// Up to `count` of `contexts`, chosen with `seed` and kept in document order.
-    public static func sample(_ contexts: [String], count: Int, seed: UInt64) -> [String] {
+    public static func sample<T>(_ contexts: [T], count: Int, seed: UInt64) -> [T] {
         guard count < contexts.count else { return contexts }
         var rng = SplitMix64(seed: seed)
         var indices = Array(contexts.indices)
