@@ -26,7 +26,7 @@ final class AdaptationTests: XCTestCase {
         "split.held_out_fraction=0.3", "clues.contexts=3", "clues.held_out_contexts=1", "clues.passages=3",
         "clues.context_tokens=400", "clues.max_new_tokens=6", "pretrain.max_steps=3", "pretrain.min_length=40",
         "pretrain.max_length=56", "pretrain.ratios=[2,4]", "pretrain.lr=0.01", "pretrain.warmup_steps=0",
-        "pretrain.checkpoint_every=2", "sft.max_steps=3", "sft.max_length=96", "sft.ratios=[2]", "sft.lr=0.01",
+        "pretrain.checkpoint_every=2", "sft.max_steps=3", "sft.min_length=16", "sft.max_length=96", "sft.ratios=[2]", "sft.lr=0.01",
         "sft.warmup_steps=0", "sft.checkpoint_every=2", "eval.length=48", "eval.segments=2", "eval.ratios=[2,4]",
         "eval.clue_examples=4", "export.dtype=bf16", "threads=1",
     ]
