@@ -88,6 +88,9 @@ public final class Adaptation {
         makeWriter = questionWriter ?? { lm, clues in
             try ClueQuestionWriter.make(model: lm, maxNewTokens: clues.maxNewTokens, temperature: clues.temperature)
         }
+        guard FileManager.default.fileExists(atPath: model.path) else {
+            throw TrainingError.invalidModel(path: model.path, reason: "no such file or directory (the model to adapt)")
+        }
         let yaml = try config.yaml()
         let fingerprint = SHA256.hex([yaml, model.standardizedFileURL.path, corpus.fingerprint].joined(separator: "\n"))
         let fm = FileManager.default
@@ -180,7 +183,9 @@ public final class Adaptation {
     /// The tokenizer files of the model: those of its directory, or converted from its GGUF.
     private func tokenizerFiles() throws -> [String: Foundation.Data] {
         var isDirectory: ObjCBool = false
-        FileManager.default.fileExists(atPath: model.path, isDirectory: &isDirectory)
+        guard FileManager.default.fileExists(atPath: model.path, isDirectory: &isDirectory) else {
+            throw TrainingError.invalidModel(path: model.path, reason: "no such file or directory (--model)")
+        }
         if !isDirectory.boolValue { return try GGUFConversion.tokenizerFiles(of: GGUFFile(url: model)) }
         var files: [String: Foundation.Data] = [:]
         for name in ModelSource.companionFiles {
