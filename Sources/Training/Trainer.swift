@@ -72,6 +72,12 @@ public final class Trainer {
     /// Trains to `recipe.maxSteps`, resuming first when `recipe.resume` is set and a checkpoint exists.
     public func run(progress: (TrainingEvent) -> Void = { _ in }) throws {
         try prepare(progress: progress)
+        // A fresh run measures the starting point first, so every run's metrics show what training changed.
+        if step == 0, validationData != nil {
+            let (valLoss, valTokens) = try validate()
+            try appendMetrics(ValidationLine(step: 0, valLoss: valLoss, valTokens: valTokens))
+            progress(.validation(step: 0, loss: valLoss, tokens: valTokens))
+        }
         let clock = ContinuousClock(), start = clock.now
         var windowTokens = 0, windowStart = clock.now
         while step < recipe.maxSteps {
