@@ -81,7 +81,11 @@ public enum ModelExport {
     /// Names the frozen base the delta applies to: the recipe's model path and its size, from trainer_state.json.
     private static func manifest(checkpoint: URL, tensors: [String]) throws -> Data {
         let state = try TrainerState.read(from: checkpoint)
-        let base = URL(fileURLWithPath: (state.recipe.model.path as NSString).expandingTildeInPath)
+        var base = URL(fileURLWithPath: (state.recipe.model.path as NSString).expandingTildeInPath)
+        // A run that started from a delta (SFT after beacon pretraining) applies to that delta's base.
+        if let parent = try? BeaconDelta.manifest(in: base) {
+            base = try BeaconDelta.locateBase(parent, modelsDirectory: LanguageModel.modelsDirectory, delta: base)
+        }
         var object: [String: Any] = [
             "format": BeaconDelta.manifestFormat, "version": 1, "base_model": base.lastPathComponent, "base_path": base.path,
             "trained_steps": state.step, "tensors": tensors,

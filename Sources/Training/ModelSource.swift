@@ -19,6 +19,18 @@ public struct ModelSource {
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw TrainingError.invalidModel(path: url.path, reason: "no such file or directory (model.path)")
         }
+        if isDirectory.boolValue, let delta = try BeaconDelta.manifest(in: url) {
+            // A beacon delta (like the shipped model): its base, with the trained beacon parameters installed, and
+            // the delta's own tokenizer and generation files.
+            let base = try load(path: try BeaconDelta.locateBase(delta, modelsDirectory: LanguageModel.modelsDirectory,
+                                                                 delta: url).path, dtype: dtype)
+            try BeaconDelta.apply(to: base.decoder, from: url)
+            var files = base.files
+            for name in companionFiles {
+                if let data = FileManager.default.contents(atPath: url.appendingPathComponent(name).path) { files[name] = data }
+            }
+            return ModelSource(decoder: base.decoder, files: files)
+        }
         if isDirectory.boolValue {
             let decoder = try DecoderLM.load(directory: url, dtype: dtype)
             var files: [String: Data] = [:]
