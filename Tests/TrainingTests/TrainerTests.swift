@@ -46,7 +46,7 @@ final class TrainerTests: XCTestCase {
         let lines = try TinyRun.metrics(work.output)
         XCTAssertEqual(lines.filter { $0["loss"] != nil }.count, 40)
         XCTAssertEqual(lines.filter { $0["val_loss"] != nil }.count, 3)
-        XCTAssertEqual(Set(lines[1].keys), ["step", "max_steps", "loss", "lr", "tokens_per_s", "grad_norm", "elapsed"])
+        XCTAssertEqual(Set(lines[1].keys), ["step", "max_steps", "loss", "lr", "tokens_per_s", "input_tokens_per_s", "grad_norm", "elapsed"])
         // The saved recipe.yaml is the resolved recipe.
         XCTAssertEqual(try RecipeLoader.load(file: work.output.appendingPathComponent("recipe.yaml")), trainer.recipe)
     }
