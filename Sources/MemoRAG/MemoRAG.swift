@@ -146,8 +146,9 @@ public actor MemoRAG {
         store.manifest.updatedAt = Self.timestamp()
         progress?(MemorizeProgress(stage: .writing, document: documents.last!.name, done: 0, total: 1))
         let snapshot = store
-        try CacheDirectory.replace(store.dir, keeping: keep) { staging in
-            for (file, memory, name) in newMemories {
+        let written = newMemories  // an immutable copy for the writer closure
+        try CacheDirectory.replace(store.dir, keeping: keep) { [written] staging in
+            for (file, memory, name) in written {
                 try memory.save(to: staging.appendingPathComponent(file),
                                 metadata: ["document": name, "memory_model_fingerprint": memoryIdentity.fingerprint])
             }

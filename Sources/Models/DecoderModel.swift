@@ -50,8 +50,8 @@ public final class KVCache {
 
     public init(layers: [KVCacheLayer]) { self.layers = layers }
 
-    /// An independent cache starting from the same state. Appending never writes into existing tensors (it
-    /// concatenates), so the copy shares them safely.
+    /// An independent cache starting from the same state. A layer only writes past its own count and a copy moves
+    /// to buffers of its own on its first append, so the two share the cached tensors safely.
     public func copy() -> KVCache {
         KVCache(layers: layers.map { layer in
             if let keys = layer.keys, let values = layer.values { return KVCacheLayer(keys: keys, values: values) }

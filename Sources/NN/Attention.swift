@@ -3,31 +3,51 @@ import Torch
 /// Keys and values of the positions an attention layer has seen, after RoPE and before the GQA expansion
 /// ([batch, kvHeads, positions, headDim]). Filled by `Attention` during prefill and decoding.
 public final class KVCacheLayer {
-    public private(set) var keys: Tensor?
-    public private(set) var values: Tensor?
+    // Buffers with room to grow: appending a decoded token writes one row in place instead of copying everything
+    // cached (a concatenation per token costs time linear in the context). Only this layer writes into them, and
+    // only past `count`, so views handed out earlier (`keys`, a `copy()` of the cache) never change.
+    private var keyBuffer: Tensor?
+    private var valueBuffer: Tensor?
+    /// Number of cached positions.
+    public private(set) var count = 0
 
     public init() {}
 
-    /// A layer holding `keys`/`values` [batch, kvHeads, positions, headDim] (a restored or copied cache).
+    /// A layer holding `keys`/`values` [batch, kvHeads, positions, headDim] (a restored or copied cache). They are
+    /// not written into: the first append moves to a buffer of this layer's own.
     public init(keys: Tensor, values: Tensor) {
-        (self.keys, self.values) = (keys, values)
+        (keyBuffer, valueBuffer, count) = (keys, values, keys.dim(2))
+        owned = false
     }
 
-    /// Number of cached positions.
-    public var count: Int { keys?.dim(2) ?? 0 }
+    private var owned = true
+
+    /// The cached keys and values [batch, kvHeads, count, headDim] (views; nil when empty).
+    public var keys: Tensor? { count == 0 ? nil : try? keyBuffer?.narrow(dim: 2, start: 0, length: count) }
+    public var values: Tensor? { count == 0 ? nil : try? valueBuffer?.narrow(dim: 2, start: 0, length: count) }
 
     /// Appends new positions and returns the full keys and values.
     func append(keys k: Tensor, values v: Tensor) throws -> (Tensor, Tensor) {
-        if let keys, let values {
-            self.keys = try Tensor.cat([keys, k], dim: 2)
-            self.values = try Tensor.cat([values, v], dim: 2)
-        } else {
-            (keys, values) = (k, v)
+        let n = k.dim(2)
+        if !owned || keyBuffer == nil || count + n > keyBuffer!.dim(2) {
+            // Grow geometrically (at least 256 positions) so appends stay amortised O(new rows).
+            var shape = k.shape
+            shape[2] = max(count + n, 2 * count, 256)
+            let newKeys = try Tensor.empty(shape, dtype: k.dtype)
+            let newValues = try Tensor.empty(shape, dtype: v.dtype)
+            if count > 0, let keys, let values {
+                try newKeys.narrow(dim: 2, start: 0, length: count).copyFrom(keys)
+                try newValues.narrow(dim: 2, start: 0, length: count).copyFrom(values)
+            }
+            (keyBuffer, valueBuffer, owned) = (newKeys, newValues, true)
         }
-        return (self.keys!, self.values!)
+        try keyBuffer!.narrow(dim: 2, start: count, length: n).copyFrom(k)
+        try valueBuffer!.narrow(dim: 2, start: count, length: n).copyFrom(v)
+        count += n
+        return (keys!, values!)
     }
 
-    public func reset() { (keys, values) = (nil, nil) }
+    public func reset() { (keyBuffer, valueBuffer, count, owned) = (nil, nil, 0, true) }
 }
 
 /// Multi-head self-attention of the Llama family with grouped-query heads: `kvHeads` key/value heads are shared by

@@ -12,8 +12,7 @@ public struct ModelSource {
     public static let companionFiles = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
                                         "generation_config.json", "chat_template.jinja"]
 
-    /// `path` is an HF-layout directory, a GGUF file (dequantised to `dtype`), or a beacon delta over one of those
-    /// (such as the shipped `checkpoints/memorag-smollm2-135m`: its base from the model cache, its beacons on top).
+    /// `path` is an HF-layout directory or a GGUF file (dequantised to `dtype`).
     public static func load(path: String, dtype: DType) throws -> ModelSource {
         let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
         var isDirectory: ObjCBool = false
@@ -21,8 +20,10 @@ public struct ModelSource {
             throw TrainingError.invalidModel(path: url.path, reason: "no such file or directory (model.path)")
         }
         if isDirectory.boolValue, let delta = try BeaconDelta.manifest(in: url) {
-            let basePath = try BeaconDelta.locateBase(delta, modelsDirectory: LanguageModel.modelsDirectory, delta: url)
-            let base = try load(path: basePath.path, dtype: dtype)
+            // A beacon delta (like the shipped model): its base, with the trained beacon parameters installed, and
+            // the delta's own tokenizer and generation files.
+            let base = try load(path: try BeaconDelta.locateBase(delta, modelsDirectory: LanguageModel.modelsDirectory,
+                                                                 delta: url).path, dtype: dtype)
             try BeaconDelta.apply(to: base.decoder, from: url)
             var files = base.files
             for name in companionFiles {

@@ -25,6 +25,8 @@ public final class Trainer {
     private let trainable: [Tensor]
     private let validationStart: DataCursor?
     private var tokensSeen = 0
+    /// Input tokens read by this process (for the throughput line only; not part of the checkpointed state).
+    private var inputTokensSeen = 0
     private var elapsedBefore = 0.0
     private var metricsURL: URL { store.directory.appendingPathComponent("metrics.jsonl") }
 
@@ -72,17 +74,27 @@ public final class Trainer {
     /// Trains to `recipe.maxSteps`, resuming first when `recipe.resume` is set and a checkpoint exists.
     public func run(progress: (TrainingEvent) -> Void = { _ in }) throws {
         try prepare(progress: progress)
+        // A fresh run measures the starting point first, so every run's metrics show what training changed.
+        if step == 0, validationData != nil {
+            let (valLoss, valTokens) = try validate()
+            try appendMetrics(ValidationLine(step: 0, valLoss: valLoss, valTokens: valTokens))
+            progress(.validation(step: 0, loss: valLoss, tokens: valTokens))
+        }
         let clock = ContinuousClock(), start = clock.now
-        var windowTokens = 0, windowStart = clock.now
+        var windowTokens = 0, windowInputTokens = 0, windowStart = clock.now
         while step < recipe.maxSteps {
+            let inputBefore = inputTokensSeen
             let (loss, tokens, gradNorm) = try trainStep()
             windowTokens += tokens
+            windowInputTokens += inputTokensSeen - inputBefore
             guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: step, loss: loss) }
             let elapsed = elapsedBefore + (clock.now - start).seconds
             let logged = step % recipe.log.every == 0 || step == recipe.maxSteps
             if logged {
+                let window = max((clock.now - windowStart).seconds, 1e-9)
                 let metrics = StepMetrics(step: step, maxSteps: recipe.maxSteps, loss: loss, lr: optimizer.learningRate,
-                                          tokensPerSecond: Double(windowTokens) / max((clock.now - windowStart).seconds, 1e-9),
+                                          tokensPerSecond: Double(windowTokens) / window,
+                                          inputTokensPerSecond: Double(windowInputTokens) / window,
                                           gradNorm: gradNorm, elapsed: elapsed)
                 try appendMetrics(metrics)
                 progress(.step(metrics))
@@ -97,6 +109,7 @@ public final class Trainer {
             }
             if logged {  // the rate window restarts after validation and checkpoint time
                 windowTokens = 0
+                windowInputTokens = 0
                 windowStart = clock.now
             }
         }
@@ -109,7 +122,9 @@ public final class Trainer {
         optimizer.learningRate = schedule.rate(at: step)
         var lossSum = 0.0, tokens = 0
         for _ in 0..<recipe.gradAccumulation {
-            let out = try objective.accumulateGradients(data.next())
+            let batch = try data.next()
+            inputTokensSeen += batch.inputIds.shape.reduce(1, *)
+            let out = try objective.accumulateGradients(batch)
             lossSum += out.lossSum
             tokens += out.tokens
         }

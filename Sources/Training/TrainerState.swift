@@ -67,15 +67,19 @@ public struct StepMetrics: Codable, Sendable, Equatable {
     /// Mean loss per counted token over the step's micro-batches.
     public var loss: Double
     public var lr: Double
-    /// Counted tokens per second over the steps since the previous log line.
+    /// Counted (loss) tokens per second over the steps since the previous log line.
     public var tokensPerSecond: Double
+    /// Input tokens read per second over the same steps (context and prompt included: in SFT most of them carry no
+    /// loss, so this is the model's throughput).
+    public var inputTokensPerSecond: Double
     /// Global gradient norm before clipping.
     public var gradNorm: Double
     /// Seconds of training so far.
     public var elapsed: Double
 
     enum CodingKeys: String, CodingKey {
-        case step, maxSteps = "max_steps", loss, lr, tokensPerSecond = "tokens_per_s", gradNorm = "grad_norm", elapsed
+        case step, maxSteps = "max_steps", loss, lr, tokensPerSecond = "tokens_per_s"
+        case inputTokensPerSecond = "input_tokens_per_s", gradNorm = "grad_norm", elapsed
     }
 }
 

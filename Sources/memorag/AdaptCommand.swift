@@ -58,8 +58,8 @@ struct AdaptCommand: ParsableCommand {
         switch event {
         case .resumed(let step, let url, _): print("   resumed at step \(step) from \(url.path)")
         case .step(let m):
-            print(String(format: "   step %d/%d  loss %.4f  lr %.3g  %.0f tok/s  elapsed %.0f s", m.step, m.maxSteps, m.loss,
-                         m.lr, m.tokensPerSecond, m.elapsed))
+            print(String(format: "   step %d/%d  loss %.4f  lr %.3g  %.0f input tok/s  elapsed %.0f s", m.step, m.maxSteps,
+                         m.loss, m.lr, m.inputTokensPerSecond, m.elapsed))
         case .validation(let step, let loss, _): print(String(format: "   step %d  validation loss %.4f", step, loss))
         case .checkpoint(let step, let url): print("   step \(step): checkpoint \(url.path)")
         }

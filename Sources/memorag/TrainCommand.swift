@@ -30,8 +30,9 @@ struct TrainCommand: ParsableCommand {
                 print("resumed at step \(step) from \(url.path)" + (removed.isEmpty ? "" : " (removed partial: \(removed.joined(separator: ", ")))"))
             case .step(let m):
                 let eta = m.step > 0 ? m.elapsed / Double(m.step) * Double(m.maxSteps - m.step) : 0
-                let line = String(format: "step %d/%d  loss %.4f  lr %.3g  %.0f tok/s  grad %.3f  ETA %@",
-                                  m.step, m.maxSteps, m.loss, m.lr, m.tokensPerSecond, m.gradNorm, clock(eta))
+                let line = String(format: "step %d/%d  loss %.4f  lr %.3g  %.0f tok/s (%.0f with loss)  grad %.3f  ETA %@",
+                                  m.step, m.maxSteps, m.loss, m.lr, m.inputTokensPerSecond, m.tokensPerSecond,
+                                  m.gradNorm, clock(eta))
                 if terminal {
                     // Unbuffered, so the line shows at once (stdout on a terminal is line-buffered).
                     FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line).utf8))

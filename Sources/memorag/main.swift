@@ -1,8 +1,11 @@
 import ArgumentParser
+import Foundation
 
 // The `memorag` command line. Native libraries read some settings only when they load (OMP_WAIT_POLICY,
 // OPENBLAS_CORETYPE), so the process first re-executes itself with them in place (see LaunchEnvironment).
 LaunchEnvironment.reexecIfNeeded()
+// Line-buffered stdout even into a file or pipe, so `memorag train … > log` shows each progress line as it happens.
+setvbuf(stdout, nil, _IOLBF, 0)
 
 /// Parses and runs a command, awaiting the async ones. (In top-level code the synchronous `main()` and `run()`
 /// overloads win, and those refuse async subcommands; inside an async function the async ones are chosen.)

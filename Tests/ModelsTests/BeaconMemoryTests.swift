@@ -41,6 +41,27 @@ final class BeaconMemoryTests: XCTestCase {
         XCTAssertEqual(a.outputIds, b.outputIds)
     }
 
+    /// Token-by-token reading goes through the in-place attend cache (appends, rebuilds when a window fills, none
+    /// shared by copies); it must give the hidden states that reading the same tokens in one call gives, and
+    /// leave the memory it was copied from able to serve the next query identically.
+    func testTokenByTokenReadingThroughTheAttendCacheEqualsOneCall() throws {
+        let model = try DecoderLM.load(directory: Self.fixtures.appendingPathComponent("llama"))
+        let stored = try model.makeBeaconMemory(ratio: 4)
+        try model.memorize(ids(37), into: stored)
+        let more = ids(30, seed: 5)  // crosses at least one window boundary (window 16 in the fixture)
+        let oneCall = try stored.copy()
+        let whole = try model.beaconHiddenStates(more, memory: oneCall)
+        for _ in 0..<2 {
+            let stepwise = try stored.copy()
+            var last: Tensor?
+            for id in more { last = try model.beaconHiddenStates([id], memory: stepwise) }
+            XCTAssertEqual(stepwise.beaconEntries, oneCall.beaconEntries)
+            XCTAssertEqual(stepwise.rawEntries, oneCall.rawEntries)
+            assertClose(try last!.select(dim: 0, index: last!.dim(0) - 1), try whole.select(dim: 0, index: whole.dim(0) - 1),
+                        atol: 1e-4, rtol: 1e-4, "the last raw token's hidden state")
+        }
+    }
+
     func testExportedMemoryContinuesLikeAnUninterruptedRun() throws {
         let model = try DecoderLM.load(directory: Self.fixtures.appendingPathComponent("qwen2"))
         let context = ids(43), prompt = [9, 8, 7, 6, 5]

@@ -92,7 +92,7 @@ final class AdaptationTests: XCTestCase {
 
     /// A question writer that asks about the two longest words of the passage (the random tiny model's own
     /// questions are noise, which the filters reject — see `testWithoutAcceptedCluesSFTIsSkipped`).
-    static let questionWriter: Adaptation.WriterFactory = { _, _ in
+    static func questionWriter(_: LanguageModel, _: AdaptationConfig.Clues) -> ClueSynthesis.QuestionWriter {
         { messages, _ in
             let request = messages.last!.content
             if request.hasPrefix("Rewrite") {

@@ -81,6 +81,44 @@ final class BeaconTrainingTests: XCTestCase {
         }
     }
 
+    /// A run can start from a beacon delta (SFT after pretraining, or adapting the shipped model): the base plus the
+    /// delta's beacon parameters are what trains, and a beacon-only export of that run names the original base.
+    func testTrainingStartsFromABeaconDeltaAndExportsOverItsBase() throws {
+        let workspace = try TinyRun.Workspace()
+        defer { workspace.remove() }
+        let base = try DecoderLM.load(directory: workspace.modelDir)
+        let trained = try beaconModel()
+        let beacon = TinyRun.parameters(trained).filter { $0.key.contains("beacon") }
+        let delta = workspace.root.appendingPathComponent("delta")
+        try FileManager.default.createDirectory(at: delta, withIntermediateDirectories: true)
+        try trained.hfConfigJSON(dtype: .float32).write(to: delta.appendingPathComponent("config.json"))
+        try Safetensors.save(beacon, to: delta.appendingPathComponent("model.safetensors"))
+        let manifest: [String: Any] = ["format": BeaconDelta.manifestFormat, "version": 1, "base_model": "model",
+                                       "base_path": workspace.modelDir.path, "tensors": beacon.keys.sorted()]
+        try JSONSerialization.data(withJSONObject: manifest).write(to: delta.appendingPathComponent("manifest.json"))
+
+        let source = try ModelSource.load(path: delta.path, dtype: .float32)
+        let loaded = TinyRun.parameters(source.decoder)
+        XCTAssertEqual(Set(loaded.keys), Set(TinyRun.parameters(base).keys).union(beacon.keys))
+        for (name, value) in TinyRun.parameters(base) { XCTAssertTrue(try loaded[name]!.equals(value), name) }
+        for (name, value) in beacon { XCTAssertTrue(try loaded[name]!.equals(value), name) }
+
+        let store = try pretrainStore(workspace.root)
+        let trainer = try TrainingSetup.makeTrainer(recipe: try workspace.recipe([
+            "model.path=\(delta.path)", "stage=beacon-pretrain", "data.train=\(store.path)", "data.ratios=[2,4]",
+            "data.min_length=40", "data.max_length=56", "trainable.mode=only_beacon", "max_steps=1",
+            "grad_accumulation=1", "checkpoint.every=1",
+        ]))
+        try trainer.run()
+        let out = workspace.root.appendingPathComponent("export")
+        try ModelExport.export(checkpoint: workspace.output.appendingPathComponent("step-1"), to: out, beaconOnly: true)
+        let written = try JSONSerialization.jsonObject(with: Data(contentsOf: out.appendingPathComponent("manifest.json"))) as! [String: Any]
+        XCTAssertEqual(written["base_path"] as? String, workspace.modelDir.path, "the delta's base, not the delta")
+        let reloaded = try ModelSource.load(path: out.path, dtype: .float32)
+        let final = TinyRun.parameters(trainer.objective.model)
+        for (name, value) in TinyRun.parameters(reloaded.decoder) { XCTAssertTrue(try final[name]!.equals(value), name) }
+    }
+
     /// `sft` on an SFT store: labels only on the replies, and the reply loss falls.
     func testSFTLowersTheReplyLoss() throws {
         let workspace = try TinyRun.Workspace()

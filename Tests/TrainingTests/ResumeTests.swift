@@ -83,7 +83,7 @@ final class ResumeTests: XCTestCase {
             }
         }
         let expected = try comparable(whole)
-        XCTAssertEqual(expected.count, 120 + 5)
+        XCTAssertEqual(expected.count, 120 + 5 + 1, "120 steps, validation at the start and every 24 steps")
         XCTAssertEqual(try comparable(killed), expected)
     }
     /// Kills at arbitrary moments (mid-step, mid-checkpoint, mid-cleanup), each time checking that every `step-N` left

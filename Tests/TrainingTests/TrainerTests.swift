@@ -38,13 +38,15 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(losses.count, 40)
         XCTAssertEqual(losses[0], log(64), accuracy: 0.3, "a random model starts near ln(vocab)")
         XCTAssertLessThan(losses.suffix(5).reduce(0, +) / 5, losses[0] - 0.6, "\(losses)")
-        XCTAssertEqual(validation.count, 2)
+        XCTAssertEqual(validation.count, 3, "at the start, at step 20 and at step 40")
+        XCTAssertEqual(validation[0], log(64), accuracy: 0.3, "the untrained model's validation loss comes first")
+        XCTAssertLessThan(validation[2], validation[1])
         XCTAssertLessThan(validation[1], validation[0])
         // metrics.jsonl: one line per step (log.every=1) plus the validation lines, with the documented fields.
         let lines = try TinyRun.metrics(work.output)
         XCTAssertEqual(lines.filter { $0["loss"] != nil }.count, 40)
-        XCTAssertEqual(lines.filter { $0["val_loss"] != nil }.count, 2)
-        XCTAssertEqual(Set(lines[0].keys), ["step", "max_steps", "loss", "lr", "tokens_per_s", "grad_norm", "elapsed"])
+        XCTAssertEqual(lines.filter { $0["val_loss"] != nil }.count, 3)
+        XCTAssertEqual(Set(lines[1].keys), ["step", "max_steps", "loss", "lr", "tokens_per_s", "input_tokens_per_s", "grad_norm", "elapsed"])
         // The saved recipe.yaml is the resolved recipe.
         XCTAssertEqual(try RecipeLoader.load(file: work.output.appendingPathComponent("recipe.yaml")), trainer.recipe)
     }

@@ -39,18 +39,30 @@ extension DecoderLM {
             : try Tensor.full([length, memoryLength + length], -Double.infinity, dtype: dtype).triu(memoryLength + 1)
 
         for (i, layer) in body.layers.enumerated() {
-            let stored = try memory.memoryKeysValues(layer: i)
             if !needHidden && i == body.layers.count - 1 {
                 let (keys, values) = try beaconKeysValues(layer.attention, try layer.inputNorm(h), rowIndex: rowIndex)
                 try memory.absorb(layer: i, keys: keys, values: values, plan: plan, beaconIndex: windowBeaconIndex)
                 break
             }
-            let (attended, keys, values) = try beaconAttention(
-                layer.attention, try layer.inputNorm(h), rowIndex: rowIndex, memory: stored, mask: mask, training: memory.training,
-                cos: cos, sin: sin, queryCos: queryCos, querySin: querySin)
+            let x = try layer.inputNorm(h)
+            let attended: Tensor, keys: Tensor, values: Tensor
+            if memory.training {
+                (attended, keys, values) = try beaconTrainingAttention(
+                    layer.attention, x, rowIndex: rowIndex, memory: try memory.memoryKeysValues(layer: i), mask: mask,
+                    cos: cos, sin: sin, queryCos: queryCos, querySin: querySin)
+                try memory.absorb(layer: i, keys: keys, values: values, plan: plan, beaconIndex: windowBeaconIndex)
+            } else {
+                let rotatedKeys: Tensor
+                (attended, keys, values, rotatedKeys) = try beaconInferenceAttention(
+                    layer.attention, x, rowIndex: rowIndex,
+                    memory: try memory.attendableMemory(layer: i, cos: cos, sin: sin, stepLength: length),
+                    queryCos: queryCos, querySin: querySin)
+                try memory.absorb(layer: i, keys: keys, values: values, plan: plan, beaconIndex: windowBeaconIndex)
+                try memory.updateAttendCache(layer: i, rotatedKeys: rotatedKeys, values: values,
+                                             previousLength: memoryLength)
+            }
             h = try h + attended
             h = try h + layer.mlp(layer.postAttentionNorm(h))
-            try memory.absorb(layer: i, keys: keys, values: values, plan: plan, beaconIndex: windowBeaconIndex)
         }
         return BeaconStepOutput(hidden: h)
     }
@@ -77,11 +89,9 @@ extension DecoderLM {
                 try project(a.vProj, a.beaconVProj).reshape(1, length, a.kvHeads, a.headDim).transpose(1, 2))
     }
 
-    /// Self-attention of one layer for a step: (output [1, L, hidden], new keys and values before RoPE).
-    private func beaconAttention(
-        _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: (Tensor, Tensor)?, mask: Tensor?, training: Bool,
-        cos: Tensor, sin: Tensor, queryCos: Tensor, querySin: Tensor
-    ) throws -> (Tensor, Tensor, Tensor) {
+    /// The step's queries, keys and values of one layer ([1, heads, L, headDim]), beacon rows through the beacon
+    /// projections.
+    private func beaconQKV(_ a: Attention, _ x: Tensor, rowIndex: Tensor?) throws -> (Tensor, Tensor, Tensor) {
         let length = x.dim(1)
         let beaconX = try rowIndex.map { try x.indexSelect(dim: 1, $0) }
         func project(_ plain: Linear, _ beacon: Linear?) throws -> Tensor {
@@ -92,30 +102,49 @@ extension DecoderLM {
         func heads(_ t: Tensor, _ n: Int) throws -> Tensor {
             try t.reshape(1, length, n, a.headDim).transpose(1, 2)
         }
-        let q = try heads(try project(a.qProj, a.beaconQProj), a.heads)
-        let k = try heads(try project(a.kProj, a.beaconKProj), a.kvHeads)
-        let v = try heads(try project(a.vProj, a.beaconVProj), a.kvHeads)
-        let allKeys = try memory.map { try Tensor.cat([$0.0, k], dim: 2) } ?? k
-        let allValues = try memory.map { try Tensor.cat([$0.1, v], dim: 2) } ?? v
-        let rotatedKeys = try Functional.applyRotary(allKeys, cos: cos, sin: sin)
-        let rotatedQueries = try Functional.applyRotary(q, cos: queryCos, sin: querySin)
-        let attended: Tensor
-        if training {
-            attended = try Functional.scaledDotProductAttention(rotatedQueries, rotatedKeys, allValues, mask: mask)
-        } else {
-            // Inference: memory part and causal window part in two mask-free passes.
-            let m = allKeys.dim(2) - length
-            let windowKeys = try rotatedKeys.narrow(dim: 2, start: m, length: length)
-            let memoryKeys = m == 0 ? nil : (keys: try rotatedKeys.narrow(dim: 2, start: 0, length: m),
-                                             values: try allValues.narrow(dim: 2, start: 0, length: m))
-            attended = try Functional.memoryWindowAttention(rotatedQueries, memory: memoryKeys, window: (windowKeys, v))
-        }
+        return (try heads(try project(a.qProj, a.beaconQProj), a.heads),
+                try heads(try project(a.kProj, a.beaconKProj), a.kvHeads),
+                try heads(try project(a.vProj, a.beaconVProj), a.kvHeads))
+    }
+
+    /// The attention output [1, L, hidden] from the merged heads, beacon rows through `beacon_o_proj` if present.
+    private func beaconOutput(_ a: Attention, _ attended: Tensor, rowIndex: Tensor?) throws -> Tensor {
+        let length = attended.dim(2)
         let merged = try attended.transpose(1, 2).reshape(1, length, a.heads * a.headDim)
         var out = try a.oProj(merged)
         if let beaconO = a.beaconOProj, let rowIndex {
             out = try replacingRows(out, rowIndex, with: try beaconO(try merged.indexSelect(dim: 1, rowIndex)))
         }
-        return (out, k, v)
+        return out
+    }
+
+    /// Training: one differentiable SDPA over [memory ; step] with the causal mask, the memory rotated afresh (its
+    /// pre-RoPE tensors carry the gradient into earlier windows). Returns (output, new keys and values before RoPE).
+    private func beaconTrainingAttention(
+        _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: (Tensor, Tensor)?, mask: Tensor?,
+        cos: Tensor, sin: Tensor, queryCos: Tensor, querySin: Tensor
+    ) throws -> (Tensor, Tensor, Tensor) {
+        let (q, k, v) = try beaconQKV(a, x, rowIndex: rowIndex)
+        let allKeys = try memory.map { try Tensor.cat([$0.0, k], dim: 2) } ?? k
+        let allValues = try memory.map { try Tensor.cat([$0.1, v], dim: 2) } ?? v
+        let attended = try Functional.scaledDotProductAttention(
+            try Functional.applyRotary(q, cos: queryCos, sin: querySin),
+            try Functional.applyRotary(allKeys, cos: cos, sin: sin), allValues, mask: mask)
+        return (try beaconOutput(a, attended, rowIndex: rowIndex), k, v)
+    }
+
+    /// Inference: the memory (already rotated, see `BeaconAttendCache`) and the causal step in two mask-free passes.
+    /// The step's keys sit at the queries' positions, so they rotate with the queries' cos/sin. Returns (output, new
+    /// keys and values before RoPE, the new keys rotated).
+    private func beaconInferenceAttention(
+        _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: (keys: Tensor, values: Tensor)?,
+        queryCos: Tensor, querySin: Tensor
+    ) throws -> (Tensor, Tensor, Tensor, Tensor) {
+        let (q, k, v) = try beaconQKV(a, x, rowIndex: rowIndex)
+        let rotatedKeys = try Functional.applyRotary(k, cos: queryCos, sin: querySin)
+        let attended = try Functional.memoryWindowAttention(try Functional.applyRotary(q, cos: queryCos, sin: querySin),
+                                                            memory: memory, window: (rotatedKeys, v))
+        return (try beaconOutput(a, attended, rowIndex: rowIndex), k, v, rotatedKeys)
     }
 
     /// `t` [1, L, F] with rows `index` replaced by `rows` [1, n, F] (differentiable in both).

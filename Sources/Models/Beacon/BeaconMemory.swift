@@ -28,7 +28,8 @@ public final class BeaconMemory {
     public func copy() throws -> BeaconMemory {
         let other = BeaconMemory(layerCount: layers.count, settings: settings, rule: rule,
                                  modelFingerprint: modelFingerprint, training: training)
-        other.layers = layers
+        // The attend caches are written in place, so each memory keeps its own (the copy rebuilds on first use).
+        other.layers = layers.map { var s = $0; s.attendCache = nil; return s }
         other.cursor = cursor
         return other
     }
@@ -55,10 +56,7 @@ public final class BeaconMemory {
     }
 
     /// Memory positions every layer holds (the same for all layers).
-    var memoryLength: Int {
-        let s = layers[0]
-        return (s.sinkKeys?.dim(2) ?? 0) + (s.beaconKeys?.dim(2) ?? 0) + (s.rawKeys?.dim(2) ?? 0)
-    }
+    var memoryLength: Int { entryCount(layer: 0) }
 
     /// Lays out the next window step for `pending` (the raw tokens given but not yet consumed; their first one is
     /// raw token number `tokensSeen`), advancing the cursor as the reference's `Memory._step` does.
@@ -149,6 +147,8 @@ struct BeaconLayerState {
     var beaconValues: Tensor?
     var rawKeys: Tensor?
     var rawValues: Tensor?
+    /// Inference only; see `BeaconAttendCache`.
+    var attendCache: BeaconAttendCache?
 }
 
 /// The window cursor (the reference's `_start_idx`, `_end_idx`, `_interleave_remainder`,

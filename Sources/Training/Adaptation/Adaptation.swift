@@ -401,7 +401,7 @@ public final class Adaptation {
         }
         if pretraining { state.report.pretrainSteps = trainer.step } else { state.report.sftSteps = trainer.step }
         return "\(trainer.step) steps from \(URL(fileURLWithPath: start).lastPathComponent)"
-            + (last.map { String(format: ", last loss %.4f, %.0f tok/s", $0.loss, $0.tokensPerSecond) } ?? "")
+            + (last.map { String(format: ", last loss %.4f, %.0f input tok/s", $0.loss, $0.inputTokensPerSecond) } ?? "")
     }
 
     private func export() throws -> String {

@@ -36,7 +36,7 @@ struct Contender {
         // Workers' stderr (progress bars, warnings) goes to a file so the table stays readable; it is shown when a
         // worker fails.
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("memorag-bench-\(getpid())-stderr.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
         let stdout = Pipe()
         process.standardOutput = stdout
