@@ -23,6 +23,21 @@ final class RecipeTests: XCTestCase {
         let config = try AdaptationConfig.load(file: adapt.url)
         XCTAssertEqual(config.pretrain.recipe, "beacon-pretrain.yaml")
         XCTAssertNil(config.model?.path)
+        // Its overrides are typed and checked like a recipe's.
+        let tuned = try AdaptationConfig.load(file: adapt.url, overrides: ["pretrain.max_steps=7", "eval.ratios=[8]",
+                                                                          "model.path=/m", "~threads"])
+        XCTAssertEqual(tuned.pretrain.maxSteps, 7)
+        XCTAssertEqual(tuned.eval.ratios, [8])
+        XCTAssertEqual(tuned.model?.path, "/m")
+        XCTAssertEqual(try RecipeLoader.decode(yaml: try tuned.yaml(), source: "saved", schema: AdaptationConfig.schema),
+                       tuned, "the saved config reads back")
+        XCTAssertThrowsError(try AdaptationConfig.load(file: adapt.url, overrides: ["pretrain.max_step=3"])) { error in
+            guard case .unknownKey(_, _, let nearby) = error as? RecipeError else { return XCTFail("\(error)") }
+            XCTAssertEqual(nearby.first, "pretrain.max_steps")
+        }
+        XCTAssertThrowsError(try AdaptationConfig.load(file: adapt.url, overrides: ["split.held_out_fraction=1.5"])) { error in
+            XCTAssertEqual(error as? RecipeError, .invalidValue(key: "split.held_out_fraction", reason: "must lie in (0, 1)"))
+        }
         let pretrain = try RecipeLoader.load(file: recipesDirectory.appendingPathComponent("beacon-pretrain.yaml"))
         XCTAssertEqual(pretrain.stage, .beaconPretrain)
         XCTAssertEqual(pretrain.trainable.mode, .onlyBeacon)
