@@ -283,6 +283,7 @@ public final class MemoRAGModels: @unchecked Sendable {
                                   tokenizerSHA256: nil)
         switch configuration.generator {
         case .memoryModel: generator = .memoryModel
+        case .memoryModelOnEvidence: generator = .local(memoryModel)
         case .localModel(let url): generator = .local(try MemoryModel(LanguageModel.load(url, dtype: dtype)))
         case .openAI(let remote): generator = .openAI(OpenAIChatClient(configuration: remote))
         }

@@ -5,6 +5,9 @@ import Torch
 public enum GeneratorChoice: Sendable, Equatable {
     /// The memory model's own LM, continuing from the memory (MemoRAG's default).
     case memoryModel
+    /// The memory model's own LM reading the evidence alone, without the memory: no second model to load, and a
+    /// small memory model answers more coherently (and sooner) than when it continues from a book-sized memory.
+    case memoryModelOnEvidence
     /// Another local model (HF-layout dir or GGUF), without the memory.
     case localModel(URL)
     /// An OpenAI-compatible chat-completions API.

@@ -101,6 +101,26 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(third.evidence.map(\.text), first.evidence.map(\.text))
     }
 
+    /// `.memoryModelOnEvidence` answers with the memory model's own weights from the evidence alone: exactly what a
+    /// separately loaded copy of the same model (`.localModel`) answers, without loading it twice.
+    func testTheMemoryModelOnEvidenceAnswersLikeASeparateCopyWithoutMemory() async throws {
+        let dir = try temporaryDirectory().appendingPathComponent("cache")
+        var onEvidence = try configuration()
+        onEvidence.generator = .memoryModelOnEvidence
+        let rag = try MemoRAG(configuration: onEvidence)
+        try await rag.memorize(Self.lighthouse, name: "lighthouse", cacheDir: dir)
+        let first = try await rag.ask("Who rescued the fishermen of the Silver Herring?")
+        XCTAssertFalse(first.answer.isEmpty)
+        var separate = try configuration()
+        separate.generator = .localModel(InstalledModels.smolLM2)
+        let other = try MemoRAG(configuration: separate)
+        try await other.load(cacheDir: dir)
+        let second = try await other.ask("Who rescued the fishermen of the Silver Herring?")
+        XCTAssertEqual(second.clues, first.clues)
+        XCTAssertEqual(second.evidence, first.evidence)
+        XCTAssertEqual(second.answer, first.answer)
+    }
+
     func testDocumentsMemorizedSeparatelyAreQueriedTogetherAndAddingLeavesOthersUntouched() async throws {
         let dir = try temporaryDirectory().appendingPathComponent("cache")
         let rag = try pipeline()

@@ -4,9 +4,9 @@ import MemoRAG
 
 /// Which generator writes the final answer.
 struct GeneratorOptions: ParsableArguments {
-    enum Kind: String, ExpressibleByArgument, CaseIterable { case memory, local, openai, azure }
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case memory, evidence, local, openai, azure }
 
-    @Option(help: "Answer generator: memory (the memory model, default), local (--generator-model), openai or azure.")
+    @Option(help: "Answer generator: memory (the memory model continuing from the memory, default), evidence (the memory model on the evidence alone), local (--generator-model), openai or azure.")
     var generator: Kind = .memory
     @Option(help: "With --generator local: a model dir or .gguf.") var generatorModel: String?
     @Option(help: "With openai/azure: the API base URL (e.g. https://api.openai.com/v1, https://api.deepseek.com/v1, http://127.0.0.1:8080/v1; Azure: https://NAME.openai.azure.com).")
@@ -20,6 +20,7 @@ struct GeneratorOptions: ParsableArguments {
     func choice() throws -> GeneratorChoice {
         switch generator {
         case .memory: return .memoryModel
+        case .evidence: return .memoryModelOnEvidence
         case .local:
             guard let generatorModel else { throw ValidationError("--generator local needs --generator-model") }
             return .localModel(URL(fileURLWithPath: generatorModel))
