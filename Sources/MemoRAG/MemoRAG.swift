@@ -224,7 +224,9 @@ public actor MemoRAG {
         for document in manifest.documents {
             let url = cacheDir.appendingPathComponent(document.memoryFile)
             switch manifest.mode {
-            case .beacon: memories.append(try BeaconContextMemory.load(from: url, for: memoryModel.lm))
+            // The fingerprint computed once at init: recomputing it reads every weight (most of a second).
+            case .beacon: memories.append(try BeaconContextMemory.load(from: url, for: memoryModel.lm,
+                                                                       fingerprint: memoryIdentity.fingerprint))
             case .lite, .longllm: memories.append(try KVContextMemory.load(from: url, for: memoryModel.lm))
             }
         }

@@ -54,7 +54,7 @@ final class BeaconContextMemory: ContextMemory {
         try memory.save(to: url, metadata: metadata)
     }
 
-    static func load(from url: URL, for lm: LanguageModel) throws -> BeaconContextMemory {
-        BeaconContextMemory(try BeaconMemory.load(from: url, for: lm.model))
+    static func load(from url: URL, for lm: LanguageModel, fingerprint: String) throws -> BeaconContextMemory {
+        BeaconContextMemory(try BeaconMemory.load(from: url, for: lm.model, modelFingerprint: fingerprint))
     }
 }

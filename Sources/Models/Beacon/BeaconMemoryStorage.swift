@@ -68,7 +68,8 @@ extension BeaconMemory {
     }
 
     /// Reads a memory written by `save`, refusing one made by another model (config or weights).
-    public static func load(from url: URL, for model: DecoderLM) throws -> BeaconMemory {
+    /// `modelFingerprint`, when the caller already has it, is `model.fingerprint` (which reads every weight).
+    public static func load(from url: URL, for model: DecoderLM, modelFingerprint: String? = nil) throws -> BeaconMemory {
         func fail(_ reason: String) -> BeaconMemoryError { .unreadable(path: url.path, reason: reason) }
         let tensors: [String: Tensor]
         let meta: [String: String]
@@ -80,7 +81,7 @@ extension BeaconMemory {
             throw fail("format version \(meta["version"] ?? "none") is not supported (expected \(formatVersion))")
         }
         guard let stored = meta["model_fingerprint"] else { throw fail("no model fingerprint") }
-        let actual = try model.fingerprint
+        let actual = try modelFingerprint ?? model.fingerprint
         guard stored == actual else { throw BeaconMemoryError.otherModel(path: url.path, stored: stored, model: actual) }
         let decoder = JSONDecoder()
         func decode<T: Decodable>(_ type: T.Type, _ key: String) throws -> T {
