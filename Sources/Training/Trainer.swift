@@ -75,11 +75,7 @@ public final class Trainer {
     public func run(progress: (TrainingEvent) -> Void = { _ in }) throws {
         try prepare(progress: progress)
         // A fresh run measures the starting point first, so every run's metrics show what training changed.
-        if step == 0, validationData != nil {
-            let (valLoss, valTokens) = try validate()
-            try appendMetrics(ValidationLine(step: 0, valLoss: valLoss, valTokens: valTokens))
-            progress(.validation(step: 0, loss: valLoss, tokens: valTokens))
-        }
+        if step == 0, validationData != nil { try recordValidation(progress: progress) }
         let clock = ContinuousClock(), start = clock.now
         var windowTokens = 0, windowInputTokens = 0, windowStart = clock.now
         while step < recipe.maxSteps {
@@ -100,9 +96,7 @@ public final class Trainer {
                 progress(.step(metrics))
             }
             if validationData != nil, step % recipe.validation.every == 0 || step == recipe.maxSteps {
-                let (valLoss, valTokens) = try validate()
-                try appendMetrics(ValidationLine(step: step, valLoss: valLoss, valTokens: valTokens))
-                progress(.validation(step: step, loss: valLoss, tokens: valTokens))
+                try recordValidation(progress: progress)
             }
             if step % recipe.checkpoint.every == 0 || step == recipe.maxSteps {
                 progress(.checkpoint(step: step, url: try saveCheckpoint(elapsed: elapsed)))
@@ -113,6 +107,13 @@ public final class Trainer {
                 windowStart = clock.now
             }
         }
+    }
+
+    /// Validation loss at the current step, into metrics.jsonl and `progress`.
+    private func recordValidation(progress: (TrainingEvent) -> Void) throws {
+        let (valLoss, valTokens) = try validate()
+        try appendMetrics(ValidationLine(step: step, valLoss: valLoss, valTokens: valTokens))
+        progress(.validation(step: step, loss: valLoss, tokens: valTokens))
     }
 
     /// One optimizer step: `grad_accumulation` micro-batches, gradients divided by all their counted tokens, clipped,

@@ -46,7 +46,8 @@ final class BeaconAttendCache {
 extension BeaconMemory {
     /// What inference attends to before a step of `stepLength` entries at layer `layer`: the cached rotated memory
     /// when it is current, else rebuilt from the stored pre-RoPE entries (`cos`/`sin` cover positions from 0).
-    func attendableMemory(layer: Int, cos: Tensor, sin: Tensor, stepLength: Int) throws
+    /// Without `keepCache` (a step that fills its window, after which positions change) nothing is cached.
+    func attendableMemory(layer: Int, cos: Tensor, sin: Tensor, stepLength: Int, keepCache: Bool) throws
         -> (keys: Tensor, values: Tensor)?
     {
         let m = entryCount(layer: layer)
@@ -55,6 +56,10 @@ extension BeaconMemory {
         guard let (keys, values) = try memoryKeysValues(layer: layer) else { return nil }
         let rotated = try Functional.applyRotary(keys, cos: try cos.narrow(dim: 0, start: 0, length: m),
                                                  sin: try sin.narrow(dim: 0, start: 0, length: m))
+        guard keepCache else {
+            layers[layer].attendCache = nil
+            return (rotated, values)
+        }
         // Room for the rest of the window (raw tokens and their beacons) and this step.
         let room = settings.window + settings.window / 2 + stepLength + 8
         let cache = try BeaconAttendCache(rotatedKeys: rotated, values: values, room: room)

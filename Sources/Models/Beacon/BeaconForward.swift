@@ -55,7 +55,8 @@ extension DecoderLM {
                 let rotatedKeys: Tensor
                 (attended, keys, values, rotatedKeys) = try beaconInferenceAttention(
                     layer.attention, x, rowIndex: rowIndex,
-                    memory: try memory.attendableMemory(layer: i, cos: cos, sin: sin, stepLength: length),
+                    memory: try memory.attendableMemory(layer: i, cos: cos, sin: sin, stepLength: length,
+                                                        keepCache: !plan.windowFull),
                     queryCos: queryCos, querySin: querySin)
                 try memory.absorb(layer: i, keys: keys, values: values, plan: plan, beaconIndex: windowBeaconIndex)
                 try memory.updateAttendCache(layer: i, rotatedKeys: rotatedKeys, values: values,
@@ -78,33 +79,30 @@ extension DecoderLM {
 
     /// Only the new keys and values of a layer, [1, kvHeads, L, headDim] before RoPE.
     private func beaconKeysValues(_ a: Attention, _ x: Tensor, rowIndex: Tensor?) throws -> (Tensor, Tensor) {
-        let length = x.dim(1)
-        let beaconX = try rowIndex.map { try x.indexSelect(dim: 1, $0) }
-        func project(_ plain: Linear, _ beacon: Linear?) throws -> Tensor {
-            let out = try plain(x)
-            guard let beacon, let rowIndex, let beaconX else { return out }
-            return try replacingRows(out, rowIndex, with: try beacon(beaconX))
-        }
-        return (try project(a.kProj, a.beaconKProj).reshape(1, length, a.kvHeads, a.headDim).transpose(1, 2),
-                try project(a.vProj, a.beaconVProj).reshape(1, length, a.kvHeads, a.headDim).transpose(1, 2))
+        let (_, k, v) = try beaconProjections(a, x, rowIndex: rowIndex, queries: false)
+        return (k, v)
     }
 
     /// The step's queries, keys and values of one layer ([1, heads, L, headDim]), beacon rows through the beacon
     /// projections.
     private func beaconQKV(_ a: Attention, _ x: Tensor, rowIndex: Tensor?) throws -> (Tensor, Tensor, Tensor) {
+        let (q, k, v) = try beaconProjections(a, x, rowIndex: rowIndex, queries: true)
+        return (q!, k, v)
+    }
+
+    /// Keys and values (and queries when asked) in heads, beacon rows through the beacon projections.
+    private func beaconProjections(_ a: Attention, _ x: Tensor, rowIndex: Tensor?, queries: Bool)
+        throws -> (Tensor?, Tensor, Tensor)
+    {
         let length = x.dim(1)
         let beaconX = try rowIndex.map { try x.indexSelect(dim: 1, $0) }
-        func project(_ plain: Linear, _ beacon: Linear?) throws -> Tensor {
-            let out = try plain(x)
-            guard let beacon, let rowIndex, let beaconX else { return out }
-            return try replacingRows(out, rowIndex, with: try beacon(beaconX))
+        func heads(_ plain: Linear, _ beacon: Linear?, _ n: Int) throws -> Tensor {
+            var out = try plain(x)
+            if let beacon, let rowIndex, let beaconX { out = try replacingRows(out, rowIndex, with: try beacon(beaconX)) }
+            return try out.reshape(1, length, n, a.headDim).transpose(1, 2)
         }
-        func heads(_ t: Tensor, _ n: Int) throws -> Tensor {
-            try t.reshape(1, length, n, a.headDim).transpose(1, 2)
-        }
-        return (try heads(try project(a.qProj, a.beaconQProj), a.heads),
-                try heads(try project(a.kProj, a.beaconKProj), a.kvHeads),
-                try heads(try project(a.vProj, a.beaconVProj), a.kvHeads))
+        return (queries ? try heads(a.qProj, a.beaconQProj, a.heads) : nil,
+                try heads(a.kProj, a.beaconKProj, a.kvHeads), try heads(a.vProj, a.beaconVProj, a.kvHeads))
     }
 
     /// The attention output [1, L, hidden] from the merged heads, beacon rows through `beacon_o_proj` if present.
