@@ -11,6 +11,8 @@ public final class Linear: Module {
     @ModuleInfo(key: "lora_B") public private(set) var loraB: Linear?
     /// alpha / rank of the attached adapter.
     public private(set) var loraScale = 0.0
+    /// The weight as packed int8 (`quantizeInt8()`), used instead of `weight` whenever no gradient is wanted.
+    public private(set) var int8: Int8Linear?
 
     /// Weights from `initialization` (HF's N(0, 0.02²) by default); bias zero.
     public init(_ inputs: Int, _ outputs: Int, bias: Bool = true, dtype: DType = .float32,
@@ -23,7 +25,9 @@ public final class Linear: Module {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        let y = try Functional.linear(x, weight: weight, bias: bias)
+        // The int8 copy has no autograd: with grad mode on (training) the float weight is used.
+        let y = if let int8, x.dtype == .float32, !isGradEnabled { try int8(x) }
+                else { try Functional.linear(x, weight: weight, bias: bias) }
         guard let loraA, let loraB else { return y }
         return try y + loraB(loraA(x)) * loraScale
     }
@@ -39,11 +43,20 @@ public final class Linear: Module {
         loraScale = alpha / Double(rank)
     }
 
+    /// Packs the current weight as int8 for inference (see `Int8Linear`); `dropInt8()` goes back to the float
+    /// weight. Call it after the weights are final: a later change to `weight` is not seen by the packed copy.
+    public func quantizeInt8() throws {
+        int8 = try Int8Linear(weight: weight, bias: bias)
+    }
+
+    public func dropInt8() { int8 = nil }
+
     /// `W += scale · B A`, then drops the adapter (what export ships: a plain Linear).
     public func mergeLoRA() throws {
         guard let loraA, let loraB else { return }
         let merged = try Self.mergedWeight(weight, loraA: loraA.weight, loraB: loraB.weight, scale: loraScale)
         try withNoGrad { try weight.copyFrom(merged) }
+        int8 = nil  // packed from the weight before the merge
         self.loraA = nil
         self.loraB = nil
         loraScale = 0
@@ -77,12 +90,23 @@ public final class Embedding: Module {
         self.weight = try initialization.make([count, dims], dtype: dtype)
     }
 
+    /// The table packed as int8 for `asLinear` (`quantizeInt8()`); lookups keep the float rows.
+    public private(set) var int8: Int8Linear?
+
     public func callAsFunction(_ ids: Tensor) throws -> Tensor {
         try Functional.embedding(ids, weight: weight)
     }
 
     /// Scores against every row (`x Wᵀ`), the output layer of a model with tied embeddings.
     public func asLinear(_ x: Tensor) throws -> Tensor {
-        try Functional.linear(x, weight: weight)
+        if let int8, x.dtype == .float32, !isGradEnabled { return try int8(x) }
+        return try Functional.linear(x, weight: weight)
     }
+
+    /// Packs the table as int8 for `asLinear` at inference (see `Linear.quantizeInt8()`).
+    public func quantizeInt8() throws {
+        int8 = try Int8Linear(weight: weight, bias: nil)
+    }
+
+    public func dropInt8() { int8 = nil }
 }

@@ -11,11 +11,14 @@ public struct CPUFeatures: Sendable, Equatable {
     public var avx512vl = false
     public var avx512bf16 = false
     public var amxBF16 = false
+    /// Int8 dot products accumulating in 32 bits (AVX-512 VNNI or AVX-VNNI).
+    public var vnni = false
 
     public init(avx2: Bool = false, fma: Bool = false, avx512f: Bool = false, avx512bw: Bool = false, avx512dq: Bool = false,
-                avx512vl: Bool = false, avx512bf16: Bool = false, amxBF16: Bool = false) {
+                avx512vl: Bool = false, avx512bf16: Bool = false, amxBF16: Bool = false, vnni: Bool = false) {
         (self.avx2, self.fma, self.avx512f, self.avx512bw) = (avx2, fma, avx512f, avx512bw)
         (self.avx512dq, self.avx512vl, self.avx512bf16, self.amxBF16) = (avx512dq, avx512vl, avx512bf16, amxBF16)
+        self.vnni = vnni
     }
 
     /// Reads the flags of the first processor in `/proc/cpuinfo` (all features false where that file is absent).
@@ -32,13 +35,15 @@ public struct CPUFeatures: Sendable, Equatable {
         return CPUFeatures(
             avx2: flags.contains("avx2"), fma: flags.contains("fma"), avx512f: flags.contains("avx512f"),
             avx512bw: flags.contains("avx512bw"), avx512dq: flags.contains("avx512dq"), avx512vl: flags.contains("avx512vl"),
-            avx512bf16: flags.contains("avx512_bf16"), amxBF16: flags.contains("amx_bf16"))
+            avx512bf16: flags.contains("avx512_bf16"), amxBF16: flags.contains("amx_bf16"),
+            vnni: flags.contains("avx512_vnni") || flags.contains("avx_vnni"))
     }
 
     public var hasHardwareBF16: Bool { avx512bf16 || amxBF16 }
 
     public var summary: String {
-        let names = [("avx2", avx2), ("fma", fma), ("avx512f", avx512f), ("avx512_bf16", avx512bf16), ("amx_bf16", amxBF16)]
+        let names = [("avx2", avx2), ("fma", fma), ("avx512f", avx512f), ("avx512_bf16", avx512bf16), ("amx_bf16", amxBF16),
+                     ("vnni", vnni)]
         return names.map { "\($0.0)=\($0.1 ? "yes" : "no")" }.joined(separator: " ")
     }
 }
@@ -62,4 +67,27 @@ public enum ComputeDType {
         default: throw TorchError("unknown compute dtype '\(name)' (expected fp32, bf16 or fp16)")
         }
     }
+}
+
+/// How an inference model computes: the dtype of its activations and float weights, and whether its linear weights
+/// are packed as int8 (`Int8Linear`: float32 activations, dynamically quantized per call).
+public struct InferencePrecision: Sendable, Equatable, CustomStringConvertible {
+    public var dtype: DType
+    public var int8Weights: Bool
+
+    public init(dtype: DType, int8Weights: Bool = false) {
+        (self.dtype, self.int8Weights) = (dtype, int8Weights)
+    }
+
+    /// `ComputeDType.parse`'s spellings, plus "int8" (float32 with int8 linear weights).
+    public static func parse(_ name: String) throws -> InferencePrecision {
+        if ["int8", "i8", "q8"].contains(name.lowercased()) { return InferencePrecision(dtype: .float32, int8Weights: true) }
+        do {
+            return InferencePrecision(dtype: try ComputeDType.parse(name))
+        } catch {
+            throw TorchError("unknown compute dtype '\(name)' (expected fp32, bf16, fp16 or int8)")
+        }
+    }
+
+    public var description: String { int8Weights ? "int8" : "\(dtype)" }
 }

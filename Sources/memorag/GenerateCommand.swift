@@ -33,7 +33,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Repetition penalty (1: off).") var repetitionPenalty: Double = 1
     @Option(help: "Sampling seed.") var seed: UInt64 = 0
     @Option(name: .customLong("stop"), help: "Stop when this text appears (repeatable); it is not printed.") var stopStrings: [String] = []
-    @Option(help: "Compute dtype: fp32 or bf16 (default: chosen from the CPU).") var dtype: String?
+    @Option(help: "Compute dtype: fp32, bf16, or int8 (fp32 activations over int8 weights; default: chosen from the CPU).")
+    var dtype: String?
     @Option(help: "Intra-op threads (default: all cores).") var threads: Int?
     @Option(help: "Beacon compression ratio: raw tokens per beacon (beacon models; default: plain attention).")
     var ratio: Int?
@@ -44,9 +45,9 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         if let threads { try LibTorch.setNumThreads(threads) }
         let text = try promptText()
-        let computeType = try dtype.map(ComputeDType.parse) ?? ComputeDType.choose()
+        let precision = try dtype.map(InferencePrecision.parse) ?? InferencePrecision(dtype: ComputeDType.choose())
         let path = URL(fileURLWithPath: model ?? ModelPaths.defaultGGUF.path)
-        let lm = try LanguageModel.load(path, dtype: computeType)
+        let lm = try LanguageModel.load(path, dtype: precision.dtype)
 
         var input = text
         if chat {
@@ -64,6 +65,7 @@ struct GenerateCommand: ParsableCommand {
                                           repetitionPenalty: repetitionPenalty, seed: seed)
         let parameters = GenerationParameters(maxNewTokens: maxNewTokens, sampling: sampling, stopTokenIds: lm.stopTokenIds)
         let memory = try ratio.map { try beaconMemory(lm.model, ratio: $0) }
+        if precision.int8Weights { try lm.model.quantizeInt8() }  // after any fresh beacon projections
         let reply = try lm.generateText(promptIds: ids, parameters: parameters, stopStrings: stopStrings,
                                         memory: memory) { piece in
             if !json { FileHandle.standardOutput.write(Data(piece.utf8)) }

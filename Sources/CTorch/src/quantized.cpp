@@ -1,0 +1,116 @@
+// Int8 weights for inference: a linear layer's weight quantized once per output row and packed by libtorch's quantized
+// engine (fbgemm on x86), applied with dynamically quantized activations. Decoding a small model reads every weight
+// once per token, so a quarter of the bytes is most of the win; prefill runs on int8 dot-product instructions.
+#include "internal.h"
+
+#include <ATen/native/quantized/PackedParams.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+
+#include <algorithm>
+
+struct mr_packed_linear_s {
+    c10::intrusive_ptr<LinearPackedParamsBase> packed;
+    int64_t inputs, outputs;
+    bool reduce_range;
+};
+
+namespace {
+
+// libtorch warns (once, on stderr) that quantized tensor creation is deprecated; the packed weight is all we keep.
+struct SilentWarnings final : c10::WarningHandler {
+    void process(const c10::Warning &) override {}
+};
+
+bool engine_available() {
+    const auto engines = at::globalContext().supportedQEngines();
+    return std::any_of(engines.begin(), engines.end(), [](at::QEngine e) {
+        return e == at::QEngine::FBGEMM || e == at::QEngine::X86 || e == at::QEngine::ONEDNN;
+    });
+}
+
+// Picks an x86 engine once: QNNPACK (the default on some builds) has no per-channel dynamic linear.
+void select_engine() {
+    static const bool selected = [] {
+        const auto engines = at::globalContext().supportedQEngines();
+        for (auto wanted : {at::QEngine::X86, at::QEngine::FBGEMM, at::QEngine::ONEDNN})
+            if (std::find(engines.begin(), engines.end(), wanted) != engines.end()) {
+                at::globalContext().setQEngine(wanted);
+                return true;
+            }
+        return false;
+    }();
+    if (!selected) throw std::runtime_error("this libtorch has no x86 quantized engine (fbgemm/onednn) for int8 linears");
+}
+
+// The packed product with activations quantized per group of rows. fbgemm quantizes its whole input with one
+// scale; a prompt's first token carries activations ~50x larger than the rest (the attention sink), which would
+// leave the other tokens a handful of levels (held-out loss of SmolLM2-135M: fp32 3.541, one scale 4.556, rows
+// grouped by factors of two 3.580). A decoded token is a single row: one call.
+at::Tensor apply_grouped(const mr_packed_linear_s &linear, const at::Tensor &rows) {
+    const auto &packed = linear.packed;
+    if (rows.size(0) <= 1) return packed->apply_dynamic(rows, linear.reduce_range);
+    const auto magnitude = at::floor(at::log2(rows.abs().amax(1).clamp_min(1e-30)));
+    const auto [groups, group_of_row, counts] = at::_unique2(magnitude, /*sorted=*/true, /*return_inverse=*/true);
+    if (groups.numel() == 1) return packed->apply_dynamic(rows, linear.reduce_range);
+    auto result = at::empty({rows.size(0), linear.outputs}, rows.options());
+    for (int64_t g = 0; g < groups.numel(); ++g) {
+        const auto members = (group_of_row == g).nonzero().flatten();
+        result.index_copy_(0, members, packed->apply_dynamic(rows.index_select(0, members), linear.reduce_range));
+    }
+    return result;
+}
+
+} // namespace
+
+extern "C" {
+
+int mr_packed_linear_supported(int *out) {
+    PROTECT({
+        if (out == nullptr) throw std::invalid_argument("null output pointer");
+        *out = engine_available() ? 1 : 0;
+    })
+}
+
+int mr_packed_linear_int8(mr_packed_linear *out, mr_tensor weight, mr_tensor bias, int reduce_range) {
+    PROTECT({
+        if (out == nullptr) throw std::invalid_argument("null output pointer");
+        select_engine();
+        at::NoGradGuard no_grad;
+        const auto w = mr::T(weight).detach().to(at::kFloat).contiguous();
+        if (w.dim() != 2) throw std::invalid_argument("int8 linear: the weight must be [out, in]");
+        // Symmetric per-row scales: max |w| of the row maps to 127 (an all-zero row gets scale 1).
+        auto scales = (w.abs().amax(1) / 127.0).to(at::kDouble);
+        scales = at::where(scales > 0, scales, at::ones_like(scales));
+        const auto zero_points = at::zeros({w.size(0)}, at::TensorOptions().dtype(at::kLong));
+        SilentWarnings silent;
+        c10::WarningUtils::WarningHandlerGuard quiet(&silent);
+        const auto q = at::quantize_per_channel(w, scales, zero_points, 0, at::kQInt8);
+        c10::optional<at::Tensor> b;
+        if (bias != nullptr) b = mr::T(bias).detach().to(at::kFloat).contiguous();
+        static auto prepack = c10::Dispatcher::singleton()
+                                  .findSchemaOrThrow("quantized::linear_prepack", "")
+                                  .typed<c10::intrusive_ptr<LinearPackedParamsBase>(at::Tensor, c10::optional<at::Tensor>)>();
+        *out = new mr_packed_linear_s{prepack.call(q, b), w.size(1), w.size(0), reduce_range != 0};
+    })
+}
+
+int mr_packed_linear_apply(mr_tensor *out, mr_packed_linear linear, mr_tensor x) {
+    RETURN_TENSOR(out, ([&] {
+                      if (linear == nullptr) throw std::invalid_argument("null packed linear");
+                      const auto &input = mr::T(x);
+                      if (input.scalar_type() != at::kFloat)
+                          throw std::invalid_argument("int8 linear: the input must be float32");
+                      if (input.dim() < 1 || input.size(-1) != linear->inputs)
+                          throw std::invalid_argument("int8 linear: the input's last dimension is " +
+                                                      std::to_string(input.dim() ? input.size(-1) : 0) + ", the weight's " +
+                                                      std::to_string(linear->inputs));
+                      at::NoGradGuard no_grad;
+                      auto shape = input.sizes().vec();
+                      shape.back() = linear->outputs;
+                      return apply_grouped(*linear, input.reshape({-1, linear->inputs}).contiguous()).reshape(shape);
+                  }()))
+}
+
+void mr_packed_linear_free(mr_packed_linear linear) { delete linear; }
+
+} // extern "C"

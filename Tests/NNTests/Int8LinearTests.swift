@@ -1,0 +1,72 @@
+import NN
+import TestSupport
+import Torch
+import XCTest
+
+/// Int8 weights (`Int8Linear`, `Linear.quantizeInt8`): the packed product against the float one and against the
+/// product with the weight rounded per row the same way, the grad-mode switch, and bad inputs.
+final class Int8LinearTests: XCTestCase {
+    override func setUpWithError() throws {
+        try XCTSkipUnless(Int8Linear.isSupported, "this libtorch has no x86 quantized engine")
+    }
+
+    func testThePackedProductIsTheRoundedWeightsProductUpToActivationRounding() throws {
+        try LibTorch.manualSeed(3)
+        let weight = try Tensor.randn([48, 80])
+        let bias = try Tensor.randn([48])
+        let x = try Tensor.randn([2, 5, 80])
+        let packed = try Int8Linear(weight: weight, bias: bias)
+        XCTAssertEqual(packed.inputs, 80)
+        XCTAssertEqual(packed.outputs, 48)
+        let y = try packed(x)
+        XCTAssertEqual(y.shape, [2, 5, 48])
+
+        // The weight as int8 would hold it: one symmetric scale per output row, max |w| → 127.
+        let w = try weight.toArray(Float.self)
+        var rounded = [Float](repeating: 0, count: w.count)
+        for row in 0..<48 {
+            let values = w[(row * 80)..<((row + 1) * 80)]
+            let scale = values.map { abs($0) }.max()! / 127
+            for (j, v) in values.enumerated() { rounded[row * 80 + j] = (v / scale).rounded() * scale }
+        }
+        let roundedProduct = try Functional.linear(x, weight: try Tensor(rounded, shape: [48, 80]), bias: bias)
+        let floatProduct = try Functional.linear(x, weight: weight, bias: bias)
+        let scale = try floatProduct.abs().max().item()
+        // What is left after the weight rounding is the activations' (7-bit, per-tensor) rounding: a few percent.
+        let activationError = try (y - roundedProduct).abs().max().item() / scale
+        let totalError = try (y - floatProduct).abs().max().item() / scale
+        XCTAssertLessThan(activationError, 0.03)
+        XCTAssertLessThan(totalError, 0.04)
+        XCTAssertGreaterThan(totalError, 0, "an int8 product identical to the float one was not computed in int8")
+    }
+
+    func testLinearUsesInt8WithoutGradientsAndTheFloatWeightWithThem() throws {
+        try LibTorch.manualSeed(5)
+        let linear = try Linear(64, 32)
+        let x = try Tensor.randn([3, 64])
+        let exact = try withNoGrad { try linear(x) }
+        try linear.quantizeInt8()
+        let quantized = try withNoGrad { try linear(x) }
+        XCTAssertGreaterThan(try (quantized - exact).abs().max().item(), 0)
+        assertClose(quantized, exact, atol: 0.05 * (try exact.abs().max().item()), rtol: 0)
+        // Training: grad mode on, so the float weight computes and the gradient reaches it.
+        _ = try linear.weight.setRequiresGrad()
+        let trained = try linear(x)
+        assertClose(trained, exact, atol: 0, rtol: 0)
+        try trained.sum().backward()
+        XCTAssertNotNil(try linear.weight.grad)
+        linear.dropInt8()
+        assertClose(try withNoGrad { try linear(x) }, exact, atol: 0, rtol: 0)
+    }
+
+    func testBadShapesAndDtypesAreErrors() throws {
+        XCTAssertThrowsError(try Int8Linear(weight: try Tensor.randn([2, 3, 4]), bias: nil))
+        let packed = try Int8Linear(weight: try Tensor.randn([8, 16]), bias: nil)
+        XCTAssertThrowsError(try packed(try Tensor.randn([2, 15]))) { error in
+            XCTAssertTrue("\(error)".contains("last dimension"), "\(error)")
+        }
+        XCTAssertThrowsError(try packed(try Tensor.randn([2, 16]).to(.bfloat16))) { error in
+            XCTAssertTrue("\(error)".contains("float32"), "\(error)")
+        }
+    }
+}
