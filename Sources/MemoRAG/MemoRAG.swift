@@ -269,9 +269,13 @@ public final class MemoRAGModels: @unchecked Sendable {
 
     public init(configuration: MemoRAGConfiguration) throws {
         self.configuration = configuration
-        let dtype = try configuration.dtype ?? ComputeDType.choose()
+        let dtype = try configuration.int8Weights ? .float32 : configuration.dtype ?? ComputeDType.choose()
+        if configuration.int8Weights, let requested = configuration.dtype, requested != .float32 {
+            throw MemoRAGError.invalidArgument("int8 weights compute with float32 activations, not \(requested)")
+        }
         var lm = try LanguageModel.load(configuration.memoryModel, dtype: dtype)
         if configuration.mode == .beacon { lm = try BeaconContextMemory.prepare(lm) }
+        if configuration.int8Weights { try lm.model.quantizeInt8() }  // after any beacon parameters were added
         memoryModel = try MemoryModel(lm)
         embedder = try Embedder(directory: configuration.retriever, dtype: .float32)
         if let tokens = configuration.chunkTokens, tokens < Chunker.minimumTokens {
@@ -286,7 +290,10 @@ public final class MemoRAGModels: @unchecked Sendable {
         switch configuration.generator {
         case .memoryModel: generator = .memoryModel
         case .memoryModelOnEvidence: generator = .local(memoryModel)
-        case .localModel(let url): generator = .local(try MemoryModel(LanguageModel.load(url, dtype: dtype)))
+        case .localModel(let url):
+            let model = try LanguageModel.load(url, dtype: dtype)
+            if configuration.int8Weights { try model.model.quantizeInt8() }
+            generator = .local(try MemoryModel(model))
         case .openAI(let remote): generator = .openAI(OpenAIChatClient(configuration: remote))
         }
     }

@@ -50,6 +50,11 @@ public struct MemoRAGConfiguration: Sendable {
     public var remoteContextTokens = 16_384
     /// Compute dtype; nil chooses from the CPU.
     public var dtype: DType?
+    /// Runs the memory model's (and a local generator's) linear layers on int8 weights with dynamically quantized
+    /// activations (`DecoderLM.quantizeInt8`; needs `dtype` float32). Decoding reads a quarter of the weight bytes
+    /// and prefill uses int8 dot products, at a small cost in accuracy (see the README's measurements). Caches made
+    /// either way load in the other: the model's fingerprint is that of its float weights.
+    public var int8Weights = false
 
     public init(memoryModel: URL, retriever: URL) {
         self.memoryModel = memoryModel

@@ -121,6 +121,32 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(second.answer, first.answer)
     }
 
+    /// `int8Weights` runs the memory model on packed int8 weights: a cache memorized with float weights loads (the
+    /// fingerprint is the float weights'), and the beacon memory, clues, retrieval and answer all run.
+    func testInt8WeightsServeACacheMadeWithFloatWeights() async throws {
+        let dir = try temporaryDirectory().appendingPathComponent("cache")
+        let rag = try pipeline(mode: .beacon)
+        try await rag.memorize(Self.lighthouse, name: "lighthouse", cacheDir: dir)
+        let exact = try await rag.ask("Who rescued the fishermen of the Silver Herring?")
+        var configuration = try configuration(mode: .beacon)
+        configuration.int8Weights = true
+        let quantized = try MemoRAG(configuration: configuration)
+        try await quantized.load(cacheDir: dir)
+        let result = try await quantized.ask("Who rescued the fishermen of the Silver Herring?")
+        XCTAssertFalse(result.answer.isEmpty)
+        XCTAssertFalse(result.evidence.isEmpty)
+        XCTAssertTrue(quantized.models.memoryModel.lm.model.isInt8)
+        XCTAssertFalse(rag.models.memoryModel.lm.model.isInt8)
+        // The float pipeline is not touched by the other one's packing.
+        let again = try await rag.ask("Who rescued the fishermen of the Silver Herring?")
+        XCTAssertEqual(again.answer, exact.answer)
+
+        configuration.dtype = .bfloat16
+        XCTAssertThrowsError(try MemoRAG(configuration: configuration)) { error in
+            XCTAssertTrue("\(error)".contains("float32"), "\(error)")
+        }
+    }
+
     func testDocumentsMemorizedSeparatelyAreQueriedTogetherAndAddingLeavesOthersUntouched() async throws {
         let dir = try temporaryDirectory().appendingPathComponent("cache")
         let rag = try pipeline()

@@ -9,7 +9,8 @@ struct PipelineOptions: ParsableArguments {
     var model: String?
     @Option(help: "Retriever: a sentence-transformers dir (default: all-MiniLM-L6-v2 installed by setup).")
     var retriever: String?
-    @Option(help: "Compute dtype: fp32 or bf16 (default: chosen from the CPU).") var dtype: String?
+    @Option(help: "Compute dtype: fp32, bf16, or int8 (fp32 activations over int8 weights; default: chosen from the CPU).")
+    var dtype: String?
     @Option(help: "Intra-op threads (default: all cores).") var threads: Int?
     @Option(help: "A prompt-set JSON file replacing the built-in prompts (same keys as Resources/prompts/en.json).")
     var prompts: String?
@@ -21,7 +22,9 @@ struct PipelineOptions: ParsableArguments {
         let retrieverPath = retriever ?? manifest?.retriever.source ?? ModelPaths.defaultRetriever.path
         var configuration = MemoRAGConfiguration(memoryModel: URL(fileURLWithPath: modelPath),
                                                  retriever: URL(fileURLWithPath: retrieverPath))
-        configuration.dtype = try dtype.map(ComputeDType.parse)
+        let precision = try dtype.map(InferencePrecision.parse)
+        configuration.dtype = precision?.dtype
+        configuration.int8Weights = precision?.int8Weights ?? false
         configuration.promptsFile = prompts.map { URL(fileURLWithPath: $0) }
         if let manifest {
             configuration.mode = manifest.mode
