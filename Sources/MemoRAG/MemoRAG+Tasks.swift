@@ -160,11 +160,12 @@ extension MemoRAG {
             budget = configuration.remoteContextTokens - maxNewTokens
         }
         let overhead = tokenizer.encode(prompt([]), addSpecialTokens: false).count + 16  // + chat-format tokens
+        let cap = configuration.evidenceTokens.map { min(budget, overhead + $0) } ?? budget
         var chosen: [Evidence] = []
         var used = overhead
         for item in evidence.sorted(by: { $0.score > $1.score }) {
             let cost = tokenizer.encode(item.text, addSpecialTokens: false).count + 2
-            if used + cost <= budget {
+            if used + cost <= cap {
                 chosen.append(item)
                 used += cost
             }

@@ -147,6 +147,31 @@ final class PipelineTests: XCTestCase {
         }
     }
 
+    /// `evidenceTokens` caps the passages given to the generator: the best-scored ones that fit, the rest dropped.
+    func testTheEvidenceCapKeepsTheBestPassagesThatFit() async throws {
+        let dir = try temporaryDirectory().appendingPathComponent("cache")
+        let rag = try pipeline()
+        try await rag.memorize(Self.lighthouse + "\n\n" + Self.bees, name: "two", cacheDir: dir)
+        let question = "Who rescued the fishermen of the Silver Herring?"
+        let open = try await rag.ask(question)
+        XCTAssertGreaterThan(open.evidence.count, 1)
+
+        var capped = try configuration()
+        capped.evidenceTokens = 120
+        let small = try MemoRAG(configuration: capped)
+        try await small.load(cacheDir: dir)
+        let result = try await small.ask(question)
+        XCTAssertEqual(result.clues, open.clues)
+        let tokenizer = small.models.memoryModel.lm.tokenizer
+        let used = result.evidence.map { tokenizer.encode($0.text, addSpecialTokens: false).count + 2 }.reduce(0, +)
+        XCTAssertLessThanOrEqual(used, 120)
+        XCTAssertLessThan(result.evidence.count, open.evidence.count)
+        XCTAssertEqual(result.droppedEvidence, open.evidence.count + open.droppedEvidence - result.evidence.count)
+        // What was kept is the best of what the uncapped answer saw.
+        let best = open.evidence.map(\.score).max()!
+        XCTAssertEqual(result.evidence.map(\.score).max() ?? -1, best, accuracy: 1e-6)
+    }
+
     func testDocumentsMemorizedSeparatelyAreQueriedTogetherAndAddingLeavesOthersUntouched() async throws {
         let dir = try temporaryDirectory().appendingPathComponent("cache")
         let rag = try pipeline()

@@ -12,6 +12,8 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Compute dtype: fp32, bf16, or int8 (fp32 activations over int8 weights; default: chosen from the CPU).")
     var dtype: String?
     @Option(help: "Intra-op threads (default: all cores).") var threads: Int?
+    @Option(help: "Most tokens of retrieved passages given to the answer generator (default: what its context holds).")
+    var evidenceTokens: Int?
     @Option(help: "A prompt-set JSON file replacing the built-in prompts (same keys as Resources/prompts/en.json).")
     var prompts: String?
 
@@ -26,6 +28,10 @@ struct PipelineOptions: ParsableArguments {
         configuration.dtype = precision?.dtype
         configuration.int8Weights = precision?.int8Weights ?? false
         configuration.promptsFile = prompts.map { URL(fileURLWithPath: $0) }
+        if let evidenceTokens {
+            guard evidenceTokens > 0 else { throw ValidationError("--evidence-tokens must be positive") }
+            configuration.evidenceTokens = evidenceTokens
+        }
         if let manifest {
             configuration.mode = manifest.mode
             configuration.language = manifest.language
