@@ -3,7 +3,7 @@
 
 Runs ONE case and prints ONE JSON line (the protocol of ``torch_ops.py``)::
 
-    python hf_generate.py --case prefill|decode [--dtype f32|bf16] [--repeats N] [--threads T] [--model DIR]
+    python hf_generate.py --case prefill|decode [--dtype f32|bf16|int8] [--repeats N] [--threads T] [--model DIR]
 
 Cases (our worker does exactly the same):
 
@@ -16,7 +16,10 @@ Cases (our worker does exactly the same):
     cache, no EOS stop (``min_new_tokens = max_new_tokens = 64``); the prefill is timed
     separately and subtracted: tokens/s = 64 / (t_generate - t_prefill_alone).
 
-Weights are dequantised by transformers to float32, then cast to bf16 for ``--dtype bf16``.
+Weights are dequantised by transformers to float32, then cast to bf16 for ``--dtype bf16``; ``--dtype int8``
+applies PyTorch's dynamic quantization (``torch.ao.quantization.quantize_dynamic``, per-channel int8 weights,
+fbgemm) to every ``nn.Linear``, lm_head included: the same kernels as ours, with one activation scale per call
+where ours groups rows by magnitude (more accurate, slightly more work in prefill).
 Plain eager, ``torch.inference_mode()`` (what a serving stack would use).
 """
 from __future__ import annotations
@@ -45,16 +48,20 @@ def prompt(n: int) -> torch.Tensor:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--case", required=True, choices=["prefill", "decode"])
-    parser.add_argument("--dtype", default="f32", choices=["f32", "bf16"])
+    parser.add_argument("--dtype", default="f32", choices=["f32", "bf16", "int8"])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--model", default=os.path.join(
         os.environ.get("MEMORAG_CACHE", os.path.expanduser("~/.cache/memorag")), "models", "smollm2-135m-instruct"))
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    dtype = {"f32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
+    dtype = {"f32": torch.float32, "bf16": torch.bfloat16, "int8": torch.float32}[args.dtype]
     model = AutoModelForCausalLM.from_pretrained(args.model, gguf_file=GGUF, torch_dtype=torch.float32)
     model = model.to(dtype).eval()
+    if args.dtype == "int8":
+        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+        model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())  # untie, as ours packs it
+        model = quantize_dynamic(model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
 
     def prefill_time(ids) -> float:
         start = time.perf_counter()

@@ -11,7 +11,7 @@ struct GenerateBench: ParsableCommand {
     @Option(help: "Rounds; each runs every case once per contender.") var rounds = 3
     @Option(help: "Timed repeats inside each run.") var repeats = 2
     @Option(help: "Intra-op threads for every contender.") var threads = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Comma-separated dtypes.") var dtypes = "f32,bf16"
+    @Option(help: "Comma-separated dtypes: f32, bf16, int8 (f32 activations over int8 weights).") var dtypes = "f32,bf16"
     @Option(help: "Python with torch + transformers + gguf for the peer (default: scripts/peer-venv.sh's venv).")
     var peerPython: String?
     @Flag(help: "Skip the transformers peer.") var noPeer = false
@@ -49,7 +49,9 @@ struct GenerateWorker: ParsableCommand {
 
     func run() throws {
         try LibTorch.setNumThreads(threads)
-        let lm = try DecoderLM.load(gguf: URL(fileURLWithPath: model), dtype: try ComputeDType.parse(dtype))
+        let precision = try InferencePrecision.parse(dtype)
+        let lm = try DecoderLM.load(gguf: URL(fileURLWithPath: model), dtype: precision.dtype)
+        if precision.int8Weights { try lm.quantizeInt8() }
         let prompt = { (n: Int) in (0..<n).map { ($0 * 7919 + 13) % 49152 } }
         var values: [Double] = []
         switch `case` {
