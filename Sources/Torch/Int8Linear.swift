@@ -6,8 +6,8 @@ import CTorch
 /// are not seen).
 ///
 /// Why: decoding a small model reads every weight once per token, so a quarter of the bytes is a quarter of the
-/// memory traffic; and prefill runs on the CPU's int8 dot-product instructions. Rows (tokens) are quantized in groups
-/// of similar magnitude (see `mr_packed_linear_apply`), which keeps the accuracy close to float32.
+/// memory traffic; and prefill runs on the CPU's int8 dot-product instructions. Each row (token) gets its own
+/// activation scale (see `mr_packed_linear_apply`), which keeps the accuracy close to float32.
 public final class Int8Linear {
     private let handle: mr_packed_linear
     public let inputs: Int

@@ -49,20 +49,33 @@ final class SmolLM2Tests: XCTestCase {
         }
     }
 
-    /// Int8 weights (`quantizeInt8`) on the real model: the reference's top token stays on top, most of its top 5
-    /// stay in ours, and their logits move by at most a couple of nats (held-out loss moves by ~0.04 nats; the
-    /// README has the measurement); afterwards the float weights answer exactly as before.
-    func testInt8WeightsKeepTheReferenceTopTokens() throws {
+    /// Int8 weights (`quantizeInt8`) on the real model: the reference's top token stays on top for every fixture
+    /// prompt and most of its top 5 stay in ours; next-token loss on 512 tokens of the demo book moves by less than
+    /// 0.1 nat (0.03 on held-out Persuasion, README); afterwards the float weights answer exactly as before.
+    func testInt8WeightsKeepTheReferenceTopTokensAndTheLoss() throws {
         guard FileManager.default.fileExists(atPath: Self.gguf.path) else {
             return XCTFail("\(Self.gguf.path) is missing: run scripts/fetch-models.sh")
         }
         try XCTSkipUnless(Int8Linear.isSupported, "this libtorch has no x86 quantized engine")
         let fixture = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("smollm2/expected.json")
         let expected = try JSONDecoder().decode(Expected.self, from: Data(contentsOf: fixture))
+        let book = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Examples/alice.txt")
+        let text = String(try String(contentsOf: book, encoding: .utf8).dropFirst(5000).prefix(4000))
+        let ids = Array(try LanguageModel.load(Self.gguf).tokenizer.encode(text, addSpecialTokens: false).prefix(512))
         let model = try loadModel()
+        func loss() throws -> Double {
+            try withNoGrad {
+                let logits = try model(try Tensor(ids.map { Int64($0) }, shape: [1, ids.count])).squeeze(0)
+                let targets = try Tensor(ids.dropFirst().map { Int64($0) }, shape: [ids.count - 1])
+                return try Functional.crossEntropy(try logits.narrow(dim: 0, start: 0, length: ids.count - 1),
+                                                   targets: targets).item()
+            }
+        }
+        let floatLoss = try loss()
         try model.quantizeInt8()
         XCTAssertTrue(model.isInt8)
-        var worst = 0.0
+        var int8Loss = 0.0
         do {
             defer { model.dropInt8() }
             for c in expected.cases {
@@ -70,17 +83,13 @@ final class SmolLM2Tests: XCTestCase {
                 let top = logits.indices.sorted { logits[$0] > logits[$1] }.prefix(5)
                 XCTAssertEqual(top.first, c.top5_ids.first, "top token for \(c.text.prefix(30))")
                 XCTAssertGreaterThanOrEqual(Set(top).intersection(c.top5_ids).count, 3, "top-5 for \(c.text.prefix(30))")
-                for (id, value) in zip(c.top5_ids, c.top5_logits) {
-                    worst = max(worst, abs(Double(logits[id]) - value))
-                }
             }
+            int8Loss = try loss()
         }
-        XCTAssertLessThan(worst, 2.0, "largest top-5 logit change under int8 weights")
-        XCTAssertGreaterThan(worst, 1e-3, "int8 weights changed nothing: were they used?")
-        print("int8 weights: largest top-5 logit change \(worst)")
+        print("loss on \(ids.count) tokens of alice.txt: float \(floatLoss), int8 \(int8Loss)")
+        XCTAssertLessThan(abs(int8Loss - floatLoss), 0.1)
+        XCTAssertNotEqual(int8Loss, floatLoss, "int8 weights changed nothing: were they used?")
         XCTAssertFalse(model.isInt8)
-        let c = expected.cases[0]
-        let logits = try model.prefill(c.input_ids, cache: model.makeCache())
-        XCTAssertEqual(Double(logits[c.top5_ids[0]]), c.top5_logits[0], accuracy: 2e-3, "float weights after dropInt8")
+        XCTAssertEqual(try loss(), floatLoss, accuracy: 1e-6, "float weights after dropInt8")
     }
 }

@@ -200,8 +200,8 @@ typedef struct mr_packed_linear_s *mr_packed_linear;
 /// Quantizes and packs `weight` [out, in] (float) with an optional `bias` [out] (NULL for none). `reduce_range`
 /// quantizes activations to 7 bits, which CPUs without VNNI need (their 16-bit accumulation could overflow).
 int mr_packed_linear_int8(mr_packed_linear *out, mr_tensor weight, mr_tensor bias, int reduce_range);
-/// y = x Wᵀ + b for float32 x [..., in] → [..., out]. Rows (tokens) are quantized in groups whose largest |x| lie
-/// within a factor of two, so that one token's outlier activations do not crush the others' resolution.
+/// y = x Wᵀ + b for float32 x [..., in] → [..., out]. Each row (token) gets its own activation scale, so that one
+/// token's outlier activations do not crush the others' resolution.
 int mr_packed_linear_apply(mr_tensor *out, mr_packed_linear linear, mr_tensor x);
 void mr_packed_linear_free(mr_packed_linear linear);
 /// 1 when this libtorch has a quantized engine that packs int8 linears (fbgemm, x86 or onednn).
