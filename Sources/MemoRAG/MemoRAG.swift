@@ -269,13 +269,16 @@ public final class MemoRAGModels: @unchecked Sendable {
 
     public init(configuration: MemoRAGConfiguration) throws {
         self.configuration = configuration
-        let dtype = try configuration.int8Weights ? .float32 : configuration.dtype ?? ComputeDType.choose()
-        if configuration.int8Weights, let requested = configuration.dtype, requested != .float32 {
-            throw MemoRAGError.invalidArgument("int8 weights compute with float32 activations, not \(requested)")
+        let precision: InferencePrecision
+        do {
+            precision = try InferencePrecision.resolve(dtype: configuration.dtype, int8Weights: configuration.int8Weights)
+        } catch let error as TorchError {
+            throw MemoRAGError.invalidArgument(error.message)
         }
+        let dtype = precision.dtype
         var lm = try LanguageModel.load(configuration.memoryModel, dtype: dtype)
         if configuration.mode == .beacon { lm = try BeaconContextMemory.prepare(lm) }
-        if configuration.int8Weights { try lm.model.quantizeInt8() }  // after any beacon parameters were added
+        if precision.int8Weights { try lm.model.quantizeInt8() }  // after any beacon parameters were added
         memoryModel = try MemoryModel(lm)
         embedder = try Embedder(directory: configuration.retriever, dtype: .float32)
         if let tokens = configuration.chunkTokens, tokens < Chunker.minimumTokens {
@@ -292,7 +295,7 @@ public final class MemoRAGModels: @unchecked Sendable {
         case .memoryModelOnEvidence: generator = .local(memoryModel)
         case .localModel(let url):
             let model = try LanguageModel.load(url, dtype: dtype)
-            if configuration.int8Weights { try model.model.quantizeInt8() }
+            if precision.int8Weights { try model.model.quantizeInt8() }
             generator = .local(try MemoryModel(model))
         case .openAI(let remote): generator = .openAI(OpenAIChatClient(configuration: remote))
         }

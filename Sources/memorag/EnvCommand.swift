@@ -19,7 +19,8 @@ struct EnvCommand: ParsableCommand {
         }
         if verbose {
             print("# CPU: \(features.summary)")
-            print("# compute dtype: \(try ComputeDType.choose(features: features)); libtorch \(LibTorch.version)")
+            print("# compute dtype: \(try ComputeDType.choose(features: features)) for training, "
+                + "\(try InferencePrecision.choose(features: features)) for inference; libtorch \(LibTorch.version)")
         }
     }
 }

@@ -33,7 +33,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Repetition penalty (1: off).") var repetitionPenalty: Double = 1
     @Option(help: "Sampling seed.") var seed: UInt64 = 0
     @Option(name: .customLong("stop"), help: "Stop when this text appears (repeatable); it is not printed.") var stopStrings: [String] = []
-    @Option(help: "Compute dtype: fp32, bf16, or int8 (fp32 activations over int8 weights; default: chosen from the CPU).")
+    @Option(help: "Compute dtype: fp32, bf16, or int8 (fp32 activations over int8 weights; default: int8 where the CPU has VNNI, else chosen from the CPU).")
     var dtype: String?
     @Option(help: "Intra-op threads (default: all cores).") var threads: Int?
     @Option(help: "Beacon compression ratio: raw tokens per beacon (beacon models; default: plain attention).")
@@ -45,7 +45,7 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         if let threads { try LibTorch.setNumThreads(threads) }
         let text = try promptText()
-        let precision = try dtype.map(InferencePrecision.parse) ?? InferencePrecision(dtype: ComputeDType.choose())
+        let precision = try dtype.map(InferencePrecision.parse) ?? InferencePrecision.choose()
         let path = URL(fileURLWithPath: model ?? ModelPaths.defaultGGUF.path)
         let lm = try LanguageModel.load(path, dtype: precision.dtype)
 

@@ -33,4 +33,29 @@ final class ComputeDTypeTests: XCTestCase {
         XCTAssertEqual(LaunchSettings.missing(in: ["OMP_WAIT_POLICY": "active", "OPENBLAS_CORETYPE": "Zen"], features: modern), [:])
         XCTAssertEqual(LaunchSettings.missing(in: ["OMP_WAIT_POLICY": "passive", "GOMP_SPINCOUNT": "0"], features: CPUFeatures()), [:])
     }
+
+    func testInferenceDefaultsToInt8WhereTheCPUHasVNNI() throws {
+        let vnni = CPUFeatures.parse(cpuinfo: "processor\t: 0\nflags\t\t: avx2 fma avx512f avx512_vnni avx512_bf16\n")
+        XCTAssertTrue(vnni.vnni)
+        XCTAssertFalse(CPUFeatures.parse(cpuinfo: sapphire).vnni)
+        let int8 = InferencePrecision(dtype: .float32, int8Weights: true)
+        XCTAssertEqual(try InferencePrecision.choose(features: vnni, environment: [:], int8Available: true), int8)
+        // Without the quantized engine, or without VNNI, the float choice as before.
+        XCTAssertEqual(try InferencePrecision.choose(features: vnni, environment: [:], int8Available: false),
+                       InferencePrecision(dtype: .bfloat16))
+        XCTAssertEqual(try InferencePrecision.choose(features: CPUFeatures.parse(cpuinfo: avx2Only), environment: [:],
+                                                     int8Available: true), InferencePrecision(dtype: .float32))
+        XCTAssertEqual(try InferencePrecision.choose(features: vnni, environment: ["MEMORAG_DTYPE": "fp32"]),
+                       InferencePrecision(dtype: .float32))
+        XCTAssertEqual(try InferencePrecision.choose(features: CPUFeatures(), environment: ["MEMORAG_DTYPE": "int8"]), int8)
+        XCTAssertEqual(try InferencePrecision.parse("INT8"), int8)
+        XCTAssertThrowsError(try InferencePrecision.parse("int4")) { error in
+            XCTAssertTrue("\(error)".contains("int8"), "\(error)")
+        }
+        // Explicit choices win; int8 with bf16 activations does not exist.
+        XCTAssertEqual(try InferencePrecision.resolve(dtype: .bfloat16, int8Weights: nil), InferencePrecision(dtype: .bfloat16))
+        XCTAssertEqual(try InferencePrecision.resolve(dtype: nil, int8Weights: true), int8)
+        XCTAssertEqual(try InferencePrecision.resolve(dtype: .float32, int8Weights: false), InferencePrecision(dtype: .float32))
+        XCTAssertThrowsError(try InferencePrecision.resolve(dtype: .bfloat16, int8Weights: true))
+    }
 }

@@ -27,12 +27,19 @@ struct MemorizeBench: ParsableCommand {
     var reference = ModelPaths.cache.appendingPathComponent("beacon-ref/research/Long_LLM/activation_beacon/src").path
     @Option(help: "Python for the reference (default: scripts/beacon-ref-venv.sh's venv).") var peerPython: String?
     @Flag(help: "Skip the reference.") var noPeer = false
+    @Flag(help: "Add ours on int8 weights (fp32 activations) as a further contender; the reference stays fp32.")
+    var int8 = false
 
     func run() throws {
         let model = try MemorizeBenchModel.prepare()
         var contenders = [Contender(label: "ours (libtorch \(LibTorch.version))",
                                     command: [Contender.selfExecutable, "bench", "memorize-worker", "--model", model.path],
                                     isOurs: true)]
+        if int8 {
+            contenders.append(Contender(label: "ours, int8 weights",
+                                        command: [Contender.selfExecutable, "bench", "memorize-worker", "--model", model.path,
+                                                  "--int8"], isOurs: true))
+        }
         if !noPeer {
             guard FileManager.default.fileExists(atPath: reference + "/modeling_beacon.py") else {
                 throw ValidationError("\(reference): no modeling_beacon.py; extract the reference there or give --reference")
@@ -67,11 +74,16 @@ struct MemorizeWorker: ParsableCommand {
     @Option var repeats = 1
     @Option var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option var model: String
+    @Flag var int8 = false
 
     func run() throws {
         try LibTorch.setNumThreads(threads)
         let lm = try DecoderLM.load(directory: URL(fileURLWithPath: model), dtype: try ComputeDType.parse(dtype))
         let spec = try MemorizeBenchCase(`case`)
+        if int8 {
+            guard !spec.training else { throw ValidationError("int8 weights are for inference only") }
+            try lm.quantizeInt8()
+        }
         let ids = MemorizeBenchCase.ids(spec.tokens)
         let clock = ContinuousClock()
         var values: [Double] = []
