@@ -5,6 +5,7 @@
 
 #include <ATen/native/quantized/PackedParams.h>
 #include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/version.h>
 
 #include <algorithm>
 
@@ -19,8 +20,17 @@ namespace {
 
 // libtorch warns (once, on stderr) that quantized tensor creation is deprecated; the packed weight is all we keep.
 struct SilentWarnings final : c10::WarningHandler {
+#if TORCH_VERSION_MAJOR >= 2
     void process(const c10::Warning &) override {}
+#else
+    void process(const c10::SourceLocation &, const std::string &, const bool) override {}
+#endif
 };
+#if TORCH_VERSION_MAJOR >= 2
+using WarningHandlerGuard = c10::WarningUtils::WarningHandlerGuard;
+#else
+using WarningHandlerGuard = c10::Warning::WarningHandlerGuard;
+#endif
 
 bool engine_available() {
     const auto engines = at::globalContext().supportedQEngines();
@@ -84,7 +94,7 @@ int mr_packed_linear_int8(mr_packed_linear *out, mr_tensor weight, mr_tensor bia
         scales = at::where(scales > 0, scales, at::ones_like(scales));
         const auto zero_points = at::zeros({w.size(0)}, at::TensorOptions().dtype(at::kLong));
         SilentWarnings silent;
-        c10::WarningUtils::WarningHandlerGuard quiet(&silent);
+        WarningHandlerGuard quiet(&silent);
         const auto q = at::quantize_per_channel(w, scales, zero_points, 0, at::kQInt8);
         at::Tensor b;
         if (bias != nullptr) b = mr::T(bias).detach().to(at::kFloat).contiguous();
