@@ -10,6 +10,9 @@ public final class KVCacheLayer {
     private var valueBuffer: Tensor?
     /// Number of cached positions.
     public private(set) var count = 0
+    /// False while the buffers are tensors handed in from outside (a restored or copied cache), which are never
+    /// written into.
+    private var owned = true
 
     public init() {}
 
@@ -19,8 +22,6 @@ public final class KVCacheLayer {
         (keyBuffer, valueBuffer, count) = (keys, values, keys.dim(2))
         owned = false
     }
-
-    private var owned = true
 
     /// The cached keys and values [batch, kvHeads, count, headDim] (views; nil when empty).
     public var keys: Tensor? { count == 0 ? nil : try? keyBuffer?.narrow(dim: 2, start: 0, length: count) }
