@@ -16,19 +16,14 @@ extension DecoderLM {
         guard Int8Linear.isSupported else {
             throw TorchError("this libtorch has no x86 quantized engine (fbgemm/onednn), so int8 weights are unavailable")
         }
-        for (_, linear) in allLinears() { try linear.quantizeInt8() }
+        for (_, linear) in body.linears() { try linear.quantizeInt8() }
         if let lmHead { try lmHead.quantizeInt8() } else { try body.embedTokens.quantizeInt8() }
     }
 
     /// Goes back to the float weights everywhere.
     public func dropInt8() {
-        for (_, linear) in allLinears() { linear.dropInt8() }
+        for (_, linear) in body.linears() { linear.dropInt8() }
         lmHead?.dropInt8()
         body.embedTokens.dropInt8()
-    }
-
-    private func allLinears() -> [(path: String, linear: Linear)] {
-        body.linears(named: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
-                             "beacon_q_proj", "beacon_k_proj", "beacon_v_proj", "beacon_o_proj"])
     }
 }

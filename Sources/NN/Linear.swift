@@ -25,8 +25,7 @@ public final class Linear: Module {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        // The int8 copy has no autograd: with grad mode on (training) the float weight is used.
-        let y = if let int8, x.dtype == .float32, !isGradEnabled { try int8(x) }
+        let y = if let int8, int8.serves(x) { try int8(x) }
                 else { try Functional.linear(x, weight: weight, bias: bias) }
         guard let loraA, let loraB else { return y }
         return try y + loraB(loraA(x)) * loraScale
@@ -72,10 +71,15 @@ public final class Linear: Module {
 extension Module {
     /// Every `Linear` in the tree (adapters excluded) whose own key is one of `keys` (e.g. `q_proj`), with its path.
     public func linears(named keys: Set<String>) -> [(path: String, linear: Linear)] {
+        linears { keys.contains($0) }
+    }
+
+    /// Every `Linear` in the tree (adapters excluded) whose own key passes `include` (default: all), with its path.
+    public func linears(where include: (String) -> Bool = { _ in true }) -> [(path: String, linear: Linear)] {
         var result: [(String, Linear)] = []
         for (key, child) in children() where key != "lora_A" && key != "lora_B" {
-            if let linear = child as? Linear, keys.contains(key) { result.append((key, linear)) }
-            result += child.linears(named: keys).map { ("\(key).\($0.path)", $0.linear) }
+            if let linear = child as? Linear, include(key) { result.append((key, linear)) }
+            result += child.linears(where: include).map { ("\(key).\($0.path)", $0.linear) }
         }
         return result
     }
@@ -99,7 +103,7 @@ public final class Embedding: Module {
 
     /// Scores against every row (`x Wᵀ`), the output layer of a model with tied embeddings.
     public func asLinear(_ x: Tensor) throws -> Tensor {
-        if let int8, x.dtype == .float32, !isGradEnabled { return try int8(x) }
+        if let int8, int8.serves(x) { return try int8(x) }
         return try Functional.linear(x, weight: weight)
     }
 

@@ -26,6 +26,10 @@ public final class Int8Linear {
 
     deinit { mr_packed_linear_free(handle) }
 
+    /// Whether this copy computes `x`'s product: float32 input and no gradient wanted (it has no autograd, so a
+    /// training step uses the float weight).
+    public func serves(_ x: Tensor) -> Bool { x.dtype == .float32 && !isGradEnabled }
+
     /// `x Wᵀ + b` for float32 `x` [..., in].
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         try makeTensor { mr_packed_linear_apply($0, handle, x.handle) }

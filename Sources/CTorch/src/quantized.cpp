@@ -32,23 +32,21 @@ using WarningHandlerGuard = c10::WarningUtils::WarningHandlerGuard;
 using WarningHandlerGuard = c10::Warning::WarningHandlerGuard;
 #endif
 
-bool engine_available() {
+// The x86 quantized engine to pack with, best first (QNNPACK, the default on some builds, has no per-channel
+// dynamic linear); nullopt when this libtorch has none.
+c10::optional<at::QEngine> x86_engine() {
     const auto engines = at::globalContext().supportedQEngines();
-    return std::any_of(engines.begin(), engines.end(), [](at::QEngine e) {
-        return e == at::QEngine::FBGEMM || e == at::QEngine::X86 || e == at::QEngine::ONEDNN;
-    });
+    for (auto wanted : {at::QEngine::X86, at::QEngine::FBGEMM, at::QEngine::ONEDNN})
+        if (std::find(engines.begin(), engines.end(), wanted) != engines.end()) return wanted;
+    return c10::nullopt;
 }
 
-// Picks an x86 engine once: QNNPACK (the default on some builds) has no per-channel dynamic linear.
+// Makes that engine the current one, once.
 void select_engine() {
     static const bool selected = [] {
-        const auto engines = at::globalContext().supportedQEngines();
-        for (auto wanted : {at::QEngine::X86, at::QEngine::FBGEMM, at::QEngine::ONEDNN})
-            if (std::find(engines.begin(), engines.end(), wanted) != engines.end()) {
-                at::globalContext().setQEngine(wanted);
-                return true;
-            }
-        return false;
+        const auto engine = x86_engine();
+        if (engine) at::globalContext().setQEngine(*engine);
+        return engine.has_value();
     }();
     if (!selected) throw std::runtime_error("this libtorch has no x86 quantized engine (fbgemm/onednn) for int8 linears");
 }
@@ -78,7 +76,7 @@ extern "C" {
 int mr_packed_linear_supported(int *out) {
     PROTECT({
         if (out == nullptr) throw std::invalid_argument("null output pointer");
-        *out = engine_available() ? 1 : 0;
+        *out = x86_engine().has_value() ? 1 : 0;
     })
 }
 
