@@ -17,12 +17,21 @@ extension DecoderLM {
             throw TorchError("this libtorch has no x86 quantized engine (fbgemm/onednn), so int8 weights are unavailable")
         }
         for (_, linear) in body.linears() { try linear.quantizeInt8() }
+        // Projections that read the same input also go as one product (one call per token instead of three / two).
+        for layer in body.layers {
+            try layer.attention.packFusedInt8()
+            try layer.mlp.packFusedInt8()
+        }
         if let lmHead { try lmHead.quantizeInt8() } else { try body.embedTokens.quantizeInt8() }
     }
 
     /// Goes back to the float weights everywhere.
     public func dropInt8() {
         for (_, linear) in body.linears() { linear.dropInt8() }
+        for layer in body.layers {
+            layer.attention.dropFusedInt8()
+            layer.mlp.dropFusedInt8()
+        }
         lmHead?.dropInt8()
         body.embedTokens.dropInt8()
     }

@@ -67,6 +67,8 @@ public final class Attention: Module {
     public let heads: Int
     public let kvHeads: Int
     public let headDim: Int
+    /// q/k/v packed as one int8 product for inference (`packFusedInt8`).
+    public private(set) var fusedQKV: FusedInt8Linears?
 
     public init(dims: Int, heads: Int, kvHeads: Int, headDim: Int? = nil, qkvBias: Bool = false, outputBias: Bool = false,
                 dtype: DType = .float32, initialization: Initialization = .default) throws {
@@ -101,6 +103,20 @@ public final class Attention: Module {
         beaconOProj = names.contains("o") ? try copy(oProj) : nil
     }
 
+    /// Packs q/k/v as one int8 product (after `quantizeInt8` of the projections; see `FusedInt8Linears`).
+    public func packFusedInt8() throws { fusedQKV = try FusedInt8Linears([qProj, kProj, vProj]) }
+
+    public func dropFusedInt8() { fusedQKV = nil }
+
+    /// The plain q, k and v projections of x [..., dims] (one packed product where `packFusedInt8` made one).
+    public func projectQKV(_ x: Tensor) throws -> (q: Tensor, k: Tensor, v: Tensor) {
+        if let fusedQKV, fusedQKV.serves(x) {
+            let qkv = try fusedQKV(x)
+            return (qkv[0], qkv[1], qkv[2])
+        }
+        return (try qProj(x), try kProj(x), try vProj(x))
+    }
+
     /// x [batch, seq, dims] → [batch, seq, dims]. `cos`/`sin` are rotary tables for the new positions ([seq, headDim]).
     /// With a `cache`, the new keys/values are appended to it and the queries attend to everything cached (the
     /// causal mask is aligned at the bottom right). Without a `mask` the attention is causal.
@@ -111,9 +127,10 @@ public final class Attention: Module {
         func split(_ t: Tensor, _ n: Int) throws -> Tensor {
             try t.reshape(batch, length, n, headDim).transpose(1, 2)
         }
-        let q = try Functional.applyRotary(try split(qProj(x), heads), cos: cos, sin: sin)
-        var k = try Functional.applyRotary(try split(kProj(x), kvHeads), cos: cos, sin: sin)
-        var v = try split(vProj(x), kvHeads)
+        let projected = try projectQKV(x)
+        let q = try Functional.applyRotary(try split(projected.q, heads), cos: cos, sin: sin)
+        var k = try Functional.applyRotary(try split(projected.k, kvHeads), cos: cos, sin: sin)
+        var v = try split(projected.v, kvHeads)
         if let cache { (k, v) = try cache.append(keys: k, values: v) }
         // Grouped K/V heads go to the fused attention as they are; it shares them across the query groups.
         let attended = try Functional.scaledDotProductAttention(q, k, v, mask: mask, causal: mask == nil)

@@ -5,6 +5,8 @@ public final class SwiGLU: Module {
     @ModuleInfo(key: "gate_proj") public var gate: Linear
     @ModuleInfo(key: "up_proj") public var up: Linear
     @ModuleInfo(key: "down_proj") public var down: Linear
+    /// gate and up packed as one int8 product for inference (`packFusedInt8`).
+    public private(set) var fusedGateUp: FusedInt8Linears?
 
     public init(dims: Int, hiddenDims: Int, bias: Bool = false, dtype: DType = .float32,
                 initialization: Initialization = .default) throws {
@@ -15,6 +17,15 @@ public final class SwiGLU: Module {
     }
 
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try down(gate(x).silu() * up(x))
+        if let fusedGateUp, fusedGateUp.serves(x) {
+            let gateUp = try fusedGateUp(x)
+            return try down(gateUp[0].silu() * gateUp[1])
+        }
+        return try down(gate(x).silu() * up(x))
     }
+
+    /// Packs gate and up as one int8 product (see `FusedInt8Linears`).
+    public func packFusedInt8() throws { fusedGateUp = try FusedInt8Linears([gate, up]) }
+
+    public func dropFusedInt8() { fusedGateUp = nil }
 }

@@ -47,6 +47,13 @@ public enum Functional {
         }
     }
 
+    /// Whether a single query position (decoding) attends through the chunked decoding kernel (AVX-512 CPUs) rather
+    /// than libtorch's flash attention, in `memoryWindowAttention` and `scaledDotProductAttention` without a mask.
+    public static var decodeAttentionKernelAvailable: Bool {
+        var flag: Int32 = 0
+        return mr_decode_attention_supported(&flag) == 0 && flag == 1
+    }
+
     /// Llama/HF RMSNorm: normalised in float32, cast back to `x`'s dtype, then scaled by `weight`.
     public static func rmsNorm(_ x: Tensor, weight: Tensor, eps: Double) throws -> Tensor {
         try makeTensor { mr_rms_norm($0, x.handle, weight.handle, eps) }

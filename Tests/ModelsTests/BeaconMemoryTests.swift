@@ -62,6 +62,26 @@ final class BeaconMemoryTests: XCTestCase {
         }
     }
 
+    /// Decoding appends raw entries in place, into buffers only the appending memory writes: a copy taken before
+    /// the memory reads on keeps its entries, and the two then continue independently.
+    func testCopiesAndTheOriginalAppendInPlaceWithoutSeeingEachOther() throws {
+        let model = try DecoderLM.load(directory: Self.fixtures.appendingPathComponent("llama"))
+        let memory = try model.makeBeaconMemory(ratio: 4)
+        try model.memorize(ids(37), into: memory)
+        func query(_ m: BeaconMemory) throws -> Tensor {
+            var last: Tensor?
+            for id in [5, 6, 7] { last = try model.beaconHiddenStates([id], memory: m) }
+            return last!
+        }
+        let fromStart = try query(try memory.copy())
+        let early = try memory.copy()
+        for id in ids(3, seed: 4) { _ = try model.beaconHiddenStates([id], memory: memory) }  // appends past `early`'s entries
+        let advanced = try query(try memory.copy())
+        assertClose(try query(early), fromStart, atol: 1e-6, rtol: 1e-6, "the copy saw entries appended after it was taken")
+        assertClose(try query(try memory.copy()), advanced, atol: 1e-6, rtol: 1e-6,
+                    "the copy's own appends reached the memory it came from")
+    }
+
     func testExportedMemoryContinuesLikeAnUninterruptedRun() throws {
         let model = try DecoderLM.load(directory: Self.fixtures.appendingPathComponent("qwen2"))
         let context = ids(43), prompt = [9, 8, 7, 6, 5]

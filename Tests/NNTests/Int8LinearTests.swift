@@ -40,6 +40,39 @@ final class Int8LinearTests: XCTestCase {
         XCTAssertGreaterThan(totalError, 0, "an int8 product identical to the float one was not computed in int8")
     }
 
+    /// q/k/v (or gate/up) packed as one product give what each layer's own packed copy gives: rows are quantized
+    /// one by one on both sides. A layer with a LoRA adapter is not fused (the product would leave it out).
+    func testFusedProjectionsGiveEachLayersOwnInt8Product() throws {
+        try LibTorch.manualSeed(8)
+        let layers = [try Linear(64, 48, bias: true), try Linear(64, 16, bias: false), try Linear(64, 16, bias: true)]
+        for layer in layers {
+            try withNoGrad { try layer.bias?.copyFrom(try Tensor.randn([layer.weight.dim(0)])) }
+            try layer.quantizeInt8()
+        }
+        let x = try Tensor.randn([1, 7, 64]) * 3
+        let fused = try XCTUnwrap(try FusedInt8Linears(layers))
+        XCTAssertEqual(fused.widths, [48, 16, 16])
+        let outputs = try withNoGrad { try fused(x) }
+        for (output, layer) in zip(outputs, layers) {
+            let own = try withNoGrad { try layer(x) }
+            XCTAssertEqual(output.shape, own.shape)
+            assertClose(output, own, atol: 1e-5, rtol: 1e-5)
+        }
+
+        let attention = try Attention(dims: 64, heads: 4, kvHeads: 2)
+        for (_, linear) in attention.linears() { try linear.quantizeInt8() }
+        let separate = try withNoGrad { try attention.projectQKV(x) }
+        try attention.packFusedInt8()
+        XCTAssertNotNil(attention.fusedQKV)
+        let together = try withNoGrad { try attention.projectQKV(x) }
+        assertClose(together.q, separate.q, atol: 1e-5, rtol: 1e-5)
+        assertClose(together.v, separate.v, atol: 1e-5, rtol: 1e-5)
+
+        try attention.kProj.attachLoRA(rank: 2, alpha: 4)
+        try attention.packFusedInt8()
+        XCTAssertNil(attention.fusedQKV, "a LoRA adapter must keep its layer out of the fused product")
+    }
+
     func testLinearUsesInt8WithoutGradientsAndTheFloatWeightWithThem() throws {
         try LibTorch.manualSeed(5)
         let linear = try Linear(64, 32)

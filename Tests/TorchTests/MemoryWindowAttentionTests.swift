@@ -19,4 +19,47 @@ final class MemoryWindowAttentionTests: XCTestCase {
             assertClose(got, expected, atol: 1e-5, rtol: 1e-5, "heads \(heads)/\(kvHeads) memory \(memory) length \(length)")
         }
     }
+
+    /// One decoded token over a memory of several chunks (the decoding kernel on AVX-512 CPUs), against attention
+    /// written out as matmul → softmax → matmul in float64, for SmolLM2's head layout and others; the memory is a
+    /// view into a larger buffer (as the beacon attend cache hands it out) and may be bfloat16.
+    func testDecodingOverALongMemoryMatchesTheWrittenOutAttention() throws {
+        try LibTorch.manualSeed(12)
+        for (heads, kvHeads, headDim, memory, memoryType, tolerance) in [
+            (9, 3, 64, 1_537, DType.float32, 2e-5), (9, 3, 64, 700, .bfloat16, 2e-5), (4, 4, 32, 1, .float32, 2e-5),
+            (16, 2, 128, 513, .float32, 2e-5), (8, 1, 16, 2_048, .float32, 2e-5),
+        ] {
+            let label = "heads \(heads)/\(kvHeads) dim \(headDim) memory \(memory) \(memoryType)"
+            let q = try Tensor.randn([1, heads, 1, headDim]) * 2
+            let buffer = try (Tensor.randn([2, kvHeads, memory + 50, headDim]) * 2).to(memoryType)
+            let values = try Tensor.randn([1, kvHeads, memory + 50, headDim]).to(memoryType)
+            let stored = (keys: try buffer.narrow(dim: 0, start: 1, length: 1).narrow(dim: 2, start: 0, length: memory),
+                          values: try values.narrow(dim: 2, start: 0, length: memory))
+            let own = (keys: try Tensor.randn([1, kvHeads, 1, headDim]), values: try Tensor.randn([1, kvHeads, 1, headDim]))
+            let window = (keys: try own.keys.to(memoryType), values: try own.values.to(memoryType))
+
+            // Reference: float64, the K/V heads repeated for their query groups.
+            let groups = heads / kvHeads
+            func expand(_ t: Tensor) throws -> Tensor {
+                try t.to(.float64).repeatInterleave(groups, dim: 1)
+            }
+            let keys = try expand(Tensor.cat([stored.keys, window.keys], dim: 2))
+            let vals = try expand(Tensor.cat([stored.values, window.values], dim: 2))
+            let scores = try q.to(.float64).matmul(keys.transpose(2, 3)) * (1 / Double(headDim).squareRoot())
+            let expected = try scores.softmax(dim: -1).matmul(vals)
+
+            let got = try Functional.memoryWindowAttention(q, memory: stored, window: window)
+            assertClose(try got.to(.float64), expected, atol: tolerance, rtol: tolerance, "memory + window, \(label)")
+            guard memoryType == .float32 else { continue }   // a plain cache is kept in the compute dtype
+            let plain = try Functional.scaledDotProductAttention(q, Tensor.cat([stored.keys, window.keys], dim: 2),
+                                                                 Tensor.cat([stored.values, window.values], dim: 2),
+                                                                 causal: true)
+            assertClose(try plain.to(.float64), expected, atol: tolerance, rtol: tolerance, "cache, \(label)")
+        }
+    }
+
+    func testTheDecodingKernelRunsWhereTheCPUHasAVX512() {
+        let avx512 = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx512f") ?? false
+        XCTAssertEqual(Functional.decodeAttentionKernelAvailable, avx512)
+    }
 }

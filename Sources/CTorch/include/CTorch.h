@@ -184,6 +184,9 @@ int mr_sdpa(mr_tensor *out, mr_tensor q, mr_tensor k, mr_tensor v, mr_tensor mas
 /// two flash-attention passes merged by log-sum-exp, with no mask. scale <= 0 means 1/sqrt(D).
 int mr_attention_memory_window(mr_tensor *out, mr_tensor q, mr_tensor k_memory, mr_tensor v_memory, mr_tensor k_window,
                                mr_tensor v_window, double scale);
+/// 1 when this CPU runs the decoding-attention kernel that mr_attention_memory_window and mr_sdpa use for a single
+/// query position (AVX-512); elsewhere they take the flash-attention path.
+int mr_decode_attention_supported(int *out);
 /// x · rsqrt(mean(x², -1) + eps) · weight, computed in float32 (float64 for float64 input) and cast back to x's dtype
 /// before the weight multiplies it (Llama/HF semantics).
 int mr_rms_norm(mr_tensor *out, mr_tensor x, mr_tensor weight, double eps);

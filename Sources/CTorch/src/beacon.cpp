@@ -2,6 +2,7 @@
 // Done as two flash-attention calls (memory part unmasked, window part causal) merged by their log-sum-exps, which
 // avoids building and reading a [step, memory + step] mask in every layer. Inference only (no autograd through the
 // log-sum-exp merge): training uses mr_sdpa with a mask.
+#include "decode_attention.h"
 #include "internal.h"
 
 #include <ATen/ops/_scaled_dot_product_flash_attention_for_cpu.h>
@@ -22,13 +23,22 @@ int mr_attention_memory_window(mr_tensor *out, mr_tensor q, mr_tensor k_memory, 
                           throw std::invalid_argument("attention_memory_window: inconsistent q / window k, v shapes");
                       const int64_t groups = heads / kv_heads;
                       const double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(dim));
+                      // One decoded token sees every entry, its own included: the decoding kernel, where it applies.
+                      if (length == 1) {
+                          std::vector<mr::KeyValueSegment> segments;
+                          if (k_memory != nullptr) segments.emplace_back(mr::T(k_memory), mr::T(v_memory));
+                          segments.emplace_back(kw, vw);
+                          if (auto fast = mr::decode_attention(query, segments, s)) return *fast;
+                      }
                       // The window part: causal over the step itself (square, so top-left alignment is right).
                       auto kr = groups == 1 ? kw : kw.repeat_interleave(groups, 1);
                       auto vr = groups == 1 ? vw : vw.repeat_interleave(groups, 1);
                       auto [window_out, window_lse] = at::_scaled_dot_product_flash_attention_for_cpu(
                           query, kr, vr, 0.0, length > 1, c10::nullopt, s);
                       if (k_memory == nullptr) return window_out;
-                      const at::Tensor &km = mr::T(k_memory), &vm = mr::T(v_memory);
+                      // A memory kept in a narrower dtype than the compute one (bfloat16) is widened here.
+                      const at::Tensor km = mr::T(k_memory).to(query.scalar_type()),
+                                       vm = mr::T(v_memory).to(query.scalar_type());
                       if (km.dim() != 4 || km.size(1) != kv_heads || vm.sizes() != km.sizes())
                           throw std::invalid_argument("attention_memory_window: inconsistent memory k, v shapes");
                       // The memory part: no mask, so the query heads sharing a K/V head become extra query rows.
@@ -42,6 +52,13 @@ int mr_attention_memory_window(mr_tensor *out, mr_tensor q, mr_tensor k_memory, 
                       auto ww = at::exp(window_lse - lse).unsqueeze(-1).to(query.scalar_type());
                       return memory_out * wm + window_out * ww;
                   }()))
+}
+
+int mr_decode_attention_supported(int *out) {
+    PROTECT({
+        if (out == nullptr) throw std::invalid_argument("null output pointer");
+        *out = mr::decode_attention_supported() ? 1 : 0;
+    })
 }
 
 } // extern "C"

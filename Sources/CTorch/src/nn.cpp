@@ -1,5 +1,6 @@
 // Neural-network functions. Each is a short composition of ATen ops (so autograd works through it) done in one
 // Swift→C crossing.
+#include "decode_attention.h"
 #include "internal.h"
 
 #include <torch/version.h>
@@ -34,8 +35,13 @@ at::Tensor attention(const at::Tensor &q, const at::Tensor &k_in, const at::Tens
     }
     int64_t queries = q.size(-2), keys = k.size(-2);
     if (is_causal && mask) throw std::invalid_argument("attention: give either a mask or is_causal, not both");
+    if (queries == 1 && !mask && q.dim() == 4) {
+        // One new query (decoding) sees every cached key: the decoding kernel, where it applies.
+        double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+        if (auto fast = mr::decode_attention(q, {{k_in, v_in}}, s)) return *fast;
+    }
     if (is_causal && queries == 1) {
-        is_causal = false;  // one new query (decoding) sees every cached key: no mask at all, the fastest path
+        is_causal = false;  // one new query (decoding) sees every cached key: no mask at all
     } else if (is_causal && queries != keys) {
         mask = causal_mask(queries, keys);
         is_causal = false;

@@ -96,13 +96,14 @@ extension DecoderLM {
     {
         let length = x.dim(1)
         let beaconX = try rowIndex.map { try x.indexSelect(dim: 1, $0) }
-        func heads(_ plain: Linear, _ beacon: Linear?, _ n: Int) throws -> Tensor {
-            var out = try plain(x)
+        let plain = queries ? try a.projectQKV(x) : (q: nil, k: try a.kProj(x), v: try a.vProj(x))
+        func heads(_ plain: Tensor, _ beacon: Linear?, _ n: Int) throws -> Tensor {
+            var out = plain
             if let beacon, let rowIndex, let beaconX { out = try replacingRows(out, rowIndex, with: try beacon(beaconX)) }
             return try out.reshape(1, length, n, a.headDim).transpose(1, 2)
         }
-        return (queries ? try heads(a.qProj, a.beaconQProj, a.heads) : nil,
-                try heads(a.kProj, a.beaconKProj, a.kvHeads), try heads(a.vProj, a.beaconVProj, a.kvHeads))
+        return (try plain.q.map { try heads($0, a.beaconQProj, a.heads) },
+                try heads(plain.k, a.beaconKProj, a.kvHeads), try heads(plain.v, a.beaconVProj, a.kvHeads))
     }
 
     /// The attention output [1, L, hidden] from the merged heads, beacon rows through `beacon_o_proj` if present.

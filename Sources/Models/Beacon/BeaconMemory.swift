@@ -4,7 +4,8 @@ import Torch
 /// The compressed memory of a beacon model: per layer the pre-RoPE keys/values of the attention sink, of the
 /// beacons of every finished window, and of the raw (and beacon) positions of the unfinished window, plus the
 /// window cursor (where the window starts, the tokens seen, the interleave remainder, the unfinished window's
-/// ratio and beacon layout). Tensors are never modified in place, so `copy()` is cheap and leaves this one as it is.
+/// ratio and beacon layout). Stored tensors are never modified in place (inference appends raw entries past the end
+/// of its own buffers, which no earlier view covers), so `copy()` is cheap and leaves this one as it is.
 public final class BeaconMemory {
     public let settings: BeaconSettings
     public let rule: BeaconRatioRule
@@ -29,7 +30,7 @@ public final class BeaconMemory {
         let other = BeaconMemory(layerCount: layers.count, settings: settings, rule: rule,
                                  modelFingerprint: modelFingerprint, training: training)
         // The attend caches are written in place, so each memory keeps its own (the copy rebuilds on first use).
-        other.layers = layers.map { var s = $0; s.attendCache = nil; return s }
+        other.layers = layers.map { var s = $0; (s.attendCache, s.rawBuffer) = (nil, nil); return s }
         other.cursor = cursor
         return other
     }
@@ -122,6 +123,12 @@ public final class BeaconMemory {
             s.sinkKeys = try keys.narrow(dim: 2, start: 0, length: n)
             s.sinkValues = try values.narrow(dim: 2, start: 0, length: n)
         }
+        if !plan.windowFull && !training {
+            // Decoding appends one entry per token: in place, not by copying the window's entries every time.
+            try s.appendRaw(keys: keys, values: values, room: settings.window + settings.window / 2 + 8)
+            layers[layer] = s
+            return
+        }
         let allKeys = try s.rawKeys.map { try Tensor.cat([$0, keys], dim: 2) } ?? keys
         let allValues = try s.rawValues.map { try Tensor.cat([$0, values], dim: 2) } ?? values
         if !plan.windowFull {
@@ -133,7 +140,7 @@ public final class BeaconMemory {
                 s.beaconKeys = try s.beaconKeys.map { try Tensor.cat([$0, k], dim: 2) } ?? k
                 s.beaconValues = try s.beaconValues.map { try Tensor.cat([$0, v], dim: 2) } ?? v
             }
-            (s.rawKeys, s.rawValues) = (nil, nil)
+            (s.rawKeys, s.rawValues, s.rawBuffer) = (nil, nil, nil)
         }
         layers[layer] = s
     }
@@ -149,6 +156,36 @@ struct BeaconLayerState {
     var rawValues: Tensor?
     /// Inference only; see `BeaconAttendCache`.
     var attendCache: BeaconAttendCache?
+    /// Inference only: buffers with room to grow whose first `count` entries `rawKeys`/`rawValues` view. Only this
+    /// memory writes into them, and only past those entries; `copy()` leaves them behind, and whatever sets the raw
+    /// entries otherwise drops them.
+    var rawBuffer: (keys: Tensor, values: Tensor, count: Int)?
+
+    /// Appends raw entries [1, kvHeads, n, headDim]: written into `rawBuffer` when it holds the current entries and
+    /// has room, else into a new buffer with `room` spare entries.
+    mutating func appendRaw(keys: Tensor, values: Tensor, room: Int) throws {
+        let count = rawKeys?.dim(2) ?? 0
+        let n = keys.dim(2)
+        if let buffer = rawBuffer, buffer.count == count, count + n <= buffer.keys.dim(2) {
+            try buffer.keys.narrow(dim: 2, start: count, length: n).copyFrom(keys)
+            try buffer.values.narrow(dim: 2, start: count, length: n).copyFrom(values)
+        } else {
+            var shape = keys.shape
+            shape[2] = count + n + room
+            let buffer = (keys: try Tensor.empty(shape, dtype: keys.dtype), values: try Tensor.empty(shape, dtype: values.dtype),
+                          count: count)
+            if let rawKeys, let rawValues {
+                try buffer.keys.narrow(dim: 2, start: 0, length: count).copyFrom(rawKeys)
+                try buffer.values.narrow(dim: 2, start: 0, length: count).copyFrom(rawValues)
+            }
+            try buffer.keys.narrow(dim: 2, start: count, length: n).copyFrom(keys)
+            try buffer.values.narrow(dim: 2, start: count, length: n).copyFrom(values)
+            rawBuffer = buffer
+        }
+        rawBuffer!.count = count + n
+        rawKeys = try rawBuffer!.keys.narrow(dim: 2, start: 0, length: count + n)
+        rawValues = try rawBuffer!.values.narrow(dim: 2, start: 0, length: count + n)
+    }
 }
 
 /// The window cursor (the reference's `_start_idx`, `_end_idx`, `_interleave_remainder`,

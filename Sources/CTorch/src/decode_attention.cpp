@@ -1,0 +1,252 @@
+// Attention of one decoded token over a long memory or KV cache (flash-decoding on the CPU).
+//
+// Decoding after a beacon memory of ~5K entries per layer reads 235 MB of keys and values per token (SmolLM2-135M,
+// fp32), more than the model's int8 weights. libtorch's CPU flash kernel spends this case on GEMMs of one to three
+// query rows and splits the work by K/V head only (three items for two threads), which measured 20 ms per token for
+// the 30 layers: a third of this VM's memory bandwidth. Here the keys of every K/V head are cut into chunks that
+// the threads share; each chunk is read once for its scores and once for its values, with the query rows of the
+// head's group kept in registers, and the chunks are merged by their softmax statistics. Inference only.
+#include "decode_attention.h"
+
+#include <ATen/TensorIterator.h>
+#include <ATen/core/grad_mode.h>
+#include <c10/util/BFloat16.h>
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+
+namespace {
+
+constexpr int64_t kChunk = 512;   // keys per work item: small enough to spread ~5K keys over the threads
+constexpr int64_t kMaxRows = 8;   // query rows per K/V head (the group size): accumulators stay near registers
+
+// A K/V head's keys [first, first + count) of one segment, and where its partial result goes.
+struct WorkItem {
+    const void *keys, *values;   // the first key and value row
+    int64_t key_stride, value_stride;
+    int64_t count;
+    int64_t head;                // b * KV + h
+};
+
+__attribute__((target("avx512f"))) inline __m512 load16(const float *p) { return _mm512_loadu_ps(p); }
+
+__attribute__((target("avx512f"))) inline __m512 load16(const c10::BFloat16 *p) {
+    // bfloat16 is the upper half of a float32.
+    const __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i *>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(raw), 16));
+}
+
+// e^x for x <= 0 (scores minus their maximum): 2^(x·log2 e) as 2^n · 2^f with |f| <= 1/2, 2^f by its degree-6
+// Taylor polynomial (relative error ~1e-7, below float32's resolution of the sums it feeds).
+__attribute__((target("avx512f"))) inline __m512 exp_nonpositive(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+    const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_mul_ps(_mm512_sub_ps(t, n), _mm512_set1_ps(0.693147180559945309f));
+    __m512 p = _mm512_set1_ps(1.0f / 720);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+// One work item: `rows` query rows (float, pre-scaled, [rows, 16·NV]) against `item.count` keys. Leaves the
+// unnormalised output in `out` [rows, 16·NV], each row's score maximum in `row_max` and its sum of e^(s - max) in
+// `row_sum`. `scores` holds rows × kChunk floats.
+template <int NV, typename T>
+__attribute__((target("avx512f"))) void attend_chunk(const float *query, int64_t rows, const WorkItem &item,
+                                                     float *scores, float *out, float *row_max, float *row_sum) {
+    const T *keys = static_cast<const T *>(item.keys);
+    const T *values = static_cast<const T *>(item.values);
+    const int64_t count = item.count;
+    __m512 q[kMaxRows][NV];
+    for (int64_t r = 0; r < rows; ++r)
+        for (int v = 0; v < NV; ++v) q[r][v] = _mm512_loadu_ps(query + r * 16 * NV + v * 16);
+
+    for (int64_t j = 0; j < count; ++j) {
+        __m512 k[NV];
+        for (int v = 0; v < NV; ++v) k[v] = load16(keys + j * item.key_stride + v * 16);
+        for (int v = 0; v < NV * 16 * int(sizeof(T)); v += 64)
+            _mm_prefetch(reinterpret_cast<const char *>(keys + (j + 16) * item.key_stride) + v, _MM_HINT_T0);
+        for (int64_t r = 0; r < rows; ++r) {
+            __m512 dot = _mm512_mul_ps(q[r][0], k[0]);
+            for (int v = 1; v < NV; ++v) dot = _mm512_fmadd_ps(q[r][v], k[v], dot);
+            scores[r * kChunk + j] = _mm512_reduce_add_ps(dot);
+        }
+    }
+
+    for (int64_t r = 0; r < rows; ++r) {
+        float *s = scores + r * kChunk;
+        const int64_t whole = count / 16 * 16;
+        const __mmask16 tail = static_cast<__mmask16>((1u << (count - whole)) - 1);
+        __m512 m = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+        for (int64_t j = 0; j < whole; j += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(s + j));
+        if (tail) m = _mm512_mask_max_ps(m, tail, m, _mm512_maskz_loadu_ps(tail, s + whole));
+        const float maximum = _mm512_reduce_max_ps(m);
+        const __m512 mv = _mm512_set1_ps(maximum);
+        __m512 sum = _mm512_setzero_ps();
+        for (int64_t j = 0; j < whole; j += 16) {
+            const __m512 p = exp_nonpositive(_mm512_sub_ps(_mm512_loadu_ps(s + j), mv));
+            _mm512_storeu_ps(s + j, p);
+            sum = _mm512_add_ps(sum, p);
+        }
+        if (tail) {
+            const __m512 p = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, s + whole), mv));
+            _mm512_mask_storeu_ps(s + whole, tail, p);
+            sum = _mm512_mask_add_ps(sum, tail, sum, p);
+        }
+        row_max[r] = maximum;
+        row_sum[r] = _mm512_reduce_add_ps(sum);
+    }
+
+    __m512 acc[kMaxRows][NV];
+    for (int64_t r = 0; r < rows; ++r)
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < count; ++j) {
+        __m512 x[NV];
+        for (int v = 0; v < NV; ++v) x[v] = load16(values + j * item.value_stride + v * 16);
+        for (int v = 0; v < NV * 16 * int(sizeof(T)); v += 64)
+            _mm_prefetch(reinterpret_cast<const char *>(values + (j + 16) * item.value_stride) + v, _MM_HINT_T0);
+        for (int64_t r = 0; r < rows; ++r) {
+            const __m512 p = _mm512_set1_ps(scores[r * kChunk + j]);
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(p, x[v], acc[r][v]);
+        }
+    }
+    for (int64_t r = 0; r < rows; ++r)
+        for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + r * 16 * NV + v * 16, acc[r][v]);
+}
+
+// Runs body(begin, end) over slices of [0, n) on libtorch's intra-op threads. at::parallel_for is a header
+// template whose OpenMP pragma does nothing in a translation unit built without -fopenmp (an unsafe flag for SwiftPM),
+// so the split is borrowed from a TensorIterator over n item numbers: its for_each is compiled inside libtorch.
+void parallel_over(int64_t n, const std::function<void(int64_t, int64_t)> &body) {
+    at::Tensor items = at::arange(n, at::TensorOptions().dtype(at::kLong));
+    auto iterator = at::TensorIteratorConfig()
+                        .set_check_mem_overlap(false)
+                        .check_all_same_dtype(false)
+                        .resize_outputs(false)
+                        .add_output(items)
+                        .build();
+    iterator.for_each(
+        [&](char **data, const int64_t *strides, int64_t size0, int64_t size1) {
+            for (int64_t outer = 0; outer < size1; ++outer) {
+                const char *column = data[0] + outer * strides[1];
+                const int64_t first = *reinterpret_cast<const int64_t *>(column);
+                const int64_t last = *reinterpret_cast<const int64_t *>(column + (size0 - 1) * strides[0]);
+                body(first, last + 1);
+            }
+        },
+        1);
+}
+
+using ChunkKernel = void (*)(const float *, int64_t, const WorkItem &, float *, float *, float *, float *);
+
+template <typename T> ChunkKernel kernel_for(int64_t vectors) {
+    switch (vectors) {
+    case 1: return attend_chunk<1, T>;
+    case 2: return attend_chunk<2, T>;
+    case 4: return attend_chunk<4, T>;
+    case 8: return attend_chunk<8, T>;
+    default: return nullptr;
+    }
+}
+
+bool is_float_or_bf16(const at::Tensor &t) {
+    return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16;
+}
+
+} // namespace
+
+namespace mr {
+
+bool decode_attention_supported() {
+    static const bool supported = __builtin_cpu_supports("avx512f");
+    return supported;
+}
+
+c10::optional<at::Tensor> decode_attention(const at::Tensor &query, const std::vector<KeyValueSegment> &segments,
+                                           double scale) {
+    if (!decode_attention_supported() || query.dim() != 4 || query.size(2) != 1 || !is_float_or_bf16(query) ||
+        !query.device().is_cpu() || query.stride(3) != 1 || segments.empty())
+        return c10::nullopt;
+    const int64_t batch = query.size(0), heads = query.size(1), dim = query.size(3);
+    const at::Tensor &first = segments.front().first;
+    if (first.dim() != 4) return c10::nullopt;
+    const int64_t kv_heads = first.size(1);
+    if (kv_heads == 0 || heads % kv_heads != 0 || heads / kv_heads > kMaxRows || dim % 16 != 0) return c10::nullopt;
+    const int64_t rows = heads / kv_heads;
+    const auto kv_type = first.scalar_type();
+    const bool wants_graph = at::GradMode::is_enabled() && query.requires_grad();
+    if (wants_graph || !is_float_or_bf16(first)) return c10::nullopt;
+    ChunkKernel kernel = kv_type == at::kFloat ? kernel_for<float>(dim / 16) : kernel_for<c10::BFloat16>(dim / 16);
+    if (kernel == nullptr) return c10::nullopt;
+
+    std::vector<WorkItem> items;
+    for (int64_t b = 0; b < batch; ++b)
+        for (int64_t h = 0; h < kv_heads; ++h)
+            for (const auto &[keys, values] : segments) {
+                if (keys.dim() != 4 || keys.sizes() != values.sizes() || keys.size(0) != batch ||
+                    keys.size(1) != kv_heads || keys.size(3) != dim || keys.scalar_type() != kv_type ||
+                    values.scalar_type() != kv_type || keys.stride(3) != 1 || values.stride(3) != 1 ||
+                    !keys.device().is_cpu() || !values.device().is_cpu() ||
+                    (at::GradMode::is_enabled() && (keys.requires_grad() || values.requires_grad())))
+                    return c10::nullopt;
+                const int64_t element = keys.element_size();
+                const auto *k = static_cast<const char *>(keys.data_ptr()) +
+                                (b * keys.stride(0) + h * keys.stride(1)) * element;
+                const auto *v = static_cast<const char *>(values.data_ptr()) +
+                                (b * values.stride(0) + h * values.stride(1)) * element;
+                for (int64_t start = 0; start < keys.size(2); start += kChunk)
+                    items.push_back({k + start * keys.stride(2) * element, v + start * values.stride(2) * element,
+                                     keys.stride(2), values.stride(2), std::min(kChunk, keys.size(2) - start),
+                                     b * kv_heads + h});
+            }
+    if (items.empty()) return c10::nullopt;
+
+    // The query rows of each K/V head, as float and pre-scaled: [B·KV, rows, D].
+    const at::Tensor scaled = (query.to(at::kFloat) * scale).reshape({batch * kv_heads, rows, dim}).contiguous();
+    const float *q = scaled.data_ptr<float>();
+    const int64_t n = static_cast<int64_t>(items.size());
+    std::vector<float> partial(n * rows * dim), maxima(n * rows), sums(n * rows);
+
+    parallel_over(n, [&](int64_t begin, int64_t end) {
+        thread_local std::vector<float> scores;
+        scores.resize(kMaxRows * kChunk);
+        for (int64_t i = begin; i < end; ++i)
+            kernel(q + items[i].head * rows * dim, rows, items[i], scores.data(), &partial[i * rows * dim],
+                   &maxima[i * rows], &sums[i * rows]);
+    });
+
+    // Merge the chunks of each head by their statistics: out = Σ e^(m_c - m) o_c / Σ e^(m_c - m) l_c.
+    at::Tensor out = at::zeros({batch * kv_heads, rows, dim}, at::TensorOptions().dtype(at::kFloat));
+    float *o = out.data_ptr<float>();
+    for (int64_t begin = 0; begin < n;) {
+        int64_t end = begin;
+        while (end < n && items[end].head == items[begin].head) ++end;
+        float *target = o + items[begin].head * rows * dim;
+        for (int64_t r = 0; r < rows; ++r) {
+            float maximum = -std::numeric_limits<float>::infinity();
+            for (int64_t i = begin; i < end; ++i) maximum = std::max(maximum, maxima[i * rows + r]);
+            float total = 0;
+            for (int64_t i = begin; i < end; ++i) {
+                const float weight = std::exp(maxima[i * rows + r] - maximum);
+                total += weight * sums[i * rows + r];
+                const float *chunk = &partial[(i * rows + r) * dim];
+                for (int64_t d = 0; d < dim; ++d) target[r * dim + d] += weight * chunk[d];
+            }
+            for (int64_t d = 0; d < dim; ++d) target[r * dim + d] /= total;
+        }
+        begin = end;
+    }
+    // Row g of K/V head h is query head h·rows + g.
+    return out.reshape({batch, heads, 1, dim}).to(query.scalar_type());
+}
+
+} // namespace mr
