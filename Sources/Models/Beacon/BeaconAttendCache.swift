@@ -45,15 +45,17 @@ final class BeaconAttendCache {
 
 extension BeaconMemory {
     /// What inference attends to before a step of `stepLength` entries at layer `layer`: the cached rotated memory
-    /// when it is current, else rebuilt from the stored pre-RoPE entries (`cos`/`sin` cover positions from 0).
-    /// Without `keepCache` (a step that fills its window, after which positions change) nothing is cached.
-    func attendableMemory(layer: Int, cos: Tensor, sin: Tensor, stepLength: Int, keepCache: Bool) throws
-        -> (keys: Tensor, values: Tensor)?
+    /// when it is current, else rebuilt from the stored pre-RoPE entries (`tables` gives cos/sin for positions from
+    /// 0, asked for only then). Without `keepCache` (a step that fills its window, after which positions change)
+    /// nothing is cached.
+    func attendableMemory(layer: Int, tables: () throws -> (cos: Tensor, sin: Tensor), stepLength: Int,
+                          keepCache: Bool) throws -> (keys: Tensor, values: Tensor)?
     {
         let m = entryCount(layer: layer)
         guard m > 0 else { return nil }
         if let cache = layers[layer].attendCache, cache.count == m { return try cache.entries() }
         guard let (keys, values) = try memoryKeysValues(layer: layer) else { return nil }
+        let (cos, sin) = try tables()
         let rotated = try Functional.applyRotary(keys, cos: try cos.narrow(dim: 0, start: 0, length: m),
                                                  sin: try sin.narrow(dim: 0, start: 0, length: m))
         guard keepCache else {

@@ -19,10 +19,17 @@ extension DecoderLM {
         var h = try embedBeaconStep(plan, rowIndex: rowIndex)
 
         let memoryLength = plan.memoryLength
-        let positions = try Tensor.arange(0, Double(memoryLength + length))
-        let (cos, sin) = try rope.cosSin(positions: positions, dtype: dtype)
-        let queryCos = memoryLength == 0 ? cos : try cos.narrow(dim: 0, start: memoryLength, length: length)
-        let querySin = memoryLength == 0 ? sin : try sin.narrow(dim: 0, start: memoryLength, length: length)
+        // Rotary tables for the step's positions; those of the whole memory only where it is rotated afresh
+        // (training, or an attend cache being rebuilt): a decoded token would otherwise pay for ~5K positions.
+        let (queryCos, querySin) = try rope.cosSin(
+            positions: try Tensor.arange(Double(memoryLength), Double(memoryLength + length)), dtype: dtype)
+        var fullTables: (cos: Tensor, sin: Tensor)?
+        func allTables() throws -> (cos: Tensor, sin: Tensor) {
+            if let fullTables { return fullTables }
+            let tables = try rope.cosSin(positions: try Tensor.arange(0, Double(memoryLength + length)), dtype: dtype)
+            fullTables = tables
+            return tables
+        }
         // Entries of the window (cached raw ones and this step's) that become beacon memory when the window fills.
         let windowBeaconIndex: Tensor?
         if plan.windowFull {
@@ -49,13 +56,13 @@ extension DecoderLM {
             if memory.training {
                 (attended, keys, values) = try beaconTrainingAttention(
                     layer.attention, x, rowIndex: rowIndex, memory: try memory.memoryKeysValues(layer: i), mask: mask,
-                    cos: cos, sin: sin, queryCos: queryCos, querySin: querySin)
+                    tables: try allTables(), queryCos: queryCos, querySin: querySin)
                 try memory.absorb(layer: i, keys: keys, values: values, plan: plan, beaconIndex: windowBeaconIndex)
             } else {
                 let rotatedKeys: Tensor
                 (attended, keys, values, rotatedKeys) = try beaconInferenceAttention(
                     layer.attention, x, rowIndex: rowIndex,
-                    memory: try memory.attendableMemory(layer: i, cos: cos, sin: sin, stepLength: length,
+                    memory: try memory.attendableMemory(layer: i, tables: allTables, stepLength: length,
                                                         keepCache: !plan.windowFull),
                     queryCos: queryCos, querySin: querySin)
                 try memory.absorb(layer: i, keys: keys, values: values, plan: plan, beaconIndex: windowBeaconIndex)
@@ -121,14 +128,14 @@ extension DecoderLM {
     /// pre-RoPE tensors carry the gradient into earlier windows). Returns (output, new keys and values before RoPE).
     private func beaconTrainingAttention(
         _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: (Tensor, Tensor)?, mask: Tensor?,
-        cos: Tensor, sin: Tensor, queryCos: Tensor, querySin: Tensor
+        tables: (cos: Tensor, sin: Tensor), queryCos: Tensor, querySin: Tensor
     ) throws -> (Tensor, Tensor, Tensor) {
         let (q, k, v) = try beaconQKV(a, x, rowIndex: rowIndex)
         let allKeys = try memory.map { try Tensor.cat([$0.0, k], dim: 2) } ?? k
         let allValues = try memory.map { try Tensor.cat([$0.1, v], dim: 2) } ?? v
         let attended = try Functional.scaledDotProductAttention(
             try Functional.applyRotary(q, cos: queryCos, sin: querySin),
-            try Functional.applyRotary(allKeys, cos: cos, sin: sin), allValues, mask: mask)
+            try Functional.applyRotary(allKeys, cos: tables.cos, sin: tables.sin), allValues, mask: mask)
         return (try beaconOutput(a, attended, rowIndex: rowIndex), k, v)
     }
 
