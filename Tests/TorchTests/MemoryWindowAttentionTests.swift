@@ -6,17 +6,22 @@ import TestSupport
 final class MemoryWindowAttentionTests: XCTestCase {
     func testEqualsMaskedAttentionOverTheConcatenation() throws {
         try LibTorch.manualSeed(11)
-        for (heads, kvHeads, memory, length) in [(4, 2, 37, 9), (6, 6, 5, 1), (9, 3, 0, 12), (8, 2, 64, 33)] {
-            let q = try Tensor.randn([1, heads, length, 16])
-            let k = try Tensor.randn([1, kvHeads, memory + length, 16])
-            let v = try Tensor.randn([1, kvHeads, memory + length, 16])
+        // Up to 8 query rows per K/V head take the decoding kernel on AVX-512 CPUs (a decoded token, or one with
+        // its interleaved beacon: the step's own keys causally), the rest flash attention.
+        for (heads, kvHeads, memory, length, dim) in [
+            (4, 2, 37, 9, 16), (6, 6, 5, 1, 16), (9, 3, 0, 12, 16), (8, 2, 64, 33, 16),
+            (9, 3, 1_100, 2, 64), (4, 2, 37, 4, 32), (6, 3, 0, 3, 16), (9, 3, 700, 1, 64),
+        ] {
+            let q = try Tensor.randn([1, heads, length, dim])
+            let k = try Tensor.randn([1, kvHeads, memory + length, dim])
+            let v = try Tensor.randn([1, kvHeads, memory + length, dim])
             let expected = try Functional.scaledDotProductAttention(q, k, v, causal: true)
             let windowKeys = try k.narrow(dim: 2, start: memory, length: length)
             let windowValues = try v.narrow(dim: 2, start: memory, length: length)
             let stored = memory == 0 ? nil : (keys: try k.narrow(dim: 2, start: 0, length: memory),
                                               values: try v.narrow(dim: 2, start: 0, length: memory))
             let got = try Functional.memoryWindowAttention(q, memory: stored, window: (windowKeys, windowValues))
-            assertClose(got, expected, atol: 1e-5, rtol: 1e-5, "heads \(heads)/\(kvHeads) memory \(memory) length \(length)")
+            assertClose(got, expected, atol: 1e-5, rtol: 1e-5, "heads \(heads)/\(kvHeads) memory \(memory) length \(length) dim \(dim)")
         }
     }
 

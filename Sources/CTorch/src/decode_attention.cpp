@@ -172,32 +172,38 @@ bool decode_attention_supported() {
 }
 
 c10::optional<at::Tensor> decode_attention(const at::Tensor &query, const std::vector<KeyValueSegment> &segments,
-                                           double scale) {
-    if (!decode_attention_supported() || query.dim() != 4 || query.size(2) != 1 || !is_float_or_bf16(query) ||
-        !query.device().is_cpu() || query.stride(3) != 1 || segments.empty())
+                                           const KeyValueSegment *causal_window, double scale) {
+    if (!decode_attention_supported() || query.dim() != 4 || !is_float_or_bf16(query) || !query.device().is_cpu() ||
+        (at::GradMode::is_enabled() && query.requires_grad()))
         return c10::nullopt;
-    const int64_t batch = query.size(0), heads = query.size(1), dim = query.size(3);
-    const at::Tensor &first = segments.front().first;
-    if (first.dim() != 4) return c10::nullopt;
+    const int64_t batch = query.size(0), heads = query.size(1), length = query.size(2), dim = query.size(3);
+    if (length != 1 && causal_window == nullptr) return c10::nullopt;  // several positions need their causal keys
+    const at::Tensor &first = segments.empty() ? causal_window->first : segments.front().first;
+    if (first.dim() != 4 || !is_float_or_bf16(first)) return c10::nullopt;
     const int64_t kv_heads = first.size(1);
-    if (kv_heads == 0 || heads % kv_heads != 0 || heads / kv_heads > kMaxRows || dim % 16 != 0) return c10::nullopt;
-    const int64_t rows = heads / kv_heads;
+    if (kv_heads == 0 || heads % kv_heads != 0 || dim % 16 != 0) return c10::nullopt;
+    const int64_t rows = heads / kv_heads * length;  // row g·L + i: query head h·groups + g at position i
+    if (rows > kMaxRows) return c10::nullopt;
     const auto kv_type = first.scalar_type();
-    const bool wants_graph = at::GradMode::is_enabled() && query.requires_grad();
-    if (wants_graph || !is_float_or_bf16(first)) return c10::nullopt;
     ChunkKernel kernel = kv_type == at::kFloat ? kernel_for<float>(dim / 16) : kernel_for<c10::BFloat16>(dim / 16);
     if (kernel == nullptr) return c10::nullopt;
+    auto usable = [&](const at::Tensor &keys, const at::Tensor &values) {
+        return keys.dim() == 4 && keys.sizes() == values.sizes() && keys.size(0) == batch && keys.size(1) == kv_heads &&
+               keys.size(3) == dim && keys.scalar_type() == kv_type && values.scalar_type() == kv_type &&
+               keys.stride(3) == 1 && values.stride(3) == 1 && keys.device().is_cpu() && values.device().is_cpu() &&
+               !(at::GradMode::is_enabled() && (keys.requires_grad() || values.requires_grad()));
+    };
+    if (causal_window && (!usable(causal_window->first, causal_window->second) || causal_window->first.size(2) != length))
+        return c10::nullopt;
 
+    // Work items in head order: every chunk of every memory segment.
     std::vector<WorkItem> items;
+    std::vector<int64_t> head_start(batch * kv_heads + 1, 0);
     for (int64_t b = 0; b < batch; ++b)
-        for (int64_t h = 0; h < kv_heads; ++h)
+        for (int64_t h = 0; h < kv_heads; ++h) {
+            head_start[b * kv_heads + h] = static_cast<int64_t>(items.size());
             for (const auto &[keys, values] : segments) {
-                if (keys.dim() != 4 || keys.sizes() != values.sizes() || keys.size(0) != batch ||
-                    keys.size(1) != kv_heads || keys.size(3) != dim || keys.scalar_type() != kv_type ||
-                    values.scalar_type() != kv_type || keys.stride(3) != 1 || values.stride(3) != 1 ||
-                    !keys.device().is_cpu() || !values.device().is_cpu() ||
-                    (at::GradMode::is_enabled() && (keys.requires_grad() || values.requires_grad())))
-                    return c10::nullopt;
+                if (!usable(keys, values)) return c10::nullopt;
                 const int64_t element = keys.element_size();
                 const auto *k = static_cast<const char *>(keys.data_ptr()) +
                                 (b * keys.stride(0) + h * keys.stride(1)) * element;
@@ -208,45 +214,68 @@ c10::optional<at::Tensor> decode_attention(const at::Tensor &query, const std::v
                                      keys.stride(2), values.stride(2), std::min(kChunk, keys.size(2) - start),
                                      b * kv_heads + h});
             }
-    if (items.empty()) return c10::nullopt;
+        }
+    head_start[batch * kv_heads] = static_cast<int64_t>(items.size());
+    if (items.empty() && causal_window == nullptr) return c10::nullopt;
 
     // The query rows of each K/V head, as float and pre-scaled: [B·KV, rows, D].
     const at::Tensor scaled = (query.to(at::kFloat) * scale).reshape({batch * kv_heads, rows, dim}).contiguous();
     const float *q = scaled.data_ptr<float>();
     const int64_t n = static_cast<int64_t>(items.size());
     std::vector<float> partial(n * rows * dim), maxima(n * rows), sums(n * rows);
+    if (n > 0)
+        parallel_over(n, [&](int64_t begin, int64_t end) {
+            thread_local std::vector<float> scores;
+            scores.resize(kMaxRows * kChunk);
+            for (int64_t i = begin; i < end; ++i)
+                kernel(q + items[i].head * rows * dim, rows, items[i], scores.data(), &partial[i * rows * dim],
+                       &maxima[i * rows], &sums[i * rows]);
+        });
 
-    parallel_over(n, [&](int64_t begin, int64_t end) {
-        thread_local std::vector<float> scores;
-        scores.resize(kMaxRows * kChunk);
-        for (int64_t i = begin; i < end; ++i)
-            kernel(q + items[i].head * rows * dim, rows, items[i], scores.data(), &partial[i * rows * dim],
-                   &maxima[i * rows], &sums[i * rows]);
-    });
+    // The step's own keys (at most kMaxRows of them), as float [B·KV, L, D]: row g·L + i sees keys 0 ... i.
+    at::Tensor window_keys, window_values;
+    if (causal_window) {
+        window_keys = causal_window->first.to(at::kFloat).reshape({batch * kv_heads, length, dim}).contiguous();
+        window_values = causal_window->second.to(at::kFloat).reshape({batch * kv_heads, length, dim}).contiguous();
+    }
 
-    // Merge the chunks of each head by their statistics: out = Σ e^(m_c - m) o_c / Σ e^(m_c - m) l_c.
+    // Merge per head and row: out = (Σ_c e^(m_c - m) o_c + Σ_j e^(s_j - m) v_j) / (Σ_c e^(m_c - m) l_c + Σ_j e^(s_j - m)).
     at::Tensor out = at::zeros({batch * kv_heads, rows, dim}, at::TensorOptions().dtype(at::kFloat));
     float *o = out.data_ptr<float>();
-    for (int64_t begin = 0; begin < n;) {
-        int64_t end = begin;
-        while (end < n && items[end].head == items[begin].head) ++end;
-        float *target = o + items[begin].head * rows * dim;
+    for (int64_t bh = 0; bh < batch * kv_heads; ++bh) {
+        const int64_t begin = head_start[bh], end = head_start[bh + 1];
+        float *target = o + bh * rows * dim;
         for (int64_t r = 0; r < rows; ++r) {
+            const float *query_row = q + (bh * rows + r) * dim;
+            float window_scores[kMaxRows];
+            const int64_t seen = causal_window ? r % length + 1 : 0;
             float maximum = -std::numeric_limits<float>::infinity();
+            for (int64_t j = 0; j < seen; ++j) {
+                const float *key = window_keys.data_ptr<float>() + (bh * length + j) * dim;
+                float dot = 0;
+                for (int64_t d = 0; d < dim; ++d) dot += query_row[d] * key[d];
+                window_scores[j] = dot;
+                maximum = std::max(maximum, dot);
+            }
             for (int64_t i = begin; i < end; ++i) maximum = std::max(maximum, maxima[i * rows + r]);
             float total = 0;
+            float *row_out = target + r * dim;
             for (int64_t i = begin; i < end; ++i) {
                 const float weight = std::exp(maxima[i * rows + r] - maximum);
                 total += weight * sums[i * rows + r];
                 const float *chunk = &partial[(i * rows + r) * dim];
-                for (int64_t d = 0; d < dim; ++d) target[r * dim + d] += weight * chunk[d];
+                for (int64_t d = 0; d < dim; ++d) row_out[d] += weight * chunk[d];
             }
-            for (int64_t d = 0; d < dim; ++d) target[r * dim + d] /= total;
+            for (int64_t j = 0; j < seen; ++j) {
+                const float weight = std::exp(window_scores[j] - maximum);
+                total += weight;
+                const float *value = window_values.data_ptr<float>() + (bh * length + j) * dim;
+                for (int64_t d = 0; d < dim; ++d) row_out[d] += weight * value[d];
+            }
+            for (int64_t d = 0; d < dim; ++d) row_out[d] /= total;
         }
-        begin = end;
     }
-    // Row g of K/V head h is query head h·rows + g.
-    return out.reshape({batch, heads, 1, dim}).to(query.scalar_type());
+    return out.reshape({batch, heads, length, dim}).to(query.scalar_type());
 }
 
 } // namespace mr

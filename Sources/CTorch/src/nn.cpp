@@ -38,7 +38,7 @@ at::Tensor attention(const at::Tensor &q, const at::Tensor &k_in, const at::Tens
     if (queries == 1 && !mask && q.dim() == 4) {
         // One new query (decoding) sees every cached key: the decoding kernel, where it applies.
         double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-        if (auto fast = mr::decode_attention(q, {{k_in, v_in}}, s)) return *fast;
+        if (auto fast = mr::decode_attention(q, {{k_in, v_in}}, nullptr, s)) return *fast;
     }
     if (is_causal && queries == 1) {
         is_causal = false;  // one new query (decoding) sees every cached key: no mask at all
