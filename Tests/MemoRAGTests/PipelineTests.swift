@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import Torch
 import XCTest
 
 @testable import MemoRAG
@@ -294,6 +295,15 @@ final class PipelineTests: XCTestCase {
         } catch let error as MemoRAGError {
             XCTAssertEqual(error, .noMemory)
         }
+    }
+
+    /// Tasks read a beacon memory in bfloat16 where the decoding kernel runs over a float32 model, and in the
+    /// compute dtype otherwise or when the environment asks for float32 reads.
+    func testTasksReadTheMemoryInBFloat16WhereTheDecodingKernelRuns() {
+        let kernel = Functional.decodeAttentionKernelAvailable
+        XCTAssertEqual(BeaconContextMemory.attendDType(for: .float32, environment: [:]), kernel ? .bfloat16 : nil)
+        XCTAssertNil(BeaconContextMemory.attendDType(for: .float32, environment: ["MEMORAG_MEMORY_READS": "fp32"]))
+        XCTAssertNil(BeaconContextMemory.attendDType(for: .bfloat16, environment: [:]))
     }
 
     private func fileHashes(_ dir: URL, _ names: [String]) throws -> [String] {

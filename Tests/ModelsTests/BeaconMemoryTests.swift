@@ -82,6 +82,27 @@ final class BeaconMemoryTests: XCTestCase {
                     "the copy's own appends reached the memory it came from")
     }
 
+    /// Reading the memory in bfloat16 (`attendDType`) rounds the rotated keys and values the decoded tokens read;
+    /// the hidden states stay within bfloat16's resolution of the float32 reads, and copies keep the setting.
+    func testBFloat16MemoryReadsStayCloseToFloat32Reads() throws {
+        let model = try DecoderLM.load(directory: Self.fixtures.appendingPathComponent("llama"))
+        let memory = try model.makeBeaconMemory(ratio: 4)
+        try model.memorize(ids(37), into: memory)
+        let exact = try memory.copy()
+        memory.attendDType = .bfloat16
+        let narrow = try memory.copy()
+        XCTAssertEqual(narrow.attendDType, .bfloat16)
+        var a: Tensor?, b: Tensor?
+        for id in ids(5, seed: 6) {
+            a = try model.beaconHiddenStates([id], memory: exact)
+            b = try model.beaconHiddenStates([id], memory: narrow)
+        }
+        let scale = try a!.abs().max().item()
+        let difference = try (a! - b!).abs().max().item()
+        XCTAssertLessThan(difference, 0.02 * scale)
+        XCTAssertGreaterThan(difference, 0, "the bfloat16 reads computed exactly what float32 reads compute")
+    }
+
     func testExportedMemoryContinuesLikeAnUninterruptedRun() throws {
         let model = try DecoderLM.load(directory: Self.fixtures.appendingPathComponent("qwen2"))
         let context = ids(43), prompt = [9, 8, 7, 6, 5]

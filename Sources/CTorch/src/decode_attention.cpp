@@ -187,13 +187,17 @@ c10::optional<at::Tensor> decode_attention(const at::Tensor &query, const std::v
     const auto kv_type = first.scalar_type();
     ChunkKernel kernel = kv_type == at::kFloat ? kernel_for<float>(dim / 16) : kernel_for<c10::BFloat16>(dim / 16);
     if (kernel == nullptr) return c10::nullopt;
-    auto usable = [&](const at::Tensor &keys, const at::Tensor &values) {
+    // Memory segments share one dtype (the kernel's); the window is widened to float32 below, so any of the two.
+    auto usable = [&](const at::Tensor &keys, const at::Tensor &values, bool any_type = false) {
+        const bool typed = any_type ? is_float_or_bf16(keys) && is_float_or_bf16(values)
+                                    : keys.scalar_type() == kv_type && values.scalar_type() == kv_type;
         return keys.dim() == 4 && keys.sizes() == values.sizes() && keys.size(0) == batch && keys.size(1) == kv_heads &&
-               keys.size(3) == dim && keys.scalar_type() == kv_type && values.scalar_type() == kv_type &&
+               keys.size(3) == dim && typed &&
                keys.stride(3) == 1 && values.stride(3) == 1 && keys.device().is_cpu() && values.device().is_cpu() &&
                !(at::GradMode::is_enabled() && (keys.requires_grad() || values.requires_grad()));
     };
-    if (causal_window && (!usable(causal_window->first, causal_window->second) || causal_window->first.size(2) != length))
+    if (causal_window &&
+        (!usable(causal_window->first, causal_window->second, true) || causal_window->first.size(2) != length))
         return c10::nullopt;
 
     // Work items in head order: every chunk of every memory segment.

@@ -1,5 +1,6 @@
 import Foundation
 import Models
+import Torch
 
 /// The `beacon` memory: Activation Beacon compression of the memory prompt (about tokens / ratio KV entries per
 /// layer, plus the raw entries of the last, partly filled window).
@@ -45,9 +46,20 @@ final class BeaconContextMemory: ContextMemory {
     func generate(_ lm: LanguageModel, promptIds: [Int], parameters: GenerationParameters, stopStrings: [String],
                   onText: (String) -> Bool) throws -> LanguageModel.TextResult {
         let state = try memory.copy()
+        state.attendDType = Self.attendDType(for: lm.model.dtype)
         return try lm.decodeText(stopStrings: stopStrings, onText: onText) { onToken in
             try lm.model.generate(promptIds: promptIds, parameters: parameters, memory: state, onToken: onToken)
         }
+    }
+
+    /// The dtype tasks read the memory in: bfloat16 where the decoding kernel runs (AVX-512) over a float32 model
+    /// — a decoded token's read of the memory halves, scores stay float32 — else the compute dtype.
+    /// `MEMORAG_MEMORY_READS=fp32` keeps float32 reads (for comparisons).
+    static func attendDType(for compute: DType,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) -> DType? {
+        guard compute == .float32, Functional.decodeAttentionKernelAvailable,
+              environment["MEMORAG_MEMORY_READS"]?.lowercased() != "fp32" else { return nil }
+        return .bfloat16
     }
 
     func save(to url: URL, metadata: [String: String]) throws {

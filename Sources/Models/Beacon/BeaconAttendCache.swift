@@ -15,13 +15,14 @@ final class BeaconAttendCache {
 
     var capacity: Int { keys.dim(2) }
 
-    /// A cache of `rotatedKeys`/`values` ([1, kvHeads, n, headDim]) with room for `room` more entries.
-    init(rotatedKeys: Tensor, values: Tensor, room: Int) throws {
+    /// A cache of `rotatedKeys`/`values` ([1, kvHeads, n, headDim]) in `dtype` (theirs by default) with room for
+    /// `room` more entries.
+    init(rotatedKeys: Tensor, values: Tensor, room: Int, dtype: DType? = nil) throws {
         var shape = rotatedKeys.shape
         let n = shape[2]
         shape[2] = n + room
-        keys = try Tensor.empty(shape, dtype: rotatedKeys.dtype)
-        self.values = try Tensor.empty(shape, dtype: values.dtype)
+        keys = try Tensor.empty(shape, dtype: dtype ?? rotatedKeys.dtype)
+        self.values = try Tensor.empty(shape, dtype: dtype ?? values.dtype)
         try keys.narrow(dim: 2, start: 0, length: n).copyFrom(rotatedKeys)
         try self.values.narrow(dim: 2, start: 0, length: n).copyFrom(values)
         count = n
@@ -64,7 +65,7 @@ extension BeaconMemory {
         }
         // Room for the rest of the window (raw tokens and their beacons) and this step.
         let room = settings.window + settings.window / 2 + stepLength + 8
-        let cache = try BeaconAttendCache(rotatedKeys: rotated, values: values, room: room)
+        let cache = try BeaconAttendCache(rotatedKeys: rotated, values: values, room: room, dtype: attendDType)
         layers[layer].attendCache = cache
         return try cache.entries()
     }

@@ -15,6 +15,10 @@ public final class BeaconMemory {
     let training: Bool
     var layers: [BeaconLayerState]
     var cursor: BeaconCursor
+    /// Inference: the dtype the attend cache keeps the rotated memory in (nil: the model's compute dtype). Each
+    /// decoded token reads the whole memory once per layer, so bfloat16 halves the bytes of that read; the scores
+    /// and the softmax stay in float32. The stored entries keep their own dtype.
+    public var attendDType: DType?
 
     init(layerCount: Int, settings: BeaconSettings, rule: BeaconRatioRule, modelFingerprint: String?, training: Bool) {
         self.settings = settings
@@ -32,6 +36,7 @@ public final class BeaconMemory {
         // The attend caches are written in place, so each memory keeps its own (the copy rebuilds on first use).
         other.layers = layers.map { var s = $0; (s.attendCache, s.rawBuffer) = (nil, nil); return s }
         other.cursor = cursor
+        other.attendDType = attendDType
         return other
     }
 
