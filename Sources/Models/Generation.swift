@@ -111,7 +111,6 @@ extension DecoderLM {
                 logits = try step(next)
             }
         }
-        if ProcessInfo.processInfo.environment["MEMORAG_TRACE"] != nil { FileHandle.standardError.write("TRACE prefill \(promptIds.count) tok \(prefillSeconds) s; decode \(output.count) tok \((clock.now - decodeStart).seconds) s\n".data(using: .utf8)!) }
         return GenerationResult(outputIds: output, finishReason: reason, promptTokens: promptIds.count,
                                 prefillSeconds: prefillSeconds, decodeSeconds: (clock.now - decodeStart).seconds)
     }
