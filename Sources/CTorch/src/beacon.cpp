@@ -5,9 +5,37 @@
 #include "decode_attention.h"
 #include "internal.h"
 
+#if __has_include(<ATen/ops/_scaled_dot_product_flash_attention_for_cpu.h>)
 #include <ATen/ops/_scaled_dot_product_flash_attention_for_cpu.h>
+#define MR_HAVE_CPU_FLASH_ATTENTION 1
+#endif
 
 #include <cmath>
+#include <limits>
+#include <tuple>
+
+namespace {
+
+// Attention output [B, H, L, D] and the log-sum-exp of each query's scores [B, H, L] (what the merge needs).
+// libtorch 2.2+ has a CPU flash kernel returning both; older ones (Debian's 1.13) get them written out.
+std::tuple<at::Tensor, at::Tensor> attention_with_lse(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v,
+                                                      bool causal, double scale) {
+#ifdef MR_HAVE_CPU_FLASH_ATTENTION
+    auto result = at::_scaled_dot_product_flash_attention_for_cpu(q, k, v, 0.0, causal, c10::nullopt, scale);
+    return {std::get<0>(result), std::get<1>(result)};
+#else
+    auto scores = at::matmul(q.to(at::kFloat), k.to(at::kFloat).transpose(-2, -1)) * scale;
+    if (causal) {
+        auto above = at::ones({q.size(-2), k.size(-2)}, q.options().dtype(at::kBool)).triu(1);
+        scores = scores.masked_fill(above, -std::numeric_limits<double>::infinity());
+    }
+    auto lse = at::logsumexp(scores, -1);
+    auto out = at::matmul(at::exp(scores - lse.unsqueeze(-1)), v.to(at::kFloat)).to(q.scalar_type());
+    return {out, lse};
+#endif
+}
+
+} // namespace
 
 extern "C" {
 
@@ -33,8 +61,7 @@ int mr_attention_memory_window(mr_tensor *out, mr_tensor q, mr_tensor k_memory, 
                       // The window part: causal over the step itself (square, so top-left alignment is right).
                       auto kr = groups == 1 ? kw : kw.repeat_interleave(groups, 1);
                       auto vr = groups == 1 ? vw : vw.repeat_interleave(groups, 1);
-                      auto [window_out, window_lse] = at::_scaled_dot_product_flash_attention_for_cpu(
-                          query, kr, vr, 0.0, length > 1, c10::nullopt, s);
+                      auto [window_out, window_lse] = attention_with_lse(query, kr, vr, length > 1, s);
                       if (k_memory == nullptr) return window_out;
                       // A memory kept in a narrower dtype than the compute one (bfloat16) is widened here.
                       const at::Tensor km = mr::T(k_memory).to(query.scalar_type()),
@@ -44,7 +71,7 @@ int mr_attention_memory_window(mr_tensor *out, mr_tensor q, mr_tensor k_memory, 
                       // The memory part: no mask, so the query heads sharing a K/V head become extra query rows.
                       auto grouped = query.reshape({batch, kv_heads, groups * length, dim});
                       auto [memory_out, memory_lse] =
-                          at::_scaled_dot_product_flash_attention_for_cpu(grouped, km, vm, 0.0, false, c10::nullopt, s);
+                          attention_with_lse(grouped, km, vm, false, s);
                       memory_out = memory_out.reshape({batch, heads, length, dim});
                       memory_lse = memory_lse.reshape({batch, heads, length});
                       auto lse = at::logaddexp(memory_lse, window_lse);
