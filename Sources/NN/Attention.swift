@@ -28,7 +28,7 @@ public final class KVCacheLayer {
     public var values: Tensor? { count == 0 ? nil : try? valueBuffer?.narrow(dim: 2, start: 0, length: count) }
 
     /// Appends new positions and returns the full keys and values.
-    func append(keys k: Tensor, values v: Tensor) throws -> (Tensor, Tensor) {
+    public func append(keys k: Tensor, values v: Tensor) throws -> (Tensor, Tensor) {
         let n = k.dim(2)
         if !owned || keyBuffer == nil || count + n > keyBuffer!.dim(2) {
             // Grow geometrically (at least 256 positions) so appends stay amortised O(new rows).

@@ -52,12 +52,10 @@ int mr_attention_memory_window(mr_tensor *out, mr_tensor q, mr_tensor k_memory, 
                       const int64_t groups = heads / kv_heads;
                       const double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(dim));
                       // A decoded token (with the beacon interleaved after it): the decoding kernel, where it applies.
-                      if (groups * length <= 8) {
-                          std::vector<mr::KeyValueSegment> segments;
-                          if (k_memory != nullptr) segments.emplace_back(mr::T(k_memory), mr::T(v_memory));
-                          const mr::KeyValueSegment window{kw, vw};
-                          if (auto fast = mr::decode_attention(query, segments, &window, s)) return *fast;
-                      }
+                      std::vector<mr::KeyValueSegment> segments;
+                      if (k_memory != nullptr) segments.emplace_back(mr::T(k_memory), mr::T(v_memory));
+                      const mr::KeyValueSegment window{kw, vw};
+                      if (auto fast = mr::decode_attention(query, segments, &window, s)) return *fast;
                       // The window part: causal over the step itself (square, so top-left alignment is right).
                       auto kr = groups == 1 ? kw : kw.repeat_interleave(groups, 1);
                       auto vr = groups == 1 ? vw : vw.repeat_interleave(groups, 1);

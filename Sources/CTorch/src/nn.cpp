@@ -35,9 +35,9 @@ at::Tensor attention(const at::Tensor &q, const at::Tensor &k_in, const at::Tens
     }
     int64_t queries = q.size(-2), keys = k.size(-2);
     if (is_causal && mask) throw std::invalid_argument("attention: give either a mask or is_causal, not both");
-    if (queries == 1 && !mask && q.dim() == 4) {
+    const double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+    if (!mask) {
         // One new query (decoding) sees every cached key: the decoding kernel, where it applies.
-        double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
         if (auto fast = mr::decode_attention(q, {{k_in, v_in}}, nullptr, s)) return *fast;
     }
     if (is_causal && queries == 1) {
@@ -47,7 +47,6 @@ at::Tensor attention(const at::Tensor &q, const at::Tensor &k_in, const at::Tens
         is_causal = false;
     }
     if (mask && mask->scalar_type() != at::kBool) mask = mask->to(q.scalar_type());
-    double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 5)
     return at::scaled_dot_product_attention(q, k, v, mask, 0.0, is_causal, s, grouped);
 #elif TORCH_VERSION_MAJOR == 2

@@ -1,4 +1,5 @@
 import Foundation
+import NN
 import Torch
 
 /// The compressed memory of a beacon model: per layer the pre-RoPE keys/values of the attention sink, of the
@@ -34,7 +35,7 @@ public final class BeaconMemory {
         let other = BeaconMemory(layerCount: layers.count, settings: settings, rule: rule,
                                  modelFingerprint: modelFingerprint, training: training)
         // The attend caches are written in place, so each memory keeps its own (the copy rebuilds on first use).
-        other.layers = layers.map { var s = $0; (s.attendCache, s.rawBuffer) = (nil, nil); return s }
+        other.layers = layers.map { var s = $0; (s.attendCache, s.rawCache) = (nil, nil); return s }
         other.cursor = cursor
         other.attendDType = attendDType
         return other
@@ -130,7 +131,7 @@ public final class BeaconMemory {
         }
         if !plan.windowFull && !training {
             // Decoding appends one entry per token: in place, not by copying the window's entries every time.
-            try s.appendRaw(keys: keys, values: values, room: settings.window + settings.window / 2 + 8)
+            try s.appendRaw(keys: keys, values: values)
             layers[layer] = s
             return
         }
@@ -145,7 +146,7 @@ public final class BeaconMemory {
                 s.beaconKeys = try s.beaconKeys.map { try Tensor.cat([$0, k], dim: 2) } ?? k
                 s.beaconValues = try s.beaconValues.map { try Tensor.cat([$0, v], dim: 2) } ?? v
             }
-            (s.rawKeys, s.rawValues, s.rawBuffer) = (nil, nil, nil)
+            (s.rawKeys, s.rawValues, s.rawCache) = (nil, nil, nil)
         }
         layers[layer] = s
     }
@@ -161,35 +162,18 @@ struct BeaconLayerState {
     var rawValues: Tensor?
     /// Inference only; see `BeaconAttendCache`.
     var attendCache: BeaconAttendCache?
-    /// Inference only: buffers with room to grow whose first `count` entries `rawKeys`/`rawValues` view. Only this
-    /// memory writes into them, and only past those entries; `copy()` leaves them behind, and whatever sets the raw
-    /// entries otherwise drops them.
-    var rawBuffer: (keys: Tensor, values: Tensor, count: Int)?
+    /// Inference only: growable buffers whose views `rawKeys`/`rawValues` are, so a decoded token's entry is written
+    /// in place (the buffers are only ever written past the entries handed out). `copy()` leaves it behind, and
+    /// whatever sets the raw entries otherwise drops it.
+    var rawCache: KVCacheLayer?
 
-    /// Appends raw entries [1, kvHeads, n, headDim]: written into `rawBuffer` when it holds the current entries and
-    /// has room, else into a new buffer with `room` spare entries.
-    mutating func appendRaw(keys: Tensor, values: Tensor, room: Int) throws {
-        let count = rawKeys?.dim(2) ?? 0
-        let n = keys.dim(2)
-        if let buffer = rawBuffer, buffer.count == count, count + n <= buffer.keys.dim(2) {
-            try buffer.keys.narrow(dim: 2, start: count, length: n).copyFrom(keys)
-            try buffer.values.narrow(dim: 2, start: count, length: n).copyFrom(values)
-        } else {
-            var shape = keys.shape
-            shape[2] = count + n + room
-            let buffer = (keys: try Tensor.empty(shape, dtype: keys.dtype), values: try Tensor.empty(shape, dtype: values.dtype),
-                          count: count)
-            if let rawKeys, let rawValues {
-                try buffer.keys.narrow(dim: 2, start: 0, length: count).copyFrom(rawKeys)
-                try buffer.values.narrow(dim: 2, start: 0, length: count).copyFrom(rawValues)
-            }
-            try buffer.keys.narrow(dim: 2, start: count, length: n).copyFrom(keys)
-            try buffer.values.narrow(dim: 2, start: count, length: n).copyFrom(values)
-            rawBuffer = buffer
+    /// Appends raw entries [1, kvHeads, n, headDim] through `rawCache`, starting one from the current entries when
+    /// there is none holding them.
+    mutating func appendRaw(keys: Tensor, values: Tensor) throws {
+        if rawCache?.count != (rawKeys?.dim(2) ?? 0) {
+            rawCache = if let rawKeys, let rawValues { KVCacheLayer(keys: rawKeys, values: rawValues) } else { KVCacheLayer() }
         }
-        rawBuffer!.count = count + n
-        rawKeys = try rawBuffer!.keys.narrow(dim: 2, start: 0, length: count + n)
-        rawValues = try rawBuffer!.values.narrow(dim: 2, start: 0, length: count + n)
+        (rawKeys, rawValues) = try rawCache!.append(keys: keys, values: values)
     }
 }
 
