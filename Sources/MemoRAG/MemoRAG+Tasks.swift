@@ -92,10 +92,13 @@ extension MemoRAG {
 
     private func clues(_ kind: Clue.Kind, template: KeyPath<PromptSet, String>, query: String) throws -> [Clue] {
         let store = try loaded()
+        // Recall and rewrite open alike; each memory reads their common opening once for all queries.
+        let clueInstructions = [\PromptSet.recall, \.rewrite].map { store.prompts[keyPath: $0].filling(["question": query]) }
         var clues: [Clue] = []
         for (memory, document) in zip(store.memories, store.manifest.documents) {
             let reply = try memoryModel.run(store.prompts[keyPath: template].filling(["question": query]),
-                                            after: memory, maxNewTokens: configuration.clueTokens,
+                                            after: memory, sharing: clueInstructions,
+                                            maxNewTokens: configuration.clueTokens,
                                             repetitionPenalty: configuration.repetitionPenalty)
             clues += ClueFilter.lines(of: reply, echoing: store.prompts.memoryReply, question: query)
                 .map { Clue(kind: kind, text: $0, document: document.name) }

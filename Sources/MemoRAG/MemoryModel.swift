@@ -44,12 +44,15 @@ struct MemoryModel {
                              stopTokenIds: lm.stopTokenIds)
     }
 
-    /// Runs `instruction` as a task turn after `memory` (greedy); the stored memory is not changed.
-    func run(_ instruction: String, after memory: any ContextMemory, maxNewTokens: Int, repetitionPenalty: Double = 1,
-             onText: (String) -> Bool = { _ in true }) throws -> String {
+    /// Runs `instruction` as a task turn after `memory` (greedy); the stored memory is not changed. `sharing` lists
+    /// the instructions whose task turns open the same way as this one's (the clue prompts): the memory may keep
+    /// their common opening read (see `ContextMemory.generate`).
+    func run(_ instruction: String, after memory: any ContextMemory, sharing: [String] = [], maxNewTokens: Int,
+             repetitionPenalty: Double = 1, onText: (String) -> Bool = { _ in true }) throws -> String {
         let ids = taskPromptIds(instruction)
         try checkBudget(prompt: ids.count, memory: memory.positions, maxNewTokens: maxNewTokens)
-        return try memory.generate(lm, promptIds: ids,
+        let shared = sharing.map { Self.commonPrefixLength(ids, taskPromptIds($0)) }.min() ?? 0
+        return try memory.generate(lm, promptIds: ids, sharedPrefix: shared,
                                    parameters: parameters(maxNewTokens: maxNewTokens, repetitionPenalty: repetitionPenalty),
                                    stopStrings: [], onText: onText).text
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -65,6 +68,11 @@ struct MemoryModel {
                                    parameters: parameters(maxNewTokens: maxNewTokens, repetitionPenalty: repetitionPenalty),
                                    onText: onText)
             .text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// How many leading ids `a` and `b` have in common.
+    static func commonPrefixLength(_ a: [Int], _ b: [Int]) -> Int {
+        zip(a, b).prefix { $0 == $1 }.count
     }
 
     /// Positions left for a prompt after `memory` positions and `maxNewTokens` of reply.

@@ -41,9 +41,22 @@ public enum Functional {
     public static func memoryWindowAttention(
         _ q: Tensor, memory: (keys: Tensor, values: Tensor)?, window: (keys: Tensor, values: Tensor), scale: Double? = nil
     ) throws -> Tensor {
-        try makeTensor {
-            mr_attention_memory_window($0, q.handle, memory?.keys.handle, memory?.values.handle, window.keys.handle,
-                                       window.values.handle, scale ?? 0)
+        try memoryWindowAttention(q, memorySegments: memory.map { [$0] } ?? [], window: window, scale: scale)
+    }
+
+    /// `memoryWindowAttention` over a memory held in pieces (their concatenation along the entries, in order), read
+    /// where they lie: a memory shared by several continuations plus each one's own entries.
+    public static func memoryWindowAttention(
+        _ q: Tensor, memorySegments: [(keys: Tensor, values: Tensor)], window: (keys: Tensor, values: Tensor),
+        scale: Double? = nil
+    ) throws -> Tensor {
+        try withHandles(memorySegments.map(\.keys)) { keys, n in
+            try withHandles(memorySegments.map(\.values)) { values, _ in
+                try makeTensor {
+                    mr_attention_memory_window($0, q.handle, keys, values, n, window.keys.handle, window.values.handle,
+                                               scale ?? 0)
+                }
+            }
         }
     }
 

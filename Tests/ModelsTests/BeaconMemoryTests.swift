@@ -1,5 +1,5 @@
 import Foundation
-import Models
+@testable import Models
 import NN
 import Torch
 import XCTest
@@ -80,6 +80,45 @@ final class BeaconMemoryTests: XCTestCase {
         assertClose(try query(early), fromStart, atol: 1e-6, rtol: 1e-6, "the copy saw entries appended after it was taken")
         assertClose(try query(try memory.copy()), advanced, atol: 1e-6, rtol: 1e-6,
                     "the copy's own appends reached the memory it came from")
+    }
+
+    /// A copy reads the rotated memory of the memory it was copied from where that one holds it, appending its own
+    /// entries into buffers of its own: copies of a memory that read a shared prompt prefix continue exactly as a
+    /// memory that reads the whole prompt itself, each as if the others were not there.
+    func testCopiesReadTheRotatedMemoryWhereItLiesAndContinueAsIfTheyReadItThemselves() throws {
+        let model = try DecoderLM.load(directory: Self.fixtures.appendingPathComponent("llama"))
+        let stored = try model.makeBeaconMemory(ratio: 4)
+        try model.memorize(ids(37), into: stored)
+        let prefix = ids(5, seed: 7)  // 37 + 5 tokens: the unfinished window (16 in the fixture) does not fill
+        let primed = try stored.copy()
+        try model.read(prefix, into: primed)
+        XCTAssertEqual(primed.tokensSeen, 42)
+
+        func lastHidden(_ rest: [Int], after memory: BeaconMemory) throws -> Tensor {
+            var last: Tensor?
+            for id in rest { last = try model.beaconHiddenStates([id], memory: memory) }
+            return try last!.select(dim: 0, index: last!.dim(0) - 1)
+        }
+        var continuations: [BeaconMemory] = []
+        for seed in [8, 9, 8] {
+            let rest = ids(4, seed: seed)
+            let itself = try stored.copy()
+            let expected = try lastHidden(prefix + rest, after: itself)
+            let continuation = try primed.copy()
+            XCTAssertEqual(continuation.layers.map { $0.attendCache?.sharedCount }, primed.layers.indices.map { primed.entryCount(layer: $0) },
+                           "the copy does not read the primed memory's rotated entries where they lie")
+            assertClose(try lastHidden(rest, after: continuation), expected, atol: 1e-5, rtol: 1e-5, "seed \(seed)")
+            continuations.append(continuation)
+        }
+        assertClose(try lastHidden([3], after: continuations[0]), try lastHidden([3], after: continuations[2]),
+                    atol: 1e-6, rtol: 1e-6, "a copy's appends reached another copy")
+
+        let prompt = prefix + ids(4, seed: 10)
+        let parameters = GenerationParameters(maxNewTokens: 12)
+        XCTAssertEqual(try model.generate(promptIds: prompt, alreadyRead: prefix.count, parameters: parameters,
+                                          memory: try primed.copy()).outputIds,
+                       try model.generate(promptIds: prompt, parameters: parameters, memory: try stored.copy()).outputIds)
+        XCTAssertThrowsError(try model.generate(promptIds: prefix, alreadyRead: prefix.count, memory: try primed.copy()))
     }
 
     /// Reading the memory in bfloat16 (`attendDType`) rounds the rotated keys and values the decoded tokens read;

@@ -21,7 +21,17 @@ final class MemoryWindowAttentionTests: XCTestCase {
             let stored = memory == 0 ? nil : (keys: try k.narrow(dim: 2, start: 0, length: memory),
                                               values: try v.narrow(dim: 2, start: 0, length: memory))
             let got = try Functional.memoryWindowAttention(q, memory: stored, window: (windowKeys, windowValues))
-            assertClose(got, expected, atol: 1e-5, rtol: 1e-5, "heads \(heads)/\(kvHeads) memory \(memory) length \(length) dim \(dim)")
+            let label = "heads \(heads)/\(kvHeads) memory \(memory) length \(length) dim \(dim)"
+            assertClose(got, expected, atol: 1e-5, rtol: 1e-5, label)
+            // The memory in pieces (one empty), read where they lie.
+            let cuts = [0, memory / 3, memory / 3, memory]
+            let pieces = try zip(cuts, cuts.dropFirst()).map { start, end in
+                (keys: try k.narrow(dim: 2, start: start, length: end - start),
+                 values: try v.narrow(dim: 2, start: start, length: end - start))
+            }
+            let inPieces = try Functional.memoryWindowAttention(q, memorySegments: memory == 0 ? [] : pieces,
+                                                                window: (windowKeys, windowValues))
+            assertClose(inPieces, expected, atol: 1e-5, rtol: 1e-5, "in pieces, " + label)
         }
     }
 

@@ -179,11 +179,12 @@ int mr_cross_entropy(mr_tensor *out, mr_tensor logits, mr_tensor targets, int64_
 /// `is_causal` applies the usual lower-triangular mask aligned at the bottom right (no mask may be given then).
 /// k and v may have fewer heads than q (grouped-query attention: each K/V head serves heads/kv_heads queries).
 int mr_sdpa(mr_tensor *out, mr_tensor q, mr_tensor k, mr_tensor v, mr_tensor mask, int is_causal, double scale);
-/// Attention of a beacon window step (inference only): q [B, H, L, D] sees every memory entry (k_memory, v_memory
-/// [B, KV, M, D], both null when there is no memory) and causally the step's own k_window, v_window [B, KV, L, D];
-/// two flash-attention passes merged by log-sum-exp, with no mask. scale <= 0 means 1/sqrt(D).
-int mr_attention_memory_window(mr_tensor *out, mr_tensor q, mr_tensor k_memory, mr_tensor v_memory, mr_tensor k_window,
-                               mr_tensor v_window, double scale);
+/// Attention of a beacon window step (inference only): q [B, H, L, D] sees every entry of the memory, given as
+/// `memory_segments` pieces k_memory[i], v_memory[i] [B, KV, M_i, D] taken as one concatenation (0 pieces: no
+/// memory; the arrays may then be NULL), and causally the step's own k_window, v_window [B, KV, L, D]; flash-attention
+/// passes merged by log-sum-exp, with no mask. scale <= 0 means 1/sqrt(D).
+int mr_attention_memory_window(mr_tensor *out, mr_tensor q, const mr_tensor *k_memory, const mr_tensor *v_memory,
+                               int64_t memory_segments, mr_tensor k_window, mr_tensor v_window, double scale);
 /// 1 when this CPU runs the decoding-attention kernel that mr_attention_memory_window and mr_sdpa use for a single
 /// query position (AVX-512); elsewhere they take the flash-attention path.
 int mr_decode_attention_supported(int *out);

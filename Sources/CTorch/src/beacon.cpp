@@ -39,8 +39,8 @@ std::tuple<at::Tensor, at::Tensor> attention_with_lse(const at::Tensor &q, const
 
 extern "C" {
 
-int mr_attention_memory_window(mr_tensor *out, mr_tensor q, mr_tensor k_memory, mr_tensor v_memory, mr_tensor k_window,
-                               mr_tensor v_window, double scale) {
+int mr_attention_memory_window(mr_tensor *out, mr_tensor q, const mr_tensor *k_memory, const mr_tensor *v_memory,
+                               int64_t memory_segments, mr_tensor k_window, mr_tensor v_window, double scale) {
     RETURN_TENSOR(out, ([&] {
                       const at::Tensor &query = mr::T(q), &kw = mr::T(k_window), &vw = mr::T(v_window);
                       if (query.dim() != 4 || kw.dim() != 4 || vw.dim() != 4)
@@ -49,33 +49,40 @@ int mr_attention_memory_window(mr_tensor *out, mr_tensor q, mr_tensor k_memory, 
                                     dim = query.size(3), kv_heads = kw.size(1);
                       if (kv_heads == 0 || heads % kv_heads != 0 || kw.size(2) != length || vw.sizes() != kw.sizes())
                           throw std::invalid_argument("attention_memory_window: inconsistent q / window k, v shapes");
+                      if (memory_segments < 0 || (memory_segments > 0 && (k_memory == nullptr || v_memory == nullptr)))
+                          throw std::invalid_argument("attention_memory_window: memory segment arrays missing");
                       const int64_t groups = heads / kv_heads;
                       const double s = scale > 0 ? scale : 1.0 / std::sqrt(static_cast<double>(dim));
-                      // A decoded token (with the beacon interleaved after it): the decoding kernel, where it applies.
                       std::vector<mr::KeyValueSegment> segments;
-                      if (k_memory != nullptr) segments.emplace_back(mr::T(k_memory), mr::T(v_memory));
+                      for (int64_t i = 0; i < memory_segments; ++i) {
+                          const at::Tensor &km = mr::T(k_memory[i]), &vm = mr::T(v_memory[i]);
+                          if (km.dim() != 4 || km.size(0) != batch || km.size(1) != kv_heads || km.size(3) != dim ||
+                              vm.sizes() != km.sizes())
+                              throw std::invalid_argument("attention_memory_window: inconsistent memory k, v shapes");
+                          if (km.size(2) > 0) segments.emplace_back(km, vm);
+                      }
+                      // A decoded token (with the beacon interleaved after it): the decoding kernel, where it applies.
                       const mr::KeyValueSegment window{kw, vw};
                       if (auto fast = mr::decode_attention(query, segments, &window, s)) return *fast;
                       // The window part: causal over the step itself (square, so top-left alignment is right).
                       auto kr = groups == 1 ? kw : kw.repeat_interleave(groups, 1);
                       auto vr = groups == 1 ? vw : vw.repeat_interleave(groups, 1);
-                      auto [window_out, window_lse] = attention_with_lse(query, kr, vr, length > 1, s);
-                      if (k_memory == nullptr) return window_out;
-                      // A memory kept in a narrower dtype than the compute one (bfloat16) is widened here.
-                      const at::Tensor km = mr::T(k_memory).to(query.scalar_type()),
-                                       vm = mr::T(v_memory).to(query.scalar_type());
-                      if (km.dim() != 4 || km.size(1) != kv_heads || vm.sizes() != km.sizes())
-                          throw std::invalid_argument("attention_memory_window: inconsistent memory k, v shapes");
-                      // The memory part: no mask, so the query heads sharing a K/V head become extra query rows.
-                      auto grouped = query.reshape({batch, kv_heads, groups * length, dim});
-                      auto [memory_out, memory_lse] =
-                          attention_with_lse(grouped, km, vm, false, s);
-                      memory_out = memory_out.reshape({batch, heads, length, dim});
-                      memory_lse = memory_lse.reshape({batch, heads, length});
-                      auto lse = at::logaddexp(memory_lse, window_lse);
-                      auto wm = at::exp(memory_lse - lse).unsqueeze(-1).to(query.scalar_type());
-                      auto ww = at::exp(window_lse - lse).unsqueeze(-1).to(query.scalar_type());
-                      return memory_out * wm + window_out * ww;
+                      auto [merged, merged_lse] = attention_with_lse(query, kr, vr, length > 1, s);
+                      // Each memory segment: no mask, so the query heads sharing a K/V head become extra query rows.
+                      // A segment kept in a narrower dtype than the compute one (bfloat16) is widened here.
+                      const auto grouped = query.reshape({batch, kv_heads, groups * length, dim});
+                      for (const auto &[km, vm] : segments) {
+                          auto [part, part_lse] = attention_with_lse(grouped, km.to(query.scalar_type()),
+                                                                     vm.to(query.scalar_type()), false, s);
+                          part = part.reshape({batch, heads, length, dim});
+                          part_lse = part_lse.reshape({batch, heads, length});
+                          // Softmax over the union = each part weighted by its share of the total exp-sum.
+                          auto lse = at::logaddexp(merged_lse, part_lse);
+                          merged = merged * at::exp(merged_lse - lse).unsqueeze(-1).to(query.scalar_type()) +
+                                   part * at::exp(part_lse - lse).unsqueeze(-1).to(query.scalar_type());
+                          merged_lse = lse;
+                      }
+                      return merged;
                   }()))
 }
 

@@ -7,6 +7,10 @@ import Torch
 final class BeaconContextMemory: ContextMemory {
     let mode = MemoryMode.beacon
     private let memory: BeaconMemory
+    /// A copy of the memory that has also read a prompt prefix many tasks share, its rotated memory ready (made on
+    /// first use). Those tasks continue from copies of it, which read its rotated entries where they lie: neither
+    /// the prefix nor the rotation of the whole memory is redone per task.
+    private var primed: (prefix: [Int], memory: BeaconMemory)?
 
     private init(_ memory: BeaconMemory) { self.memory = memory }
 
@@ -43,13 +47,35 @@ final class BeaconContextMemory: ContextMemory {
         return BeaconContextMemory(memory)
     }
 
-    func generate(_ lm: LanguageModel, promptIds: [Int], parameters: GenerationParameters, stopStrings: [String],
-                  onText: (String) -> Bool) throws -> LanguageModel.TextResult {
-        let state = try memory.copy()
-        state.attendDType = Self.attendDType(for: lm.model.dtype)
+    func generate(_ lm: LanguageModel, promptIds: [Int], sharedPrefix: Int, parameters: GenerationParameters,
+                  stopStrings: [String], onText: (String) -> Bool) throws -> LanguageModel.TextResult {
+        let (state, alreadyRead) = try continuation(lm, promptIds: promptIds, sharedPrefix: sharedPrefix)
         return try lm.decodeText(stopStrings: stopStrings, onText: onText) { onToken in
-            try lm.model.generate(promptIds: promptIds, parameters: parameters, memory: state, onToken: onToken)
+            try lm.model.generate(promptIds: promptIds, alreadyRead: alreadyRead, parameters: parameters,
+                                  memory: state, onToken: onToken)
         }
+    }
+
+    /// The state a task continues from and how many of its prompt ids that state has read: a copy of the primed
+    /// memory when the prompt opens with a shared prefix (priming it first if needed), else a copy of the memory.
+    private func continuation(_ lm: LanguageModel, promptIds: [Int], sharedPrefix: Int) throws
+        -> (BeaconMemory, alreadyRead: Int)
+    {
+        let attendDType = Self.attendDType(for: lm.model.dtype)
+        guard sharedPrefix > 0, sharedPrefix < promptIds.count else {
+            let state = try memory.copy()
+            state.attendDType = attendDType
+            return (state, 0)
+        }
+        let prefix = Array(promptIds[..<sharedPrefix])
+        if let primed, primed.prefix == prefix, primed.memory.attendDType == attendDType {
+            return (try primed.memory.copy(), sharedPrefix)
+        }
+        let state = try memory.copy()
+        state.attendDType = attendDType
+        try lm.model.read(prefix, into: state)
+        primed = (prefix, state)
+        return (try state.copy(), sharedPrefix)
     }
 
     /// The dtype tasks read the memory in: bfloat16 where the decoding kernel runs (AVX-512) over a float32 model

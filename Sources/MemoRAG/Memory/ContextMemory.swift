@@ -21,9 +21,11 @@ protocol ContextMemory: AnyObject {
     /// Key/value entries kept per layer.
     var entriesPerLayer: Int { get }
 
-    /// Generates after `promptIds` from a copy of the state.
-    func generate(_ lm: LanguageModel, promptIds: [Int], parameters: GenerationParameters, stopStrings: [String],
-                  onText: (String) -> Bool) throws -> LanguageModel.TextResult
+    /// Generates after `promptIds` from a copy of the state. The first `sharedPrefix` ids are a prefix that many
+    /// prompts share (the clue prompts' common opening): a memory may read it once and continue every such prompt
+    /// from there.
+    func generate(_ lm: LanguageModel, promptIds: [Int], sharedPrefix: Int, parameters: GenerationParameters,
+                  stopStrings: [String], onText: (String) -> Bool) throws -> LanguageModel.TextResult
 
     /// Writes the state (safetensors; atomic). `metadata` is stored alongside.
     func save(to url: URL, metadata: [String: String]) throws

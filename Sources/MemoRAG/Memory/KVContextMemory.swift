@@ -35,8 +35,9 @@ final class KVContextMemory: ContextMemory {
         return KVContextMemory(mode: mode, cache: cache)
     }
 
-    func generate(_ lm: LanguageModel, promptIds: [Int], parameters: GenerationParameters, stopStrings: [String],
-                  onText: (String) -> Bool) throws -> LanguageModel.TextResult {
+    /// `sharedPrefix` is not used: copying the cache and reading the prompt cost alike here.
+    func generate(_ lm: LanguageModel, promptIds: [Int], sharedPrefix: Int, parameters: GenerationParameters,
+                  stopStrings: [String], onText: (String) -> Bool) throws -> LanguageModel.TextResult {
         let cache = self.cache.copy()
         return try lm.decodeText(stopStrings: stopStrings, onText: onText) { onToken in
             try lm.model.generate(promptIds: promptIds, parameters: parameters, cache: cache, onToken: onToken)

@@ -143,13 +143,13 @@ extension DecoderLM {
     /// The step's keys sit at the queries' positions, so they rotate with the queries' cos/sin. Returns (output, new
     /// keys and values before RoPE, the new keys rotated).
     private func beaconInferenceAttention(
-        _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: (keys: Tensor, values: Tensor)?,
+        _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: [(keys: Tensor, values: Tensor)],
         queryCos: Tensor, querySin: Tensor
     ) throws -> (Tensor, Tensor, Tensor, Tensor) {
         let (q, k, v) = try beaconQKV(a, x, rowIndex: rowIndex)
         let rotatedKeys = try Functional.applyRotary(k, cos: queryCos, sin: querySin)
         let attended = try Functional.memoryWindowAttention(try Functional.applyRotary(q, cos: queryCos, sin: querySin),
-                                                            memory: memory, window: (rotatedKeys, v))
+                                                            memorySegments: memory, window: (rotatedKeys, v))
         return (try beaconOutput(a, attended, rowIndex: rowIndex), k, v, rotatedKeys)
     }
 

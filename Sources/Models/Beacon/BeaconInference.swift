@@ -24,6 +24,15 @@ extension DecoderLM {
         }
     }
 
+    /// Reads `ids` into `memory` as a prompt is read, without logits: unlike `memorize`, every layer runs to the
+    /// end, so the rotated memory each layer attends to stays current for the continuations made from `memory`.
+    public func read(_ ids: [Int], into memory: BeaconMemory) throws {
+        try checkBeaconInput(ids, memory)
+        try withNoGrad {
+            _ = try runBeaconSteps(ids, memory: memory, progress: nil)
+        }
+    }
+
     /// Final (normalised) hidden states [stepLength, hidden] of the last window step after reading `ids` into
     /// `memory`, beacon rows included (what the parity tests compare with the reference).
     public func beaconHiddenStates(_ ids: [Int], memory: BeaconMemory) throws -> Tensor {
@@ -36,13 +45,20 @@ extension DecoderLM {
 
     /// Generates after `promptIds`, continuing from `memory` (which advances: pass `memory.copy()` to keep a stored
     /// memory for more queries). Beacons keep being interleaved while decoding, as in the reference.
-    public func generate(promptIds: [Int], parameters: GenerationParameters = .init(), memory: BeaconMemory,
-                         onToken: (Int) -> Bool = { _ in true }) throws -> GenerationResult {
-        try checkBeaconInput(promptIds, memory)
+    /// `alreadyRead` leading prompt ids are in `memory` already (a copy of a memory that read a prefix many prompts
+    /// share): only the rest is read, while all of them are the prompt the sampler sees (repetition penalty).
+    public func generate(promptIds: [Int], alreadyRead: Int = 0, parameters: GenerationParameters = .init(),
+                         memory: BeaconMemory, onToken: (Int) -> Bool = { _ in true }) throws -> GenerationResult {
+        guard alreadyRead >= 0, alreadyRead < promptIds.count else {
+            throw ModelError.invalidInput("\(alreadyRead) of \(promptIds.count) prompt ids said to be read already; "
+                + "at least the last one must be left to read")
+        }
+        let unread = Array(promptIds[alreadyRead...])
+        try checkBeaconInput(unread, memory)
         // The prompt goes through the window loop like any text (compressed when it fills a window); so does each
         // new token, one at a time.
         return try decode(promptIds: promptIds, parameters: parameters, onToken: onToken,
-                          prefill: { try nextTokenLogits(promptIds, memory: memory) },
+                          prefill: { try nextTokenLogits(unread, memory: memory) },
                           step: { try nextTokenLogits([$0], memory: memory) })
     }
 

@@ -34,8 +34,14 @@ public final class BeaconMemory {
     public func copy() throws -> BeaconMemory {
         let other = BeaconMemory(layerCount: layers.count, settings: settings, rule: rule,
                                  modelFingerprint: modelFingerprint, training: training)
-        // The attend caches are written in place, so each memory keeps its own (the copy rebuilds on first use).
-        other.layers = layers.map { var s = $0; (s.attendCache, s.rawCache) = (nil, nil); return s }
+        // Buffers written in place stay with their memory: the copy reads this one's rotated entries where they lie
+        // and appends into its own (see BeaconAttendCache); its raw buffer starts afresh on its first append.
+        other.layers = try layers.map { state in
+            var s = state
+            s.rawCache = nil
+            s.attendCache = try state.attendCache?.sharingCopy()
+            return s
+        }
         other.cursor = cursor
         other.attendDType = attendDType
         return other
