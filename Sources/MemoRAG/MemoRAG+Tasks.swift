@@ -2,16 +2,17 @@ import Foundation
 import Models
 import Retrieval
 import Tokenizers
+import Torch
 
 extension MemoRAG {
     /// Text spans the memory recalls for `query`, one clue per line, from every document's memory.
     public func recall(_ query: String) throws -> [Clue] {
-        try clues(.span, template: \.recall, query: query)
+        try clues([.span], query: query)
     }
 
     /// Surrogate questions that sharpen `query`.
     public func rewrite(_ query: String) throws -> [Clue] {
-        try clues(.surrogate, template: \.rewrite, query: query)
+        try clues([.surrogate], query: query)
     }
 
     /// A direct answer from the memory alone (one line per document when several are memorized).
@@ -61,7 +62,7 @@ extension MemoRAG {
             var mark = clock.now
             var clues: [Clue]
             if task == .memorag {
-                clues = try recall(query) + rewrite(query)
+                clues = try self.clues([.span, .surrogate], query: query)
                 clues.append(Clue(kind: .query, text: query, document: nil))
             } else {
                 clues = try keyPoints()
@@ -90,20 +91,33 @@ extension MemoRAG {
         return store
     }
 
-    private func clues(_ kind: Clue.Kind, template: KeyPath<PromptSet, String>, query: String) throws -> [Clue] {
+    /// Clues of each of `kinds` (spans from the recall prompt, surrogate questions from the rewrite prompt) from
+    /// every document's memory: kind by kind, deduplicated within a kind. The generations are independent, so
+    /// they run side by side (see `LibTorch.splittingThreads`).
+    private func clues(_ kinds: [Clue.Kind], query: String) throws -> [Clue] {
         let store = try loaded()
-        // Recall and rewrite open alike; each memory reads their common opening once for all queries.
-        let clueInstructions = [\PromptSet.recall, \.rewrite].map { store.prompts[keyPath: $0].filling(["question": query]) }
-        var clues: [Clue] = []
-        for (memory, document) in zip(store.memories, store.manifest.documents) {
-            let reply = try memoryModel.run(store.prompts[keyPath: template].filling(["question": query]),
-                                            after: memory, sharing: clueInstructions,
-                                            maxNewTokens: configuration.clueTokens,
-                                            repetitionPenalty: configuration.repetitionPenalty)
-            clues += ClueFilter.lines(of: reply, echoing: store.prompts.memoryReply, question: query)
-                .map { Clue(kind: kind, text: $0, document: document.name) }
+        let template: [Clue.Kind: String] = [.span: store.prompts.recall, .surrogate: store.prompts.rewrite]
+        let instructions = try kinds.map { kind in
+            guard let prompt = template[kind] else { throw MemoRAGError.invalidArgument("no prompt writes \(kind) clues") }
+            return prompt.filling(["question": query])
         }
-        return ClueFilter.deduplicated(clues)
+        // Recall and rewrite open alike; each memory reads their common opening once for all queries.
+        let sharing = [store.prompts.recall, store.prompts.rewrite].map { $0.filling(["question": query]) }
+        let jobs = instructions.indices.flatMap { k in store.memories.indices.map { (k, $0) } }
+        let (memoryModel, configuration) = (memoryModel, configuration)
+        let replies = try LibTorch.splittingThreads(count: jobs.count) { j in
+            let (k, m) = jobs[j]
+            return try memoryModel.run(instructions[k], after: store.memories[m], sharing: sharing,
+                                       maxNewTokens: configuration.clueTokens,
+                                       repetitionPenalty: configuration.repetitionPenalty)
+        }
+        return kinds.indices.flatMap { k in
+            let found = zip(jobs, replies).filter { $0.0.0 == k }.flatMap { job, reply in
+                ClueFilter.lines(of: reply, echoing: store.prompts.memoryReply, question: query)
+                    .map { Clue(kind: kinds[k], text: $0, document: store.manifest.documents[job.1].name) }
+            }
+            return ClueFilter.deduplicated(found)
+        }
     }
 
     private func keyPoints() throws -> [Clue] {

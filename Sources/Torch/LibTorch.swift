@@ -18,6 +18,41 @@ public enum LibTorch {
 
     public static func setNumThreads(_ n: Int) throws { try check(mr_set_num_threads(Int32(n))) }
 
+    /// Runs `work(0) … work(count - 1)` on up to `numThreads` OS threads at once, the intra-op threads split evenly
+    /// between them, and returns the results in order (the first error is rethrown once all have finished).
+    ///
+    /// For small ops one after another (token-by-token decoding of a small model) two independent streams on one
+    /// thread each beat one stream on two threads: nothing waits at each op's fork and join. Each work item must
+    /// touch only its own mutable state (shared modules are only read) and sets its own grad mode (thread-local).
+    public static func splittingThreads<T>(count: Int, _ work: (Int) throws -> T) throws -> [T] {
+        let threads = numThreads
+        let width = min(count, threads)
+        guard width > 1 else { return try (0..<count).map(work) }
+        let each = threads / width
+        // Process-wide (MKL included) for the duration; each worker thread sets its own OpenMP count too.
+        try setNumThreads(each)
+        defer { try? setNumThreads(threads) }
+        var results = [Result<T, Error>?](repeating: nil, count: count)
+        let lock = NSLock()
+        var next = 0
+        results.withUnsafeMutableBufferPointer { slots in
+            DispatchQueue.concurrentPerform(iterations: width) { _ in
+                _ = mr_set_calling_thread_num_threads(Int32(each))
+                // A pool thread keeps its OpenMP count: give it back the process's for whatever runs on it next.
+                defer { _ = mr_set_calling_thread_num_threads(Int32(threads)) }
+                while true {
+                    let i = lock.withLock { () -> Int in
+                        defer { next += 1 }
+                        return next
+                    }
+                    guard i < count else { return }
+                    slots[i] = Result { try work(i) }
+                }
+            }
+        }
+        return try results.map { try $0!.get() }
+    }
+
     /// Seeds the default CPU generator used by `rand`, `randn`, `randint`, dropout and sampling.
     public static func manualSeed(_ seed: UInt64) throws { try check(mr_manual_seed(seed)) }
 

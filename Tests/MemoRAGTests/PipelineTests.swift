@@ -278,6 +278,11 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(second, AskResult(query: first.query, task: first.task, answer: first.answer, clues: first.clues,
                                          evidence: first.evidence, droppedEvidence: first.droppedEvidence,
                                          timings: second.timings))
+        // The next question continues from the memory that read the clue prompts' common opening during the first
+        // (recall and rewrite ran side by side, one priming it while the other waited).
+        let third = try await reloaded.ask("What did Tomas name the queens after?")
+        XCTAssertEqual(third.clues, second.clues)
+        XCTAssertEqual(third.answer, second.answer)
         // A cache of another mode is refused by a pipeline set up for beacons, and the other way round.
         do {
             try await pipeline(mode: .longllm).load(cacheDir: dir)

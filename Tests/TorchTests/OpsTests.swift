@@ -183,6 +183,26 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(try Tensor.rand([7]).toArray(Float.self), next)
     }
 
+    /// Items run side by side on their share of the intra-op threads, come back in order, and the thread count is
+    /// the process's again afterwards, after an error too.
+    func testSplittingThreadsRunsEachItemOnItsShareAndRestoresTheCount() throws {
+        let original = LibTorch.numThreads
+        defer { try? LibTorch.setNumThreads(original) }
+        try LibTorch.setNumThreads(2)
+        let results = try LibTorch.splittingThreads(count: 5) { i in
+            (threads: LibTorch.numThreads, sum: try withNoGrad { try Tensor.arange(0, Double(i + 1)).sum().item() })
+        }
+        XCTAssertEqual(results.map(\.threads), Array(repeating: 1, count: 5))
+        XCTAssertEqual(results.map(\.sum), [0, 1, 3, 6, 10])
+        XCTAssertEqual(LibTorch.numThreads, 2)
+        XCTAssertThrowsError(try LibTorch.splittingThreads(count: 3) { i -> Int in
+            if i == 1 { throw TorchError("item 1 failed") }
+            return i
+        }) { XCTAssertTrue("\($0)".contains("item 1 failed"), "\($0)") }
+        XCTAssertEqual(LibTorch.numThreads, 2)
+        XCTAssertEqual(try LibTorch.splittingThreads(count: 1) { _ in LibTorch.numThreads }, [2], "one item keeps every thread")
+    }
+
     func testThreadCountAndVersion() throws {
         let original = LibTorch.numThreads
         try LibTorch.setNumThreads(1)

@@ -40,6 +40,9 @@ int mr_torch_version(char *buffer, size_t capacity);
 /// Writes at::get_parallel_info() (OpenMP/MKL/threads summary), truncated to capacity.
 int mr_parallel_info(char *buffer, size_t capacity);
 int mr_set_num_threads(int n);
+/// Sets the OpenMP thread count of the calling thread only (the parallel regions libtorch opens from it), leaving
+/// the process-wide count and MKL's as they are.
+int mr_set_calling_thread_num_threads(int n);
 int mr_get_num_threads(int *out);
 int mr_manual_seed(uint64_t seed);
 /// The default CPU generator's state as a uint8 tensor (save it to resume a run bitwise).

@@ -5,6 +5,9 @@
 #include <ATen/Parallel.h>
 #include <torch/version.h>
 
+// libgomp, which libtorch loads; declared here because its omp.h is not among the include paths on every setup.
+extern "C" void omp_set_num_threads(int);
+
 #include <cstring>
 #include <mutex>
 
@@ -37,6 +40,13 @@ int mr_set_num_threads(int n) {
     PROTECT({
         if (n < 1) throw std::invalid_argument("thread count must be at least 1, got " + std::to_string(n));
         at::set_num_threads(n);
+    })
+}
+
+int mr_set_calling_thread_num_threads(int n) {
+    PROTECT({
+        if (n < 1) throw std::invalid_argument("thread count must be at least 1, got " + std::to_string(n));
+        omp_set_num_threads(n);
     })
 }
 

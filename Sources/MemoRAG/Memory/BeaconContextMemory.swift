@@ -11,6 +11,8 @@ final class BeaconContextMemory: ContextMemory {
     /// first use). Those tasks continue from copies of it, which read its rotated entries where they lie: neither
     /// the prefix nor the rotation of the whole memory is redone per task.
     private var primed: (prefix: [Int], memory: BeaconMemory)?
+    /// Tasks may run side by side (clue generations): one primes, the others wait for it.
+    private let primingLock = NSLock()
 
     private init(_ memory: BeaconMemory) { self.memory = memory }
 
@@ -68,14 +70,16 @@ final class BeaconContextMemory: ContextMemory {
             return (state, 0)
         }
         let prefix = Array(promptIds[..<sharedPrefix])
-        if let primed, primed.prefix == prefix, primed.memory.attendDType == attendDType {
-            return (try primed.memory.copy(), sharedPrefix)
+        return try primingLock.withLock {
+            if let primed, primed.prefix == prefix, primed.memory.attendDType == attendDType {
+                return (try primed.memory.copy(), sharedPrefix)
+            }
+            let state = try memory.copy()
+            state.attendDType = attendDType
+            try lm.model.read(prefix, into: state)
+            primed = (prefix, state)
+            return (try state.copy(), sharedPrefix)
         }
-        let state = try memory.copy()
-        state.attendDType = attendDType
-        try lm.model.read(prefix, into: state)
-        primed = (prefix, state)
-        return (try state.copy(), sharedPrefix)
     }
 
     /// The dtype tasks read the memory in: bfloat16 where the decoding kernel runs (AVX-512) over a float32 model
