@@ -2,10 +2,12 @@ import Foundation
 import NN
 import Torch
 
-/// A memory model shipped as a delta: `config.json` (with the beacon keys), `model.safetensors` holding only the
-/// beacon tensors, the tokenizer files, and `manifest.json` naming the frozen base (a GGUF or HF dir) with its size
-/// and sha256. Loading takes the base from the model cache that setup fills, checks it is the named file, adds the
-/// beacon parameters the config describes and installs the trained ones.
+/// A memory model shipped as a delta: `config.json` (with the beacon keys), `model.safetensors` holding the beacon
+/// tensors (and, where the base's projections were tuned, their LoRA factors `X.lora_A.weight` / `X.lora_B.weight`),
+/// the tokenizer files, and `manifest.json` naming the frozen base (a GGUF or HF dir) with its size and sha256.
+/// Loading takes the base from the model cache that setup fills, checks it is the named file, adds the beacon
+/// parameters the config describes, installs the trained ones and folds each LoRA pair into its base weight
+/// (`W + alpha/rank · B A`, so inference pays nothing for it).
 public enum BeaconDelta {
     public static let manifestFormat = "memorag.beacon-delta"
 
@@ -20,6 +22,9 @@ public enum BeaconDelta {
         public var baseSHA256: String?
         public var trainedSteps: Int?
         public var tensors: [String]
+        /// Rank and alpha of the LoRA factors among `tensors` (nil: there are none).
+        public var loraRank: Int?
+        public var loraAlpha: Double?
 
         enum CodingKeys: String, CodingKey {
             case format, version, tensors
@@ -28,7 +33,22 @@ public enum BeaconDelta {
             case baseSize = "base_size"
             case baseSHA256 = "base_sha256"
             case trainedSteps = "trained_steps"
+            case loraRank = "lora_rank"
+            case loraAlpha = "lora_alpha"
         }
+
+        /// The LoRA scale alpha/rank, nil without LoRA factors.
+        public var loraScale: Double? {
+            guard let loraRank, let loraAlpha, loraRank > 0 else { return nil }
+            return loraAlpha / Double(loraRank)
+        }
+    }
+
+    static let loraSuffixes = (a: ".lora_A.weight", b: ".lora_B.weight")
+
+    /// The layer prefixes (`model.layers.0.self_attn.q_proj`) of the LoRA pairs among `names`.
+    public static func loraPrefixes<S: Sequence>(_ names: S) -> [String] where S.Element == String {
+        names.filter { $0.hasSuffix(loraSuffixes.a) }.map { String($0.dropLast(loraSuffixes.a.count)) }.sorted()
     }
 
     /// The manifest of `directory` when it holds a beacon delta, nil for an ordinary model dir.
@@ -73,18 +93,53 @@ public enum BeaconDelta {
                 + "(hidden \(config.hiddenSize), \(config.numHiddenLayers) layers, vocabulary \(config.vocabSize))")
         }
         if model.config.beacon == nil { try model.addBeacon(settings) }
-        let weights = try SafetensorsCheckpoint(directory: directory).tensors()
+        var weights = try SafetensorsCheckpoint(directory: directory).tensors()
+        let lora = try loraUpdates(&weights, model: model, manifest: try manifest(in: directory), directory: directory)
         let beaconNames = Set(model.parameters().map(\.name).filter { $0.contains("beacon") })
-        if let stray = weights.keys.first(where: { !beaconNames.contains($0) }) {
+        if let stray = weights.keys.sorted().first(where: { !beaconNames.contains($0) }) {
             throw ModelError.incompatibleWeights(path: directory.path, reason: "tensor \(stray) is not a beacon parameter of the base")
         }
         if let missing = beaconNames.subtracting(weights.keys).sorted().first {
             throw ModelError.incompatibleWeights(path: directory.path, reason: "the delta lacks \(missing)")
         }
         do {
-            try model.update(parameters: try weights.mapValues { try $0.to(model.dtype) }, strict: false)
+            try model.update(parameters: try weights.mapValues { try $0.to(model.dtype) }.merging(lora) { $1 }, strict: false)
         } catch let error as ModuleError {
             throw ModelError.incompatibleWeights(path: directory.path, reason: error.localizedDescription)
         }
+    }
+
+    /// Takes the LoRA pairs out of `weights` and returns the base weights they update (`W + scale · B A`), checked
+    /// against the model's Linear layers and the manifest's rank.
+    private static func loraUpdates(_ weights: inout [String: Tensor], model: DecoderLM, manifest: Manifest?,
+                                    directory: URL) throws -> [String: Tensor] {
+        let prefixes = loraPrefixes(weights.keys)
+        guard !prefixes.isEmpty else { return [:] }
+        guard let manifest, let scale = manifest.loraScale, let rank = manifest.loraRank else {
+            throw ModelError.incompatibleWeights(path: directory.path, reason: "LoRA factors without lora_rank and "
+                + "lora_alpha in manifest.json")
+        }
+        let base = Dictionary(model.parameters().map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })
+        var updates: [String: Tensor] = [:]
+        for prefix in prefixes {
+            guard let a = weights.removeValue(forKey: prefix + loraSuffixes.a),
+                  let b = weights.removeValue(forKey: prefix + loraSuffixes.b) else {
+                throw ModelError.incompatibleWeights(path: directory.path, reason: "\(prefix) has lora_A but no lora_B")
+            }
+            guard let w = base[prefix + ".weight"], w.rank == 2, !prefix.contains("beacon") else {
+                throw ModelError.incompatibleWeights(path: directory.path, reason: "LoRA factors for \(prefix), which is "
+                    + "not a projection of the base")
+            }
+            guard a.shape == [rank, w.dim(1)], b.shape == [w.dim(0), rank] else {
+                throw ModelError.incompatibleWeights(path: directory.path, reason: "LoRA factors of \(prefix) are "
+                    + "\(a.shape) and \(b.shape); rank \(rank) over a \(w.shape) weight needs [\(rank), \(w.dim(1))] and "
+                    + "[\(w.dim(0)), \(rank)]")
+            }
+            updates[prefix + ".weight"] = try withNoGrad { try Linear.mergedWeight(w, loraA: a, loraB: b, scale: scale) }
+        }
+        if let stray = weights.keys.sorted().first(where: { $0.contains(".lora_") }) {
+            throw ModelError.incompatibleWeights(path: directory.path, reason: "\(stray) has no lora_A partner")
+        }
+        return updates
     }
 }

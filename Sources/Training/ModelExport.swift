@@ -25,12 +25,17 @@ public enum ModelExport {
         else { throw TrainingError.checkpoint(path: configURL.path, reason: "missing or not a JSON object (is this a step-N dir?)") }
         if let dtype, !dtype.isFloatingPoint { throw TrainingError.unsupported("export needs a floating dtype, got \(dtype)") }
 
-        var weights = try mergingLoRA(SafetensorsCheckpoint(directory: checkpoint).tensors(), checkpoint: checkpoint)
+        var weights = try SafetensorsCheckpoint(directory: checkpoint).tensors()
+        var lora: (rank: Int, alpha: Double)?
         if beaconOnly {
-            weights = weights.filter { $0.key.contains("beacon") }
-            guard !weights.isEmpty else {
+            // The delta keeps LoRA factors as they are (small) instead of the full weights they would change.
+            lora = try deltaLoRA(&weights, checkpoint: checkpoint)
+            weights = weights.filter { $0.key.contains("beacon") || $0.key.contains(".lora_") }
+            guard weights.keys.contains(where: { $0.contains("beacon") }) else {
                 throw TrainingError.nothingToTrain("\(checkpoint.path) has no tensor whose name contains 'beacon'")
             }
+        } else {
+            weights = try mergingLoRA(weights, checkpoint: checkpoint)
         }
         if let dtype {
             weights = try weights.mapValues { $0.dtype == dtype ? $0 : try $0.to(dtype) }
@@ -51,7 +56,7 @@ public enum ModelExport {
             files.append(name)
         }
         if beaconOnly {
-            try DurableFile.write(try manifest(checkpoint: checkpoint, tensors: weights.keys.sorted()),
+            try DurableFile.write(try manifest(checkpoint: checkpoint, tensors: weights.keys.sorted(), lora: lora),
                                   to: out.appendingPathComponent("manifest.json"))
             files.append("manifest.json")
         }
@@ -78,15 +83,58 @@ public enum ModelExport {
         return result
     }
 
+    /// The LoRA factors a beacon-only delta of `checkpoint` must carry, added to `weights`, with their rank and
+    /// alpha: the run's own adapters (a `lora` run), or those of a delta the run started from (whose merged
+    /// weights a beacon-only run left as they were). Both at once cannot be one pair of factors.
+    static func deltaLoRA(_ weights: inout [String: Tensor], checkpoint: URL) throws -> (rank: Int, alpha: Double)? {
+        let own = !BeaconDelta.loraPrefixes(weights.keys).isEmpty
+        let inherited = try startingDelta(of: checkpoint).flatMap { dir -> (URL, BeaconDelta.Manifest)? in
+            guard let manifest = try BeaconDelta.manifest(in: dir), manifest.loraScale != nil else { return nil }
+            return (dir, manifest)
+        }
+        switch (own, inherited) {
+        case (true, .some(let (dir, _))):
+            throw TrainingError.unsupported("\(checkpoint.path) trained LoRA adapters over \(dir.path), which has LoRA "
+                + "factors of its own: a beacon-only delta cannot hold both; export the full model instead")
+        case (true, nil):
+            let trainable = try TrainerState.read(from: checkpoint).recipe.trainable
+            guard let rank = trainable.loraRank, let alpha = trainable.loraAlpha else {
+                throw TrainingError.checkpoint(path: checkpoint.path, reason: "has LoRA adapters but its recipe names no lora_rank/lora_alpha")
+            }
+            return (rank, alpha)
+        case (false, .some(let (dir, manifest))):
+            let factors = try SafetensorsCheckpoint(directory: dir).tensors().filter { $0.key.contains(".lora_") }
+            weights.merge(factors) { $1 }
+            return (manifest.loraRank!, manifest.loraAlpha!)
+        case (false, nil):
+            return nil
+        }
+    }
+
+    /// The beacon delta at the start of `checkpoint`'s chain of beacon-only runs (see `frozenBase`), if any.
+    static func startingDelta(of checkpoint: URL) throws -> URL? {
+        var start = URL(fileURLWithPath: (try TrainerState.read(from: checkpoint).recipe.model.path as NSString).expandingTildeInPath)
+        for _ in 0..<16 {
+            if try BeaconDelta.manifest(in: start) != nil { return start }
+            guard let state = try? TrainerState.read(from: start), state.recipe.trainable.mode == .onlyBeacon else { return nil }
+            start = URL(fileURLWithPath: (state.recipe.model.path as NSString).expandingTildeInPath)
+        }
+        return nil
+    }
+
     /// Names the frozen base the delta applies to — the file or dir the beacons were trained over, found by
     /// following the chain of starting points back (see `frozenBase`) — with its size and sha256 when it is a file.
-    private static func manifest(checkpoint: URL, tensors: [String]) throws -> Data {
+    private static func manifest(checkpoint: URL, tensors: [String], lora: (rank: Int, alpha: Double)?) throws -> Data {
         let state = try TrainerState.read(from: checkpoint)
         let base = try frozenBase(of: checkpoint)
         var object: [String: Any] = [
             "format": BeaconDelta.manifestFormat, "version": 1, "base_model": base.lastPathComponent, "base_path": base.path,
             "trained_steps": state.step, "tensors": tensors,
         ]
+        if let lora {
+            object["lora_rank"] = lora.rank
+            object["lora_alpha"] = lora.alpha
+        }
         // A single-file base (the GGUF) is pinned by size and sha256; a base dir by its path only.
         let attributes = try? FileManager.default.attributesOfItem(atPath: base.path)
         if attributes?[.type] as? FileAttributeType == .typeRegular, let size = attributes?[.size] as? NSNumber {

@@ -59,6 +59,65 @@ final class BeaconDeltaTests: XCTestCase {
         XCTAssertNil(try BeaconDelta.manifest(in: baseDir))
     }
 
+    /// LoRA factors in a delta (the base's projections tuned without shipping them) are folded into their base
+    /// weights on load, `W + alpha/rank · B A`; factors that do not fit the base are refused by name.
+    func testLoRAFactorsAreFoldedIntoTheBaseWeights() throws {
+        let (baseDir, deltaDir, trained) = try layout()
+        let weightsURL = deltaDir.appendingPathComponent("model.safetensors")
+        let manifestURL = deltaDir.appendingPathComponent("manifest.json")
+        let (beacon, _) = try Safetensors.load(weightsURL)
+        let adapters: [String: (a: Tensor, b: Tensor)] = [
+            "model.layers.1.self_attn.q_proj": (try Tensor.randn([4, 32]), try Tensor.randn([32, 4])),
+            "model.layers.0.mlp.gate_proj": (try Tensor.randn([4, 32]), try Tensor.randn([64, 4])),
+        ]
+        var factors: [String: Tensor] = [:]
+        for (prefix, pair) in adapters {
+            factors[prefix + ".lora_A.weight"] = pair.a
+            factors[prefix + ".lora_B.weight"] = pair.b
+        }
+        func write(_ tensors: [String: Tensor], rank: Int?, alpha: Double?) throws {
+            try Safetensors.save(tensors, to: weightsURL)
+            var manifest = try XCTUnwrap(try BeaconDelta.manifest(in: deltaDir))
+            (manifest.tensors, manifest.loraRank, manifest.loraAlpha) = (tensors.keys.sorted(), rank, alpha)
+            try JSONEncoder().encode(manifest).write(to: manifestURL)
+        }
+        func refusal() throws -> String {
+            var message = ""
+            XCTAssertThrowsError(try BeaconDelta.apply(to: try DecoderLM.load(directory: baseDir), from: deltaDir)) {
+                message = $0.localizedDescription
+            }
+            return message
+        }
+
+        try write(beacon.merging(factors) { $1 }, rank: 4, alpha: 8)
+        let model = try DecoderLM.load(directory: baseDir)
+        try BeaconDelta.apply(to: model, from: deltaDir)
+        let loaded = Dictionary(uniqueKeysWithValues: model.parameters().map { ($0.name, $0.tensor) })
+        for (name, tensor) in trained.parameters() where !name.contains("beacon") {
+            let prefix = String(name.dropLast(".weight".count))
+            if let pair = adapters[prefix] {
+                assertClose(loaded[name]!, try tensor + pair.b.matmul(pair.a) * 2, atol: 1e-5, rtol: 1e-5, name)
+            } else {
+                XCTAssertTrue(try loaded[name]!.equals(tensor), "\(name) changed without an adapter")
+            }
+        }
+
+        try write(beacon.merging(factors) { $1 }, rank: nil, alpha: nil)
+        XCTAssertTrue(try refusal().contains("without lora_rank"))
+        try write(beacon.merging(factors) { $1 }, rank: 2, alpha: 8)
+        let wrongRank = try refusal()
+        XCTAssertTrue(wrongRank.contains("gate_proj are [4, 32] and [64, 4]; rank 2 over a [64, 32] weight"), wrongRank)
+        var unpaired = beacon.merging(factors) { $1 }
+        unpaired.removeValue(forKey: "model.layers.0.mlp.gate_proj.lora_B.weight")
+        try write(unpaired, rank: 4, alpha: 8)
+        XCTAssertTrue(try refusal().contains("model.layers.0.mlp.gate_proj has lora_A but no lora_B"))
+        var elsewhere = beacon
+        elsewhere["model.layers.0.mlp.router.lora_A.weight"] = try Tensor.randn([4, 32])
+        elsewhere["model.layers.0.mlp.router.lora_B.weight"] = try Tensor.randn([64, 4])
+        try write(elsewhere, rank: 4, alpha: 8)
+        XCTAssertTrue(try refusal().contains("not a projection of the base"))
+    }
+
     func testAStrayOrMissingTensorOrAnotherBaseIsRefused() throws {
         let (baseDir, deltaDir, _) = try layout()
         let weightsURL = deltaDir.appendingPathComponent("model.safetensors")

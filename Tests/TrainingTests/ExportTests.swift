@@ -79,6 +79,33 @@ final class ExportTests: XCTestCase {
         XCTAssertEqual(manifest["tensors"] as? [String], beacon.keys.sorted())
     }
 
+    /// A beacon-only delta of a LoRA run keeps the adapters as factors, with their rank and alpha in the manifest,
+    /// rather than the full weights they change (the loader folds them in; see BeaconDeltaTests).
+    func testBeaconOnlyExportOfALoRARunKeepsTheFactors() throws {
+        let work = try TinyRun.Workspace()
+        defer { work.remove() }
+        let trainer = try TrainingSetup.makeTrainer(recipe: work.recipe([
+            "max_steps=2", "trainable.mode=lora", "trainable.lora_modules=[q_proj,v_proj]", "trainable.lora_rank=4",
+            "trainable.lora_alpha=8", "optimizer.lr=1e-2"]))
+        try trainer.run()
+        let checkpoint = work.output.appendingPathComponent("step-2")
+        var weights = try SafetensorsCheckpoint(directory: checkpoint).tensors()
+        let factors = weights.filter { $0.key.contains(".lora_") }
+        XCTAssertEqual(factors.count, 2 * 2 * 2, "q and v adapters of both layers")
+        weights["model.beacon_embed_tokens.weight"] = try Tensor.randn([1, 32])
+        try Safetensors.save(weights, to: checkpoint.appendingPathComponent("model.safetensors"))
+
+        let out = work.root.appendingPathComponent("delta")
+        try ModelExport.export(checkpoint: checkpoint, to: out, beaconOnly: true)
+        let (saved, _) = try Safetensors.load(out.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(Set(saved.keys), Set(factors.keys).union(["model.beacon_embed_tokens.weight"]))
+        for (name, value) in factors { XCTAssertTrue(try saved[name]!.equals(value), name) }
+        let manifest = try XCTUnwrap(try BeaconDelta.manifest(in: out))
+        XCTAssertEqual(manifest.loraRank, 4)
+        XCTAssertEqual(manifest.loraAlpha, 8)
+        XCTAssertEqual(manifest.tensors, saved.keys.sorted())
+    }
+
     /// transformers (`LlamaForCausalLM`) reads our exports — untied and tied lm_head (SmolLM2 ties it) — and
     /// computes the same logits.
     func testTransformersLoadsTheExportWithTheSameLogits() throws {
