@@ -2,7 +2,7 @@ import Foundation
 import Models
 import TestSupport
 import Torch
-import Training
+@testable import Training
 import XCTest
 
 final class ExportTests: XCTestCase {
@@ -104,6 +104,48 @@ final class ExportTests: XCTestCase {
         XCTAssertEqual(manifest.loraRank, 4)
         XCTAssertEqual(manifest.loraAlpha, 8)
         XCTAssertEqual(manifest.tensors, saved.keys.sorted())
+    }
+
+    /// A beacon-only run that started from a delta with LoRA factors left the weights those factors made as they
+    /// were: its delta carries the same factors (and refuses to stack adapters of its own on them).
+    func testBeaconOnlyExportCarriesTheLoRAFactorsOfTheDeltaItStartedFrom() throws {
+        let work = try TinyRun.Workspace()
+        defer { work.remove() }
+        let (_, checkpoint) = try trainedCheckpoint(work)
+        var weights = try SafetensorsCheckpoint(directory: checkpoint).tensors()
+        weights["model.beacon_embed_tokens.weight"] = try Tensor.randn([1, 32])
+        try Safetensors.save(weights, to: checkpoint.appendingPathComponent("model.safetensors"))
+        // The starting delta: beacon tensors and q_proj factors over the workspace's model.
+        let start = work.root.appendingPathComponent("start-delta")
+        try FileManager.default.createDirectory(at: start, withIntermediateDirectories: true)
+        let factors = ["model.layers.0.self_attn.q_proj.lora_A.weight": try Tensor.randn([2, 32]),
+                       "model.layers.0.self_attn.q_proj.lora_B.weight": try Tensor.randn([32, 2])]
+        try Safetensors.save(factors.merging(["model.beacon_embed_tokens.weight": try Tensor.randn([1, 32])]) { $1 },
+                             to: start.appendingPathComponent("model.safetensors"))
+        let manifest: [String: Any] = ["format": BeaconDelta.manifestFormat, "version": 1, "base_model": "model",
+                                       "base_path": work.modelDir.path, "tensors": [String](), "lora_rank": 2, "lora_alpha": 4]
+        try JSONSerialization.data(withJSONObject: manifest).write(to: start.appendingPathComponent("manifest.json"))
+        var state = try TrainerState.read(from: checkpoint)
+        state.recipe.model.path = start.path
+        state.recipe.trainable.mode = .onlyBeacon
+        try state.write(to: checkpoint)
+
+        let out = work.root.appendingPathComponent("delta")
+        try ModelExport.export(checkpoint: checkpoint, to: out, beaconOnly: true)
+        let (saved, _) = try Safetensors.load(out.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(Set(saved.keys), Set(factors.keys).union(["model.beacon_embed_tokens.weight"]))
+        for (name, value) in factors { XCTAssertTrue(try saved[name]!.equals(value), name) }
+        let written = try XCTUnwrap(try BeaconDelta.manifest(in: out))
+        XCTAssertEqual(written.loraRank, 2)
+        XCTAssertEqual(written.loraAlpha, 4)
+        XCTAssertEqual(written.baseModel, "model", "the base is the one under the starting delta")
+
+        weights["model.layers.1.self_attn.v_proj.lora_A.weight"] = try Tensor.randn([2, 32])
+        weights["model.layers.1.self_attn.v_proj.lora_B.weight"] = try Tensor.randn([16, 2])
+        try Safetensors.save(weights, to: checkpoint.appendingPathComponent("model.safetensors"))
+        XCTAssertThrowsError(try ModelExport.export(checkpoint: checkpoint, to: out, beaconOnly: true)) {
+            XCTAssertTrue($0.localizedDescription.contains("cannot hold both"), $0.localizedDescription)
+        }
     }
 
     /// transformers (`LlamaForCausalLM`) reads our exports — untied and tied lm_head (SmolLM2 ties it) — and
