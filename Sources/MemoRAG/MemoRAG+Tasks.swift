@@ -103,18 +103,17 @@ extension MemoRAG {
         }
         // Recall and rewrite open alike; each memory reads their common opening once for all queries.
         let sharing = [store.prompts.recall, store.prompts.rewrite].map { $0.filling(["question": query]) }
-        let jobs = instructions.indices.flatMap { k in store.memories.indices.map { (k, $0) } }
+        // One generation per (kind, document memory).
+        let jobs = kinds.indices.flatMap { kind in store.memories.indices.map { (kind: kind, memory: $0) } }
         let (memoryModel, configuration) = (memoryModel, configuration)
         let replies = try LibTorch.splittingThreads(count: jobs.count) { j in
-            let (k, m) = jobs[j]
-            return try memoryModel.run(instructions[k], after: store.memories[m], sharing: sharing,
-                                       maxNewTokens: configuration.clueTokens,
-                                       repetitionPenalty: configuration.repetitionPenalty)
+            try memoryModel.run(instructions[jobs[j].kind], after: store.memories[jobs[j].memory], sharing: sharing,
+                                maxNewTokens: configuration.clueTokens, repetitionPenalty: configuration.repetitionPenalty)
         }
-        return kinds.indices.flatMap { k in
-            let found = zip(jobs, replies).filter { $0.0.0 == k }.flatMap { job, reply in
+        return kinds.indices.flatMap { kind in
+            let found = zip(jobs, replies).filter { job, _ in job.kind == kind }.flatMap { job, reply in
                 ClueFilter.lines(of: reply, echoing: store.prompts.memoryReply, question: query)
-                    .map { Clue(kind: kinds[k], text: $0, document: store.manifest.documents[job.1].name) }
+                    .map { Clue(kind: kinds[kind], text: $0, document: store.manifest.documents[job.memory].name) }
             }
             return ClueFilter.deduplicated(found)
         }
