@@ -102,12 +102,14 @@ extension MemoRAG {
             return prompt.filling(["question": query])
         }
         // Recall and rewrite open alike; each memory reads their common opening once for all queries.
-        let sharing = [store.prompts.recall, store.prompts.rewrite].map { $0.filling(["question": query]) }
+        let opening = memoryModel.commonOpening([store.prompts.recall, store.prompts.rewrite].map {
+            $0.filling(["question": query])
+        })
         // One generation per (kind, document memory).
         let jobs = kinds.indices.flatMap { kind in store.memories.indices.map { (kind: kind, memory: $0) } }
         let (memoryModel, configuration) = (memoryModel, configuration)
         let replies = try LibTorch.splittingThreads(count: jobs.count) { j in
-            try memoryModel.run(instructions[jobs[j].kind], after: store.memories[jobs[j].memory], sharing: sharing,
+            try memoryModel.run(instructions[jobs[j].kind], after: store.memories[jobs[j].memory], sharedOpening: opening,
                                 maxNewTokens: configuration.clueTokens, repetitionPenalty: configuration.repetitionPenalty)
         }
         return kinds.indices.flatMap { kind in

@@ -44,15 +44,14 @@ struct MemoryModel {
                              stopTokenIds: lm.stopTokenIds)
     }
 
-    /// Runs `instruction` as a task turn after `memory` (greedy); the stored memory is not changed. `sharing` lists
-    /// the instructions whose task turns open the same way as this one's (the clue prompts): the memory may keep
-    /// their common opening read (see `ContextMemory.generate`).
-    func run(_ instruction: String, after memory: any ContextMemory, sharing: [String] = [], maxNewTokens: Int,
+    /// Runs `instruction` as a task turn after `memory` (greedy); the stored memory is not changed. The first
+    /// `sharedOpening` ids of its task turn open other task turns too (`commonOpening`): the memory may keep them
+    /// read (see `ContextMemory.generate`).
+    func run(_ instruction: String, after memory: any ContextMemory, sharedOpening: Int = 0, maxNewTokens: Int,
              repetitionPenalty: Double = 1, onText: (String) -> Bool = { _ in true }) throws -> String {
         let ids = taskPromptIds(instruction)
         try checkBudget(prompt: ids.count, memory: memory.positions, maxNewTokens: maxNewTokens)
-        let shared = sharing.map { Self.commonPrefixLength(ids, taskPromptIds($0)) }.min() ?? 0
-        return try memory.generate(lm, promptIds: ids, sharedPrefix: shared,
+        return try memory.generate(lm, promptIds: ids, sharedPrefix: sharedOpening,
                                    parameters: parameters(maxNewTokens: maxNewTokens, repetitionPenalty: repetitionPenalty),
                                    stopStrings: [], onText: onText).text
             .trimmingCharacters(in: .whitespacesAndNewlines)
@@ -70,9 +69,11 @@ struct MemoryModel {
             .text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// How many leading ids `a` and `b` have in common.
-    static func commonPrefixLength(_ a: [Int], _ b: [Int]) -> Int {
-        zip(a, b).prefix { $0 == $1 }.count
+    /// How many leading ids the task turns of all `instructions` have in common.
+    func commonOpening(_ instructions: [String]) -> Int {
+        let turns = instructions.map(taskPromptIds)
+        guard let first = turns.first else { return 0 }
+        return turns.dropFirst().map { zip(first, $0).prefix { $0 == $1 }.count }.min() ?? first.count
     }
 
     /// Positions left for a prompt after `memory` positions and `maxNewTokens` of reply.

@@ -13,14 +13,19 @@ public final class KVCacheLayer {
     /// False while the buffers are tensors handed in from outside (a restored or copied cache), which are never
     /// written into.
     private var owned = true
+    /// Positions the first buffer holds at least, and the dtype the buffers keep (nil: the appended tensors').
+    private let reserve: Int
+    private let storageDType: DType?
 
-    public init() {}
+    public init(reserving reserve: Int = 0, dtype: DType? = nil) {
+        (self.reserve, storageDType) = (reserve, dtype)
+    }
 
     /// A layer holding `keys`/`values` [batch, kvHeads, positions, headDim] (a restored or copied cache). They are
     /// not written into: the first append moves to a buffer of this layer's own.
     public init(keys: Tensor, values: Tensor) {
         (keyBuffer, valueBuffer, count) = (keys, values, keys.dim(2))
-        owned = false
+        (owned, reserve, storageDType) = (false, 0, nil)
     }
 
     /// The cached keys and values [batch, kvHeads, count, headDim] (views; nil when empty).
@@ -29,13 +34,19 @@ public final class KVCacheLayer {
 
     /// Appends new positions and returns the full keys and values.
     public func append(keys k: Tensor, values v: Tensor) throws -> (Tensor, Tensor) {
+        try extend(keys: k, values: v)
+        return (keys!, values!)
+    }
+
+    /// Appends new positions without handing out views of the whole.
+    public func extend(keys k: Tensor, values v: Tensor) throws {
         let n = k.dim(2)
         if !owned || keyBuffer == nil || count + n > keyBuffer!.dim(2) {
             // Grow geometrically (at least 256 positions) so appends stay amortised O(new rows).
             var shape = k.shape
-            shape[2] = max(count + n, 2 * count, 256)
-            let newKeys = try Tensor.empty(shape, dtype: k.dtype)
-            let newValues = try Tensor.empty(shape, dtype: v.dtype)
+            shape[2] = max(count + n, 2 * count, 256, reserve)
+            let newKeys = try Tensor.empty(shape, dtype: storageDType ?? k.dtype)
+            let newValues = try Tensor.empty(shape, dtype: storageDType ?? v.dtype)
             if count > 0, let keys, let values {
                 try newKeys.narrow(dim: 2, start: 0, length: count).copyFrom(keys)
                 try newValues.narrow(dim: 2, start: 0, length: count).copyFrom(values)
@@ -45,7 +56,6 @@ public final class KVCacheLayer {
         try keyBuffer!.narrow(dim: 2, start: count, length: n).copyFrom(k)
         try valueBuffer!.narrow(dim: 2, start: count, length: n).copyFrom(v)
         count += n
-        return (keys!, values!)
     }
 
     public func reset() { (keyBuffer, valueBuffer, count, owned) = (nil, nil, 0, true) }

@@ -67,7 +67,7 @@ public enum ModelExport {
     /// Folds LoRA adapters (`X.lora_A.weight`, `X.lora_B.weight`) into `X.weight` with the scale alpha/rank of the
     /// checkpoint's recipe, so the export is a plain model.
     static func mergingLoRA(_ weights: [String: Tensor], checkpoint: URL) throws -> [String: Tensor] {
-        let prefixes = weights.keys.filter { $0.hasSuffix(".lora_A.weight") }.map { String($0.dropLast(".lora_A.weight".count)) }
+        let prefixes = BeaconDelta.loraPrefixes(weights.keys)
         guard !prefixes.isEmpty else { return weights }
         let trainable = try TrainerState.read(from: checkpoint).recipe.trainable
         guard let rank = trainable.loraRank, let alpha = trainable.loraAlpha else {
@@ -111,15 +111,30 @@ public enum ModelExport {
         }
     }
 
-    /// The beacon delta at the start of `checkpoint`'s chain of beacon-only runs (see `frozenBase`), if any.
+    /// The beacon delta in `checkpoint`'s chain of starting points (see `startingChain`), if any.
     static func startingDelta(of checkpoint: URL) throws -> URL? {
-        var start = URL(fileURLWithPath: (try TrainerState.read(from: checkpoint).recipe.model.path as NSString).expandingTildeInPath)
-        for _ in 0..<16 {
-            if try BeaconDelta.manifest(in: start) != nil { return start }
-            guard let state = try? TrainerState.read(from: start), state.recipe.trainable.mode == .onlyBeacon else { return nil }
-            start = URL(fileURLWithPath: (state.recipe.model.path as NSString).expandingTildeInPath)
+        try startingChain(of: checkpoint).first { try BeaconDelta.manifest(in: $0) != nil }
+    }
+
+    /// The models a beacon-only checkpoint's other weights come from, nearest first: the run's `model.path`, then,
+    /// while the last one is a beacon delta, its base, or a checkpoint of a run that trained only the beacons, the
+    /// model that run started from. A run that trained more than the beacons ends the chain.
+    static func startingChain(of checkpoint: URL) throws -> [URL] {
+        func modelPath(_ state: TrainerState) -> URL {
+            URL(fileURLWithPath: (state.recipe.model.path as NSString).expandingTildeInPath)
         }
-        return nil
+        var chain = [modelPath(try TrainerState.read(from: checkpoint))]
+        for _ in 0..<16 {
+            let last = chain[chain.count - 1]
+            if let delta = try BeaconDelta.manifest(in: last) {
+                chain.append(try BeaconDelta.locateBase(delta, modelsDirectory: LanguageModel.modelsDirectory, delta: last))
+            } else if let state = try? TrainerState.read(from: last), state.recipe.trainable.mode == .onlyBeacon {
+                chain.append(modelPath(state))
+            } else {
+                break
+            }
+        }
+        return chain
     }
 
     /// Names the frozen base the delta applies to — the file or dir the beacons were trained over, found by
@@ -144,22 +159,10 @@ public enum ModelExport {
         return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
     }
 
-    /// The model whose non-beacon weights a beacon-only checkpoint still holds unchanged: the run's `model.path`,
-    /// and while that is itself a beacon delta (its manifest's base) or a checkpoint of a run that trained only the
-    /// beacons (its own `model.path`), the model that one started from. So a delta exported after
-    /// shipped model → beacon-pretrain → sft names the GGUF, as the shipped delta does, not a run directory. A run
-    /// that trained more than the beacons ends the chain (its checkpoint is then the base).
+    /// The model whose non-beacon weights a beacon-only checkpoint still holds unchanged: the end of its
+    /// `startingChain`. So a delta exported after shipped model → beacon-pretrain → sft names the GGUF, as the
+    /// shipped delta does, not a run directory.
     static func frozenBase(of checkpoint: URL) throws -> URL {
-        var base = URL(fileURLWithPath: (try TrainerState.read(from: checkpoint).recipe.model.path as NSString).expandingTildeInPath)
-        for _ in 0..<16 {
-            if let delta = try BeaconDelta.manifest(in: base) {
-                base = try BeaconDelta.locateBase(delta, modelsDirectory: LanguageModel.modelsDirectory, delta: base)
-            } else if let state = try? TrainerState.read(from: base), state.recipe.trainable.mode == .onlyBeacon {
-                base = URL(fileURLWithPath: (state.recipe.model.path as NSString).expandingTildeInPath)
-            } else {
-                break
-            }
-        }
-        return base
+        try startingChain(of: checkpoint).last!
     }
 }

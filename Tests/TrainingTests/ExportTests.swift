@@ -95,15 +95,23 @@ final class ExportTests: XCTestCase {
         weights["model.beacon_embed_tokens.weight"] = try Tensor.randn([1, 32])
         try Safetensors.save(weights, to: checkpoint.appendingPathComponent("model.safetensors"))
 
-        let out = work.root.appendingPathComponent("delta")
+        let manifest = try exportedDelta(checkpoint, to: work.root.appendingPathComponent("delta"), carrying: factors,
+                                         rank: 4, alpha: 8)
+        XCTAssertEqual(manifest.tensors, Set(factors.keys).union(["model.beacon_embed_tokens.weight"]).sorted())
+    }
+
+    /// Exports `checkpoint` as a beacon-only delta to `out` and checks it holds the beacon embedding and exactly
+    /// `factors`, with `rank` and `alpha` in its manifest (returned).
+    private func exportedDelta(_ checkpoint: URL, to out: URL, carrying factors: [String: Tensor], rank: Int,
+                               alpha: Double, file: StaticString = #filePath, line: UInt = #line) throws -> BeaconDelta.Manifest {
         try ModelExport.export(checkpoint: checkpoint, to: out, beaconOnly: true)
         let (saved, _) = try Safetensors.load(out.appendingPathComponent("model.safetensors"))
-        XCTAssertEqual(Set(saved.keys), Set(factors.keys).union(["model.beacon_embed_tokens.weight"]))
-        for (name, value) in factors { XCTAssertTrue(try saved[name]!.equals(value), name) }
-        let manifest = try XCTUnwrap(try BeaconDelta.manifest(in: out))
-        XCTAssertEqual(manifest.loraRank, 4)
-        XCTAssertEqual(manifest.loraAlpha, 8)
-        XCTAssertEqual(manifest.tensors, saved.keys.sorted())
+        XCTAssertEqual(Set(saved.keys), Set(factors.keys).union(["model.beacon_embed_tokens.weight"]), file: file, line: line)
+        for (name, value) in factors { XCTAssertTrue(try saved[name]!.equals(value), name, file: file, line: line) }
+        let manifest = try XCTUnwrap(try BeaconDelta.manifest(in: out), file: file, line: line)
+        XCTAssertEqual(manifest.loraRank, rank, file: file, line: line)
+        XCTAssertEqual(manifest.loraAlpha, alpha, file: file, line: line)
+        return manifest
     }
 
     /// A beacon-only run that started from a delta with LoRA factors left the weights those factors made as they
@@ -131,13 +139,7 @@ final class ExportTests: XCTestCase {
         try state.write(to: checkpoint)
 
         let out = work.root.appendingPathComponent("delta")
-        try ModelExport.export(checkpoint: checkpoint, to: out, beaconOnly: true)
-        let (saved, _) = try Safetensors.load(out.appendingPathComponent("model.safetensors"))
-        XCTAssertEqual(Set(saved.keys), Set(factors.keys).union(["model.beacon_embed_tokens.weight"]))
-        for (name, value) in factors { XCTAssertTrue(try saved[name]!.equals(value), name) }
-        let written = try XCTUnwrap(try BeaconDelta.manifest(in: out))
-        XCTAssertEqual(written.loraRank, 2)
-        XCTAssertEqual(written.loraAlpha, 4)
+        let written = try exportedDelta(checkpoint, to: out, carrying: factors, rank: 2, alpha: 4)
         XCTAssertEqual(written.baseModel, "model", "the base is the one under the starting delta")
 
         weights["model.layers.1.self_attn.v_proj.lora_A.weight"] = try Tensor.randn([2, 32])

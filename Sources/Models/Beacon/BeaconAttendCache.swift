@@ -1,3 +1,4 @@
+import NN
 import Torch
 
 /// Inference only: one layer's memory as attention reads it — keys [sink; beacons; raw] with RoPE already applied
@@ -14,63 +15,44 @@ final class BeaconAttendCache {
     /// Entries read where another memory's cache holds them.
     private let shared: [(keys: Tensor, values: Tensor)]
     let sharedCount: Int
-    /// This memory's own entries: views `0 ..< ownCount` of buffers [1, kvHeads, capacity, headDim], made on the
-    /// first append when the cache starts from shared entries.
-    private var ownKeys: Tensor?
-    private var ownValues: Tensor?
-    private var ownCount = 0
-    /// Entries a fresh own buffer has room for.
+    /// This memory's own entries, in growable buffers (`KVCacheLayer`) of the cache's dtype.
+    private let own: KVCacheLayer
+    /// Spare entries a cache's own buffers start with (the rest of a window), and the dtype they keep.
     private let room: Int
+    private let dtype: DType
 
-    var count: Int { sharedCount + ownCount }
+    var count: Int { sharedCount + own.count }
 
     /// A cache of `rotatedKeys`/`values` ([1, kvHeads, n, headDim]) in `dtype` (theirs by default) with room for
     /// `room` more entries.
     init(rotatedKeys: Tensor, values: Tensor, room: Int, dtype: DType? = nil) throws {
-        var shape = rotatedKeys.shape
-        let n = shape[2]
-        shape[2] = n + room
-        let keys = try Tensor.empty(shape, dtype: dtype ?? rotatedKeys.dtype)
-        let buffer = try Tensor.empty(shape, dtype: dtype ?? values.dtype)
-        try keys.narrow(dim: 2, start: 0, length: n).copyFrom(rotatedKeys)
-        try buffer.narrow(dim: 2, start: 0, length: n).copyFrom(values)
-        (shared, sharedCount, ownKeys, ownValues, ownCount, self.room) = ([], 0, keys, buffer, n, room)
+        let dtype = dtype ?? rotatedKeys.dtype
+        (shared, sharedCount, self.room, self.dtype) = ([], 0, room, dtype)
+        own = KVCacheLayer(reserving: rotatedKeys.dim(2) + room, dtype: dtype)
+        try own.extend(keys: rotatedKeys, values: values)
     }
 
-    private init(shared: [(keys: Tensor, values: Tensor)], room: Int) {
-        self.shared = shared
-        self.sharedCount = shared.reduce(0) { $0 + $1.keys.dim(2) }
-        self.room = room
+    private init(shared: [(keys: Tensor, values: Tensor)], room: Int, dtype: DType) {
+        (self.shared, self.room, self.dtype) = (shared, room, dtype)
+        sharedCount = shared.reduce(0) { $0 + $1.keys.dim(2) }
+        own = KVCacheLayer(reserving: room, dtype: dtype)
     }
 
     /// A cache for a copy of the memory: it reads this one's current entries where they lie and appends into
     /// buffers of its own.
     func sharingCopy() throws -> BeaconAttendCache {
-        BeaconAttendCache(shared: try segments(), room: room)
+        BeaconAttendCache(shared: try segments(), room: room, dtype: dtype)
     }
 
     /// The valid entries, in order, as pieces (views; no copy).
     func segments() throws -> [(keys: Tensor, values: Tensor)] {
-        guard let ownKeys, let ownValues, ownCount > 0 else { return shared }
-        return shared + [(try ownKeys.narrow(dim: 2, start: 0, length: ownCount),
-                          try ownValues.narrow(dim: 2, start: 0, length: ownCount))]
+        guard let keys = own.keys, let values = own.values else { return shared }
+        return shared + [(keys, values)]
     }
 
-    /// Appends a step's rotated keys and values; false (and nothing written) when they do not fit.
-    func append(rotatedKeys: Tensor, values newValues: Tensor) throws -> Bool {
-        let n = rotatedKeys.dim(2)
-        if ownKeys == nil {
-            var shape = rotatedKeys.shape
-            shape[2] = max(room, n)
-            let like = shared.first ?? (rotatedKeys, newValues)
-            ownKeys = try Tensor.empty(shape, dtype: like.keys.dtype)
-            ownValues = try Tensor.empty(shape, dtype: like.values.dtype)
-        }
-        guard let ownKeys, let ownValues, ownCount + n <= ownKeys.dim(2) else { return false }
-        try ownKeys.narrow(dim: 2, start: ownCount, length: n).copyFrom(rotatedKeys)
-        try ownValues.narrow(dim: 2, start: ownCount, length: n).copyFrom(newValues)
-        ownCount += n
-        return true
+    /// Appends a step's rotated keys and values (converted to the cache's dtype).
+    func append(rotatedKeys: Tensor, values: Tensor) throws {
+        try own.extend(keys: rotatedKeys, values: values)
     }
 }
 
@@ -113,7 +95,6 @@ extension BeaconMemory {
         guard let cache = layers[layer].attendCache else { return }
         let keep = cache.count == previousLength && entryCount(layer: layer) == previousLength + rotatedKeys.dim(2)
             && settings.sinkSize == 0
-        let appended = try keep && cache.append(rotatedKeys: rotatedKeys, values: values)
-        if !appended { layers[layer].attendCache = nil }
+        if keep { try cache.append(rotatedKeys: rotatedKeys, values: values) } else { layers[layer].attendCache = nil }
     }
 }
