@@ -5,6 +5,7 @@ transformers from the same GGUF.
 Runs ONE case and prints ONE JSON line (the protocol of ``torch_ops.py``)::
 
     python torch_train.py --case lm_step|matmul_peak [--dtype f32|bf16] [--repeats N] [--threads T] [--model DIR]
+                          [--adamw single|fused]
 
 Cases (our worker, ``memorag bench train-worker``, does exactly the same work):
 
@@ -12,8 +13,9 @@ Cases (our worker, ``memorag bench train-worker``, does exactly the same work):
     Every parameter trains. Sample: one sequence of 256 ids ``(i * 7919 + 13) % 49152``. One step =
     forward -> logits [1, 256, V]; loss = cross_entropy(logits[:, :-1] as float32, ids[:, 1:], reduction=sum);
     backward; gradients multiplied by 1/255 (the token-mean, as our trainer does); clip_grad_norm_(1.0);
-    AdamW (lr 1e-5, betas 0.9/0.95, weight decay 0.1 except biases and norm weights, eps 1e-8, single-tensor
-    path); zero_grad(set_to_none=True). Two warm-up steps, then one step per repeat: tokens/s = 256 / t.
+    AdamW (lr 1e-5, betas 0.9/0.95, weight decay 0.1 except biases and norm weights, eps 1e-8; the single-tensor
+    path, PyTorch's default for CPU parameters, or with ``--adamw fused`` its fused CPU kernel, ``fused=True``);
+    zero_grad(set_to_none=True). Two warm-up steps, then one step per repeat: tokens/s = 256 / t.
 ``matmul_peak`` (gflops)
     ``A @ B`` with A, B = randn(2048, 2048) in the case dtype; warm-up 2 ops, then each repeat times 5 ops:
     GFLOP/s = 2 * 2048^3 * 5 / t / 1e9. The yardstick for model FLOP utilisation.
@@ -52,7 +54,8 @@ def lm_step(args, dtype) -> list[float]:
     no_decay = [p for n, p in named if n.endswith(".bias") or n.endswith("norm.weight")]
     params = [p for _, p in named]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=1e-5, betas=(0.9, 0.95), eps=1e-8, foreach=False)
+                                  lr=1e-5, betas=(0.9, 0.95), eps=1e-8,
+                                  **({"fused": True} if args.adamw == "fused" else {"foreach": False}))
     ids = torch.tensor([[(i * 7919 + 13) % VOCAB for i in range(LENGTH)]])
 
     def step() -> float:
@@ -95,6 +98,7 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default="f32", choices=["f32", "bf16"])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--adamw", default="single", choices=["single", "fused"])
     parser.add_argument("--model", default=os.path.join(
         os.environ.get("MEMORAG_CACHE", os.path.expanduser("~/.cache/memorag")), "models", "smollm2-135m-instruct"))
     args = parser.parse_args(argv)
@@ -105,7 +109,7 @@ def main(argv=None) -> int:
     else:
         metric, values = "gflops", matmul_peak(args, dtype)
     print(json.dumps({"case": args.case, "dtype": args.dtype, "metric": metric,
-                      "values": [float(f"{v:.6g}") for v in values], "impl": "pytorch-eager",
+                      "values": [float(f"{v:.6g}") for v in values], "impl": "pytorch-eager" + ("-fused-adamw" if args.adamw == "fused" else ""),
                       "torch": f"{torch.__version__} / transformers {transformers.__version__}",
                       "threads": args.threads, "inner": 1}), flush=True)
     return 0

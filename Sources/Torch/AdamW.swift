@@ -1,8 +1,8 @@
 import CTorch
 import Foundation
 
-/// AdamW with decoupled weight decay, numerically identical to `torch.optim.AdamW` (single-tensor path, no amsgrad):
-/// the update for all parameters is one fused shim call. Its state (moments and per-parameter step counts) saves to a
+/// AdamW with decoupled weight decay, the arithmetic of `torch.optim.AdamW` (single-tensor path, no amsgrad; equal to
+/// float32 rounding): the update for all parameters is one shim call, one pass over each parameter's buffers. Its state (moments and per-parameter step counts) saves to a
 /// safetensors file and restores exactly, so a resumed run continues bitwise like an uninterrupted one.
 public final class AdamW {
     public struct Hyperparameters: Codable, Sendable, Equatable {
@@ -54,7 +54,9 @@ public final class AdamW {
     }
 
     /// Updates every parameter that has a gradient; parameters without one are skipped (their step count too).
-    public func step() throws {
+    /// Each gradient counts multiplied by `gradScale` (a token mean, a clipping coefficient), without a pass that
+    /// rewrites it.
+    public func step(gradScale: Double = 1) throws {
         let h = hyperparameters
         for decay in [true, false] {
             let group = decayed.indices.filter { decayed[$0] == decay }
@@ -64,7 +66,7 @@ public final class AdamW {
                 try withHandles(group.map { expAvg[$0] }) { ms, _ in
                     try withHandles(group.map { expAvgSq[$0] }) { vs, _ in
                         try check(mr_adamw_step(ps, ms, vs, &groupSteps, n, h.learningRate, h.beta1, h.beta2, h.eps,
-                                                decay ? h.weightDecay : 0))
+                                                decay ? h.weightDecay : 0, gradScale))
                     }
                 }
             }

@@ -9,3 +9,6 @@ public func clipGradNorm(_ parameters: [Tensor], maxNorm: Double) throws -> Doub
     try withHandles(parameters) { handles, n in try check(mr_clip_grad_norm(handles, n, maxNorm, &total)) }
     return total
 }
+
+/// The global L2 norm of the gradients of `parameters` (those without a gradient are skipped), gradients untouched.
+public func gradNorm(_ parameters: [Tensor]) throws -> Double { try clipGradNorm(parameters, maxNorm: 0) }

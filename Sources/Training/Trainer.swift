@@ -129,10 +129,13 @@ public final class Trainer {
             lossSum += out.lossSum
             tokens += out.tokens
         }
-        // Gradients of the summed losses, divided once by all counted tokens: the mean over the whole step.
-        for p in trainable { try p.grad?.mulInPlace(1 / Double(max(tokens, 1))) }
-        let gradNorm = try clipGradNorm(trainable, maxNorm: recipe.clipGradNorm ?? 0)
-        try optimizer.step()
+        // Gradients of the summed losses, divided once by all counted tokens: the mean over the whole step. That
+        // division and the clipping coefficient are one scale the optimizer applies as it reads each gradient.
+        let meanScale = 1 / Double(max(tokens, 1))
+        let gradNorm = try Torch.gradNorm(trainable) * meanScale
+        var clipScale = 1.0
+        if let maxNorm = recipe.clipGradNorm, maxNorm > 0 { clipScale = min(1, maxNorm / (gradNorm + 1e-6)) }
+        try optimizer.step(gradScale: meanScale * clipScale)
         try optimizer.zeroGrad()
         step += 1
         tokensSeen += tokens

@@ -87,4 +87,58 @@ final class AdamWTests: XCTestCase {
         assertClose(decayed, [0.95, 0.95])
         assertClose(kept, [1, 1])
     }
+    /// The fused kernel on a tensor long enough for its vector loop, its scalar tail and several work slices, with a
+    /// gradient scale, against torch's single-tensor formula written out as separate float64 ops.
+    func testFusedStepWithAGradScaleMatchesTheFormula() throws {
+        try LibTorch.manualSeed(5)
+        let shapes = [[70_001], [3, 17]]
+        let params = try shapes.map { try Tensor.randn($0).setRequiresGrad() }
+        let h = AdamW.Hyperparameters(learningRate: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1)
+        let optimizer = try AdamW(parameters: params.enumerated().map { ("p\($0.offset)", $0.element) }, hyperparameters: h)
+        var reference = try params.map { try $0.detach().to(.float64) }
+        var avg = try shapes.map { try Tensor.zeros($0, dtype: .float64) }
+        var avgSq = try shapes.map { try Tensor.zeros($0, dtype: .float64) }
+        let scale = 0.25
+        for step in 1...3 {
+            let grads = try shapes.map { try Tensor.randn($0) }
+            for (p, g) in zip(params, grads) { try p.setGrad(g) }
+            try optimizer.step(gradScale: scale)
+            let stepSize = h.learningRate / (1 - pow(h.beta1, Double(step)))
+            let correction = (1 - pow(h.beta2, Double(step))).squareRoot()
+            for i in params.indices {
+                let g = try grads[i].to(.float64) * scale
+                reference[i] = try reference[i] * (1 - h.learningRate * h.weightDecay)
+                avg[i] = try avg[i] + (g - avg[i]) * (1 - h.beta1)
+                avgSq[i] = try avgSq[i] * h.beta2 + g * g * (1 - h.beta2)
+                let denom = try avgSq[i].sqrt() / correction + h.eps
+                reference[i] = try reference[i] - avg[i] / denom * stepSize
+                assertClose(params[i], try reference[i].to(.float32), atol: 1e-6, rtol: 1e-5, "step \(step) param \(i)")
+                // The gradient itself is left as backward wrote it.
+                XCTAssertEqual(try params[i].grad!.bytes(), try grads[i].bytes())
+            }
+        }
+    }
+
+    /// bfloat16 parameters are updated in float32 and rounded once (to nearest even): one step equals the float32
+    /// step of the same values, rounded. A NaN gradient gives a NaN parameter, not an infinity.
+    func testBFloat16ParametersAreUpdatedInFloat32AndRoundedOnce() throws {
+        try LibTorch.manualSeed(6)
+        let start = try Tensor.randn([1_000]).to(.bfloat16)
+        let grad = try Tensor.randn([1_000]).to(.bfloat16)
+        let h = AdamW.Hyperparameters(learningRate: 0.05, weightDecay: 0.1)
+        let narrow = try start.clone().setRequiresGrad(), wide = try start.to(.float32).setRequiresGrad()
+        try narrow.setGrad(grad)
+        try wide.setGrad(try grad.to(.float32))
+        try AdamW(parameters: [("w", narrow)], hyperparameters: h).step(gradScale: 0.5)
+        try AdamW(parameters: [("w", wide)], hyperparameters: h).step(gradScale: 0.5)
+        XCTAssertEqual(try narrow.bytes(), try wide.to(.bfloat16).bytes())
+
+        var values = try grad.to(.float32).toArray(Float.self)
+        values[17] = .nan
+        try narrow.setGrad(try Tensor(values.map(Double.init), shape: [1_000]).to(.bfloat16))
+        try AdamW(parameters: [("w", narrow)], hyperparameters: h).step()
+        let updated = try narrow.to(.float32).toArray(Float.self)
+        XCTAssertTrue(updated[17].isNaN, "\(updated[17])")
+        XCTAssertTrue(updated.enumerated().allSatisfy { $0.offset == 17 || $0.element.isFinite })
+    }
 }

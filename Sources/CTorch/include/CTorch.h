@@ -233,10 +233,13 @@ int mr_is_grad_enabled(int *out);
 /// `torch.nn.utils.clip_grad_norm_` over `n` tensors (those without a gradient are skipped). `total_norm` receives
 /// the norm before clipping; gradients are scaled only when it exceeds `max_norm` (max_norm ≤ 0: measure only).
 int mr_clip_grad_norm(const mr_tensor *params, int64_t n, double max_norm, double *total_norm);
-/// One AdamW step with the exact arithmetic of `torch.optim.AdamW` (single-tensor path, amsgrad off).
+/// One AdamW step with the arithmetic of `torch.optim.AdamW` (single-tensor path, amsgrad off), fused into one pass
+/// over each parameter's buffers in float32 (float32 and bfloat16 parameters; others take composed ops). Each
+/// gradient is read multiplied by `grad_scale` (e.g. 1/tokens × the clipping coefficient) and is not modified.
 /// Parameters without a gradient are skipped and their `steps[i]` is left as is; the others' step is incremented.
 int mr_adamw_step(const mr_tensor *params, const mr_tensor *exp_avgs, const mr_tensor *exp_avg_sqs, int64_t *steps,
-                  int64_t n, double lr, double beta1, double beta2, double eps, double weight_decay);
+                  int64_t n, double lr, double beta1, double beta2, double eps, double weight_decay,
+                  double grad_scale);
 
 #ifdef __cplusplus
 }

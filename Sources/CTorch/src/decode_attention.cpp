@@ -7,8 +7,8 @@
 // the threads share; each chunk is read once for its scores and once for its values, with the query rows of the
 // head's group kept in registers, and the chunks are merged by their softmax statistics. Inference only.
 #include "decode_attention.h"
+#include "internal.h"
 
-#include <ATen/TensorIterator.h>
 #include <ATen/core/grad_mode.h>
 #include <c10/util/BFloat16.h>
 
@@ -128,29 +128,6 @@ __attribute__((target("avx512f"))) void attend_chunk(const float *query, int64_t
         for (int v = 0; v < NV; ++v) _mm512_storeu_ps(out + r * 16 * NV + v * 16, acc[r][v]);
 }
 
-// Runs body(begin, end) over slices of [0, n) on libtorch's intra-op threads. at::parallel_for is a header
-// template whose OpenMP pragma does nothing in a translation unit built without -fopenmp (an unsafe flag for SwiftPM),
-// so the split is borrowed from a TensorIterator over n item numbers: its for_each is compiled inside libtorch.
-void parallel_over(int64_t n, const std::function<void(int64_t, int64_t)> &body) {
-    at::Tensor items = at::arange(n, at::TensorOptions().dtype(at::kLong));
-    auto iterator = at::TensorIteratorConfig()
-                        .set_check_mem_overlap(false)
-                        .check_all_same_dtype(false)
-                        .resize_outputs(false)
-                        .add_output(items)
-                        .build();
-    iterator.for_each(
-        [&](char **data, const int64_t *strides, int64_t size0, int64_t size1) {
-            for (int64_t outer = 0; outer < size1; ++outer) {
-                const char *column = data[0] + outer * strides[1];
-                const int64_t first = *reinterpret_cast<const int64_t *>(column);
-                const int64_t last = *reinterpret_cast<const int64_t *>(column + (size0 - 1) * strides[0]);
-                body(first, last + 1);
-            }
-        },
-        1);
-}
-
 using ChunkKernel = void (*)(const float *, int64_t, const WorkItem &, float *, float *, float *, float *);
 
 template <typename T> ChunkKernel kernel_for(int64_t vectors) {
@@ -234,7 +211,7 @@ c10::optional<at::Tensor> decode_attention(const at::Tensor &query, const std::v
     const int64_t n = static_cast<int64_t>(items.size());
     std::vector<float> partial(n * rows * dim), maxima(n * rows), sums(n * rows);
     if (n > 0)
-        parallel_over(n, [&](int64_t begin, int64_t end) {
+        mr::parallel_over(n, [&](int64_t begin, int64_t end) {
             thread_local std::vector<float> scores;
             scores.resize(kMaxRows * kChunk);
             for (int64_t i = begin; i < end; ++i)

@@ -5,6 +5,7 @@
 #include <c10/util/Exception.h>
 
 #include <exception>
+#include <functional>
 #include <string>
 
 #include "CTorch.h"
@@ -47,6 +48,9 @@ inline std::vector<at::Tensor> tensor_list(const mr_tensor *ts, int64_t n) {
     for (int64_t i = 0; i < n; ++i) out.push_back(T(ts[i]));
     return out;
 }
+
+/// Runs body(begin, end) over contiguous slices of [0, n), one per libtorch intra-op thread (parallel.cpp).
+void parallel_over(int64_t n, const std::function<void(int64_t, int64_t)> &body);
 
 } // namespace mr
 

@@ -24,7 +24,11 @@ struct TrainBench: ParsableCommand {
                                     command: [Contender.selfExecutable, "bench", "train-worker"], isOurs: true)]
         if !noPeer {
             let python = try peerPython ?? PeerEnvironment.python()
-            contenders.append(Contender(label: "pytorch eager", command: [python, PeerEnvironment.script("Benchmarks/peer/torch_train.py")], isOurs: false))
+            let script = PeerEnvironment.script("Benchmarks/peer/torch_train.py")
+            contenders.append(Contender(label: "pytorch eager", command: [python, script], isOurs: false))
+            // PyTorch's default AdamW for CPU parameters is the single-tensor path; its fused kernel is one flag away.
+            contenders.append(Contender(label: "pytorch eager, fused AdamW", command: [python, script, "--adamw", "fused"],
+                                        isOurs: false))
         }
         let wanted = dtypes.split(separator: ",").map(String.init)
         let jobs = wanted.flatMap { d in ["lm_step", "matmul_peak"].map { (name: $0, dtype: d) } }
@@ -37,16 +41,19 @@ struct TrainBench: ParsableCommand {
 
         print("\nmodel FLOPs per token: 6N + 12·L·d·T = \(String(format: "%.3f", flops.perToken / 1e9)) GFLOP "
               + "(N = \(String(format: "%.1f", Double(flops.matmulParameters) / 1e6))M matmul parameters incl. lm_head, T = \(TrainWorker.length))")
-        print("dtype  contender                         tokens/s    GFLOP/s     peak GFLOP/s  MFU")
+        print("dtype  contender                         tokens/s    GFLOP/s     peak GFLOP/s  MFU     ours ÷ this (median)")
         for dtype in wanted {
             // One yardstick per dtype: the best 2048² matmul any contender measured.
             let peak = contenders.compactMap { results.samples["matmul_peak|\(dtype)|\($0.label)"]?.max() }.max() ?? .nan
+            let ours = contenders.first(where: \.isOurs).flatMap { results.samples["lm_step|\(dtype)|\($0.label)"] }.map(Stats.median)
             for runner in contenders {
                 guard let values = results.samples["lm_step|\(dtype)|\(runner.label)"], !values.isEmpty else { continue }
                 let tokensPerSecond = Stats.median(values)
                 let achieved = tokensPerSecond * flops.perToken / 1e9
+                let ratio = runner.isOurs ? "" : ours.map { String(format: "%.2f×", $0 / tokensPerSecond) } ?? ""
                 print(dtype.padding(toLength: 7, withPad: " ", startingAt: 0) + runner.label.padding(toLength: 34, withPad: " ", startingAt: 0)
-                      + String(format: "%-12.1f%-12.1f%-14.1f%.1f%%", tokensPerSecond, achieved, peak, 100 * achieved / peak))
+                      + String(format: "%-12.1f%-12.1f%-14.1f", tokensPerSecond, achieved, peak)
+                      + String(format: "%.1f%%", 100 * achieved / peak).padding(toLength: 8, withPad: " ", startingAt: 0) + ratio)
             }
         }
     }
