@@ -178,7 +178,11 @@ extension MemoRAG {
             budget = configuration.remoteContextTokens - maxNewTokens
         }
         let overhead = tokenizer.encode(prompt([]), addSpecialTokens: false).count + 16  // + chat-format tokens
-        let cap = configuration.evidenceTokens.map { min(budget, overhead + $0) } ?? budget
+        let requested: Int?
+        if case .openAI = generator { requested = configuration.evidenceTokens } else {
+            requested = configuration.evidenceTokens ?? configuration.localEvidenceTokens
+        }
+        let cap = requested.map { min(budget, overhead + min($0, budget)) } ?? budget
         var chosen: [Evidence] = []
         var used = overhead
         for item in evidence.sorted(by: { $0.score > $1.score }) {

@@ -61,9 +61,13 @@ final class PipelineTests: XCTestCase {
         return configuration
     }
 
+    /// With the reference's generator (the memory model continuing from the memory).
     func testMemorizeLoadAskGivesIdenticalResults() async throws {
         let dir = try temporaryDirectory().appendingPathComponent("cache")
-        let rag = try pipeline()
+        var continuing = try configuration()
+        continuing.generator = .memoryModel
+        let models = try MemoRAGModels(configuration: continuing)
+        let rag = MemoRAG(models: models)
         let report = try await rag.memorize(Self.lighthouse, name: "lighthouse", cacheDir: dir)
         XCTAssertGreaterThan(report.chunks, 1)
         XCTAssertEqual(report.truncatedChunks, 0)
@@ -80,7 +84,7 @@ final class PipelineTests: XCTestCase {
             XCTAssertEqual(String(String.UnicodeScalarView(scalars[e.start..<e.end])), e.text)
         }
 
-        let reloaded = try pipeline()
+        let reloaded = MemoRAG(models: models)
         try await reloaded.load(cacheDir: dir)
         let second = try await reloaded.ask("Who rescued the fishermen of the Silver Herring?")
         XCTAssertEqual(second.answer, first.answer)
@@ -93,7 +97,8 @@ final class PipelineTests: XCTestCase {
         let run = try runProcess(memorag, [
             "ask", "--cache", dir.path, "--json", "--dtype", "fp32", "--model", config.memoryModel.path,
             "--retriever", config.retriever.path, "--clue-tokens", "\(config.clueTokens)",
-            "--max-new-tokens", "\(config.answerTokens)", "Who rescued the fishermen of the Silver Herring?"])
+            "--max-new-tokens", "\(config.answerTokens)", "--generator", "memory",
+            "Who rescued the fishermen of the Silver Herring?"])
         XCTAssertEqual(run.status, 0, run.stderr)
         let third = try JSONDecoder().decode(AskResult.self, from: Data(run.stdout.utf8))
         XCTAssertEqual(third.answer, first.answer)
@@ -149,19 +154,29 @@ final class PipelineTests: XCTestCase {
     }
 
     /// `evidenceTokens` caps the passages given to the generator: the best-scored ones that fit, the rest dropped.
+    /// Unset, a local generator gets `localEvidenceTokens`; `Int.max` fills what the context holds.
     func testTheEvidenceCapKeepsTheBestPassagesThatFit() async throws {
         let dir = try temporaryDirectory().appendingPathComponent("cache")
-        let rag = try pipeline()
+        var filling = try configuration()
+        filling.evidenceTokens = .max
+        let rag = try MemoRAG(configuration: filling)
         try await rag.memorize(Self.lighthouse + "\n\n" + Self.bees, name: "two", cacheDir: dir)
         let question = "Who rescued the fishermen of the Silver Herring?"
         let open = try await rag.ask(question)
         XCTAssertGreaterThan(open.evidence.count, 1)
+        XCTAssertEqual(open.droppedEvidence, 0)
 
         var capped = try configuration()
         capped.evidenceTokens = 120
         let small = try MemoRAG(configuration: capped)
         try await small.load(cacheDir: dir)
         let result = try await small.ask(question)
+        var defaulted = try configuration()
+        defaulted.localEvidenceTokens = 120
+        let byDefault = try MemoRAG(configuration: defaulted)
+        try await byDefault.load(cacheDir: dir)
+        let sameCap = try await byDefault.ask(question)
+        XCTAssertEqual(sameCap.evidence, result.evidence)
         XCTAssertEqual(result.clues, open.clues)
         let tokenizer = small.models.memoryModel.lm.tokenizer
         let used = result.evidence.map { tokenizer.encode($0.text, addSpecialTokens: false).count + 2 }.reduce(0, +)

@@ -6,8 +6,8 @@ import MemoRAG
 struct GeneratorOptions: ParsableArguments {
     enum Kind: String, ExpressibleByArgument, CaseIterable { case memory, evidence, local, openai, azure }
 
-    @Option(help: "Answer generator: memory (the memory model continuing from the memory, default), evidence (the memory model on the evidence alone), local (--generator-model), openai or azure.")
-    var generator: Kind = .memory
+    @Option(help: "Answer generator: evidence (the memory model on the evidence alone, default), memory (the memory model continuing from the memory, as the reference MemoRAG), local (--generator-model), openai or azure.")
+    var generator: Kind = .evidence
     @Option(help: "With --generator local: a model dir or .gguf.") var generatorModel: String?
     @Option(help: "With openai/azure: the API base URL (e.g. https://api.openai.com/v1, https://api.deepseek.com/v1, http://127.0.0.1:8080/v1; Azure: https://NAME.openai.azure.com).")
     var baseURL: String?

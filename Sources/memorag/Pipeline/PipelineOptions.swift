@@ -12,8 +12,8 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Compute dtype: fp32, bf16, or int8 (fp32 activations over int8 weights; default: int8 where the CPU has VNNI, else chosen from the CPU).")
     var dtype: String?
     @Option(help: "Intra-op threads (default: all cores).") var threads: Int?
-    @Option(help: "Most tokens of retrieved passages given to the answer generator (default: what its context holds).")
-    var evidenceTokens: Int?
+    @Option(help: "Most tokens of retrieved passages given to the answer generator, or 'all' for what its context holds (default: 1024 for a local generator, all for an API).")
+    var evidenceTokens: EvidenceTokens?
     @Option(help: "A prompt-set JSON file replacing the built-in prompts (same keys as Resources/prompts/en.json).")
     var prompts: String?
 
@@ -28,10 +28,7 @@ struct PipelineOptions: ParsableArguments {
         configuration.dtype = precision?.dtype
         configuration.int8Weights = precision?.int8Weights
         configuration.promptsFile = prompts.map { URL(fileURLWithPath: $0) }
-        if let evidenceTokens {
-            guard evidenceTokens > 0 else { throw ValidationError("--evidence-tokens must be positive") }
-            configuration.evidenceTokens = evidenceTokens
-        }
+        configuration.evidenceTokens = evidenceTokens?.limit
         if let manifest {
             configuration.mode = manifest.mode
             configuration.language = manifest.language
@@ -39,6 +36,21 @@ struct PipelineOptions: ParsableArguments {
             configuration.indexFactory = manifest.indexFactory
         }
         return configuration
+    }
+}
+
+/// `--evidence-tokens`: a positive token count, or `all` (what the generator's context holds).
+struct EvidenceTokens: ExpressibleByArgument {
+    let limit: Int
+
+    init?(argument: String) {
+        if argument == "all" {
+            limit = .max
+        } else if let count = Int(argument), count > 0 {
+            limit = count
+        } else {
+            return nil
+        }
     }
 }
 
