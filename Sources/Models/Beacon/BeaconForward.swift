@@ -39,10 +39,14 @@ extension DecoderLM {
             windowBeaconIndex = nil
         }
 
-        // The causal mask over [memory ; step], aligned at the bottom right, made once for all layers (additive
-        // float: SDPA would otherwise convert a bool mask in every layer).
-        // Inference attends without a mask (Functional.memoryWindowAttention); training needs SDPA's gradient.
-        let mask: Tensor? = length == 1 || !memory.training ? nil
+        // Training attends through SDPA (for its gradient) over [memory ; step] with the causal mask aligned at the
+        // bottom right. While the memory is shorter than the step, the step's queries go below as many zero queries
+        // as the memory has entries instead, and SDPA's own causal mode skips the blocks above the diagonal:
+        // (M + L)²/2 scores against L·(M + L) with a mask. The zero rows' outputs are dropped (no gradient flows
+        // from them). Otherwise the additive float mask is made once for all layers (SDPA would convert a bool
+        // mask in every layer). Inference attends without a mask (Functional.memoryWindowAttention).
+        let paddedCausal = memory.training && memoryLength < length
+        let mask: Tensor? = length == 1 || !memory.training || paddedCausal ? nil
             : try Tensor.full([length, memoryLength + length], -Double.infinity, dtype: dtype).triu(memoryLength + 1)
 
         for (i, layer) in body.layers.enumerated() {
@@ -56,7 +60,7 @@ extension DecoderLM {
             if memory.training {
                 (attended, keys, values) = try beaconTrainingAttention(
                     layer.attention, x, rowIndex: rowIndex, memory: try memory.memoryKeysValues(layer: i), mask: mask,
-                    tables: try allTables(), queryCos: queryCos, querySin: querySin)
+                    paddedCausal: paddedCausal, tables: try allTables(), queryCos: queryCos, querySin: querySin)
                 try memory.absorb(layer: i, keys: keys, values: values, plan: plan, beaconIndex: windowBeaconIndex)
             } else {
                 let rotatedKeys: Tensor
@@ -124,18 +128,28 @@ extension DecoderLM {
         return out
     }
 
-    /// Training: one differentiable SDPA over [memory ; step] with the causal mask, the memory rotated afresh (its
-    /// pre-RoPE tensors carry the gradient into earlier windows). Returns (output, new keys and values before RoPE).
+    /// Training: one differentiable SDPA over [memory ; step], causal from the bottom right (by `mask`, or with
+    /// `paddedCausal` by zero queries above the step's), the memory rotated afresh (its pre-RoPE tensors carry the
+    /// gradient into earlier windows). Returns (output, new keys and values before RoPE).
     private func beaconTrainingAttention(
-        _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: (Tensor, Tensor)?, mask: Tensor?,
+        _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: (Tensor, Tensor)?, mask: Tensor?, paddedCausal: Bool,
         tables: (cos: Tensor, sin: Tensor), queryCos: Tensor, querySin: Tensor
     ) throws -> (Tensor, Tensor, Tensor) {
         let (q, k, v) = try beaconQKV(a, x, rowIndex: rowIndex)
         let allKeys = try memory.map { try Tensor.cat([$0.0, k], dim: 2) } ?? k
         let allValues = try memory.map { try Tensor.cat([$0.1, v], dim: 2) } ?? v
-        let attended = try Functional.scaledDotProductAttention(
-            try Functional.applyRotary(q, cos: queryCos, sin: querySin),
-            try Functional.applyRotary(allKeys, cos: tables.cos, sin: tables.sin), allValues, mask: mask)
+        var queries = try Functional.applyRotary(q, cos: queryCos, sin: querySin)
+        let memoryLength = allKeys.dim(2) - k.dim(2)
+        if paddedCausal && memoryLength > 0 {
+            let zeros = try Tensor.zeros([1, a.heads, memoryLength, a.headDim], dtype: queries.dtype)
+            queries = try Tensor.cat([zeros, queries], dim: 2)
+        }
+        var attended = try Functional.scaledDotProductAttention(
+            queries, try Functional.applyRotary(allKeys, cos: tables.cos, sin: tables.sin), allValues, mask: mask,
+            causal: paddedCausal)
+        if paddedCausal && memoryLength > 0 {
+            attended = try attended.narrow(dim: 2, start: memoryLength, length: k.dim(2))
+        }
         return (try beaconOutput(a, attended, rowIndex: rowIndex), k, v)
     }
 
