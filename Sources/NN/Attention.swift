@@ -124,6 +124,7 @@ public final class Attention: Module {
             let qkv = try fusedQKV(x)
             return (qkv[0], qkv[1], qkv[2])
         }
+        if let qkv = try FusedFloatLinears.outputs([qProj, kProj, vProj], x) { return (qkv[0], qkv[1], qkv[2]) }
         return (try qProj(x), try kProj(x), try vProj(x))
     }
 

@@ -21,6 +21,9 @@ public final class SwiGLU: Module {
             let gateUp = try fusedGateUp(x)
             return try down(gateUp[0].silu() * gateUp[1])
         }
+        if let gateUp = try FusedFloatLinears.outputs([gate, up], x) {
+            return try down(gateUp[0].silu() * gateUp[1])
+        }
         return try down(gate(x).silu() * up(x))
     }
 
