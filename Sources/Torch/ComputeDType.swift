@@ -48,14 +48,47 @@ public struct CPUFeatures: Sendable, Equatable {
     }
 }
 
-/// The floating-point dtype for weights and activations: bf16 where the CPU does bf16 math in hardware, fp32
-/// elsewhere. `MEMORAG_DTYPE=fp32|bf16` (or an explicit choice by the caller) overrides the detection.
+/// The floating-point dtype for weights and activations: bf16 where the CPU does bf16 math in hardware and a bf16
+/// matmul measures faster than an fp32 one, fp32 elsewhere. Hardware bf16 is not always the faster: on AVX-512 BF16
+/// without AMX (the AMD EPYC VMs this project runs on) libtorch's bf16 GEMM ran at half the fp32 rate (172 against
+/// 340 GFLOP/s, `bench train`). `MEMORAG_DTYPE=fp32|bf16` (or an explicit choice by the caller) overrides both.
 public enum ComputeDType {
+    /// Matmul rates of this machine in GFLOP/s, measured once per process (about 0.1 s; `measureMatmulRates`).
+    public static let measuredRates: MatmulRates = (try? measureMatmulRates()) ?? MatmulRates(float32: 1, bfloat16: 0)
+
+    public struct MatmulRates: Sendable, Equatable {
+        public var float32: Double
+        public var bfloat16: Double
+
+        public init(float32: Double, bfloat16: Double) { (self.float32, self.bfloat16) = (float32, bfloat16) }
+    }
+
+    /// - Parameter rates: the matmul rates to compare where the CPU has hardware bf16 (default: measured).
     public static func choose(
-        features: CPUFeatures = .detect(), environment: [String: String] = ProcessInfo.processInfo.environment
+        features: CPUFeatures = .detect(), environment: [String: String] = ProcessInfo.processInfo.environment,
+        rates: () -> MatmulRates = { measuredRates }
     ) throws -> DType {
         if let requested = environment["MEMORAG_DTYPE"], !requested.isEmpty { return try parse(requested) }
-        return features.hasHardwareBF16 ? .bfloat16 : .float32
+        guard features.hasHardwareBF16 else { return .float32 }
+        // bf16 halves the bytes of weights and activations; worth it only where its math is not slower.
+        let measured = rates()
+        return measured.bfloat16 >= measured.float32 ? .bfloat16 : .float32
+    }
+
+    /// Best of three 1024² matmuls per dtype, after a warm-up one, on the current intra-op threads.
+    public static func measureMatmulRates(size: Int = 1024) throws -> MatmulRates {
+        func rate(_ dtype: DType) throws -> Double {
+            let a = try Tensor.randn([size, size]).to(dtype), b = try Tensor.randn([size, size]).to(dtype)
+            _ = try a.matmul(b)
+            let clock = ContinuousClock()
+            let best = try (0..<3).map { _ in
+                let start = clock.now
+                _ = try a.matmul(b)
+                return (clock.now - start) / .seconds(1)
+            }.min()!
+            return 2 * pow(Double(size), 3) / max(best, 1e-9) / 1e9
+        }
+        return try withNoGrad { MatmulRates(float32: try rate(.float32), bfloat16: try rate(.bfloat16)) }
     }
 
     /// Accepts the usual spellings: fp32/float32/f32, bf16/bfloat16, fp16/float16/f16.

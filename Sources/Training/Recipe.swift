@@ -107,7 +107,8 @@ public struct Recipe: Codable, Sendable, Equatable {
     public var gradAccumulation: Int
     /// Clip the global gradient norm to this; absent: measure only.
     public var clipGradNorm: Double?
-    /// `fp32` or `bf16`: the dtype of the weights, activations and optimizer moments.
+    /// `fp32`, `bf16` or `auto` (`ComputeDType.choose`: bf16 only where this CPU's bf16 matmul measures faster):
+    /// the dtype of the weights, activations and optimizer moments.
     public var dtype: String
     public var checkpoint: Checkpoint
     public var validation: Validation
@@ -147,7 +148,7 @@ public struct Recipe: Codable, Sendable, Equatable {
         guard checkpoint.keepLast > 0 else { throw fail("checkpoint.keep_last", "must be positive") }
         guard validation.every > 0, validation.batches > 0 else { throw fail("validation", "every and batches must be positive") }
         guard log.every > 0 else { throw fail("log.every", "must be positive") }
-        guard ["fp32", "bf16"].contains(dtype) else { throw fail("dtype", "must be fp32 or bf16, got '\(dtype)'") }
+        guard ["fp32", "bf16", "auto"].contains(dtype) else { throw fail("dtype", "must be fp32, bf16 or auto, got '\(dtype)'") }
         if let clip = clipGradNorm, clip <= 0 { throw fail("clip_grad_norm", "must be positive (delete it with ~clip_grad_norm)") }
         if let threads, threads <= 0 { throw fail("threads", "must be positive") }
         if trainable.mode == .lora {

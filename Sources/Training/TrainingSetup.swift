@@ -16,6 +16,8 @@ public enum TrainingSetup {
                                    data makeData: DataSourceFactory? = nil) throws -> Trainer {
         try recipe.validate()
         if let threads = recipe.threads { try LibTorch.setNumThreads(threads) }
+        var recipe = recipe
+        recipe.dtype = try concreteDType(recipe)
         let dtype: DType = recipe.dtype == "bf16" ? .bfloat16 : .float32
         let source = try ModelSource.load(path: recipe.model.path, dtype: dtype)
 
@@ -36,6 +38,19 @@ public enum TrainingSetup {
         try DurableFile.write(Data(try RecipeLoader.yaml(recipe).utf8),
                               to: trainer.store.directory.appendingPathComponent("recipe.yaml"))
         return trainer
+    }
+
+    /// `fp32` or `bf16` for the recipe's dtype: `auto` becomes what `ComputeDType.choose` picks on this machine, or,
+    /// when resuming, what the run's saved `recipe.yaml` holds (its checkpoints are in that dtype).
+    public static func concreteDType(_ recipe: Recipe) throws -> String {
+        guard recipe.dtype == "auto" else { return recipe.dtype }
+        let saved = URL(fileURLWithPath: (recipe.outputDir as NSString).expandingTildeInPath)
+            .appendingPathComponent("recipe.yaml")
+        if recipe.resume, FileManager.default.fileExists(atPath: saved.path) {
+            let earlier = try RecipeLoader.load(file: saved)
+            if earlier.dtype != "auto" { return earlier.dtype }
+        }
+        return try ComputeDType.choose() == .bfloat16 ? "bf16" : "fp32"
     }
 
     /// The stage's objective: next-token loss for `lm`, the memory model's beacon loss for `beacon-pretrain` and

@@ -12,7 +12,14 @@ final class ComputeDTypeTests: XCTestCase {
         XCTAssertEqual(try ComputeDType.choose(features: plain, environment: [:]), .float32)
         let modern = CPUFeatures.parse(cpuinfo: sapphire)
         XCTAssertTrue(modern.hasHardwareBF16)
-        XCTAssertEqual(try ComputeDType.choose(features: modern, environment: [:]), .bfloat16)
+        let bf16Faster = ComputeDType.MatmulRates(float32: 300, bfloat16: 900)
+        XCTAssertEqual(try ComputeDType.choose(features: modern, environment: [:], rates: { bf16Faster }), .bfloat16)
+        // Hardware bf16 that measures slower than fp32 (AVX-512 BF16 without AMX here) keeps fp32.
+        let bf16Slower = ComputeDType.MatmulRates(float32: 340, bfloat16: 172)
+        XCTAssertEqual(try ComputeDType.choose(features: modern, environment: [:], rates: { bf16Slower }), .float32)
+        XCTAssertEqual(try ComputeDType.choose(features: plain, environment: [:], rates: { bf16Faster }), .float32)
+        let measured = try ComputeDType.measureMatmulRates(size: 128)
+        XCTAssertTrue(measured.float32 > 0 && measured.bfloat16 > 0, "\(measured)")
         XCTAssertEqual(CPUFeatures.parse(cpuinfo: "no flags here"), CPUFeatures())
     }
 
@@ -42,7 +49,7 @@ final class ComputeDTypeTests: XCTestCase {
         XCTAssertEqual(try InferencePrecision.choose(features: vnni, environment: [:], int8Available: true), int8)
         // Without the quantized engine, or without VNNI, the float choice as before.
         XCTAssertEqual(try InferencePrecision.choose(features: vnni, environment: [:], int8Available: false),
-                       InferencePrecision(dtype: .bfloat16))
+                       InferencePrecision(dtype: try ComputeDType.choose(features: vnni, environment: [:])))
         XCTAssertEqual(try InferencePrecision.choose(features: CPUFeatures.parse(cpuinfo: avx2Only), environment: [:],
                                                      int8Available: true), InferencePrecision(dtype: .float32))
         XCTAssertEqual(try InferencePrecision.choose(features: vnni, environment: ["MEMORAG_DTYPE": "fp32"]),

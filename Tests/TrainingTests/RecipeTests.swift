@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import Torch
 import Training
 import XCTest
 
@@ -96,13 +97,29 @@ final class RecipeTests: XCTestCase {
         }
     }
 
+    /// `dtype: auto` becomes this machine's choice, and a resumed run keeps the dtype its checkpoints were saved in.
+    func testAutoDTypeIsChosenOnceAndKeptOnResume() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var recipe = try RecipeLoader.load(file: tiny, overrides: ["dtype=auto", "output_dir=\(dir.path)"])
+        let expected = try ComputeDType.choose() == .bfloat16 ? "bf16" : "fp32"
+        XCTAssertEqual(try TrainingSetup.concreteDType(recipe), expected)
+        var saved = recipe
+        saved.dtype = expected == "bf16" ? "fp32" : "bf16"  // what another machine chose when the run started
+        try Data(try RecipeLoader.yaml(saved).utf8).write(to: dir.appendingPathComponent("recipe.yaml"))
+        recipe.resume = true
+        XCTAssertEqual(try TrainingSetup.concreteDType(recipe), saved.dtype)
+        recipe.resume = false
+        XCTAssertEqual(try TrainingSetup.concreteDType(recipe), expected)
+    }
+
     func testBadValuesNameTheKeyAndTheExpectedType() throws {
         let cases: [(String, String)] = [
             ("max_steps=ten", "'max_steps' must be int, got 'ten'"),
             ("max_steps=2.5", "'max_steps' must be int"),
             ("optimizer.lr=fast", "'optimizer.lr' must be float"),
             ("resume=maybe", "'resume' must be bool"),
-            ("dtype=fp16", "'dtype' must be one of fp32 | bf16"),
+            ("dtype=fp16", "'dtype' must be one of fp32 | bf16 | auto"),
             ("data.ratios=[2,x]", "'data.ratios' must be list of int"),
             ("stage=pretrain", "'stage' must be one of beacon-pretrain | sft | lm"),
         ]
