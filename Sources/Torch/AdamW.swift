@@ -2,8 +2,9 @@ import CTorch
 import Foundation
 
 /// AdamW with decoupled weight decay, the arithmetic of `torch.optim.AdamW` (single-tensor path, no amsgrad; equal to
-/// float32 rounding): the update for all parameters is one shim call, one pass over each parameter's buffers. Its state (moments and per-parameter step counts) saves to a
-/// safetensors file and restores exactly, so a resumed run continues bitwise like an uninterrupted one.
+/// float32 rounding): the update for all parameters is one shim call, one pass over each parameter's buffers. Its
+/// state (moments and per-parameter step counts) saves to a safetensors file and restores exactly, so a resumed run
+/// continues bitwise like an uninterrupted one.
 public final class AdamW {
     public struct Hyperparameters: Codable, Sendable, Equatable {
         public var learningRate: Double

@@ -141,4 +141,17 @@ final class AdamWTests: XCTestCase {
         XCTAssertTrue(updated[17].isNaN, "\(updated[17])")
         XCTAssertTrue(updated.enumerated().allSatisfy { $0.offset == 17 || $0.element.isFinite })
     }
+
+    /// A gradient of the wrong shape is refused before any parameter moves.
+    func testAMismatchedGradientIsRefusedBeforeAnyUpdate() throws {
+        let first = try Tensor.ones([3]).setRequiresGrad(), second = try Tensor.ones([2]).setRequiresGrad()
+        let optimizer = try AdamW(parameters: [("a", first), ("b", second)])
+        try first.setGrad(try Tensor.ones([3]))
+        try second.setGrad(try Tensor.ones([2]).to(.float64))
+        XCTAssertThrowsError(try optimizer.step()) { error in
+            XCTAssertTrue("\(error)".contains("parameter 1"), "\(error)")
+        }
+        assertClose(first, [1, 1, 1])
+        XCTAssertEqual(optimizer.stepCounts, ["a": 0, "b": 0])
+    }
 }

@@ -146,6 +146,17 @@ int mr_adamw_step(const mr_tensor *params, const mr_tensor *exp_avgs, const mr_t
     PROTECT({
         auto ps = mr::tensor_list(params, n), ms = mr::tensor_list(exp_avgs, n), vs = mr::tensor_list(exp_avg_sqs, n);
         if (n > 0 && steps == nullptr) throw std::invalid_argument("adamw: null step counts");
+        // Everything is checked before anything is updated, so a refused step leaves no parameter half-stepped.
+        for (int64_t i = 0; i < n; ++i) {
+            const at::Tensor &p = ps[i];
+            if (!p.grad().defined()) continue;
+            const auto &grad = p.grad();
+            for (const at::Tensor *t : std::initializer_list<const at::Tensor *>{&grad, &ms[i], &vs[i]}) {
+                if (t->sizes() != p.sizes() || t->scalar_type() != p.scalar_type())
+                    throw std::invalid_argument("adamw: parameter " + std::to_string(i) +
+                                                " has a gradient or moments of another shape or dtype");
+            }
+        }
         std::vector<AdamWBuffers> fused;
         std::vector<at::ScalarType> dtypes;
         std::vector<at::Tensor> grads;  // keeps contiguous copies alive
@@ -153,8 +164,6 @@ int mr_adamw_step(const mr_tensor *params, const mr_tensor *exp_avgs, const mr_t
             at::Tensor &p = ps[i];
             if (!p.grad().defined()) continue;
             at::Tensor grad = p.grad();
-            if (grad.sizes() != p.sizes() || ms[i].sizes() != p.sizes() || vs[i].sizes() != p.sizes())
-                throw std::invalid_argument("adamw: parameter " + std::to_string(i) + " has a gradient or moments of another shape");
             const double step = static_cast<double>(++steps[i]);
             const AdamWConstants c{static_cast<float>(grad_scale),
                                    static_cast<float>(1 - lr * weight_decay),
@@ -165,8 +174,7 @@ int mr_adamw_step(const mr_tensor *params, const mr_tensor *exp_avgs, const mr_t
                                    static_cast<float>(eps),
                                    static_cast<float>(lr / (1 - std::pow(beta1, step)))};
             const auto dtype = p.scalar_type();
-            const bool kernel = (dtype == at::kFloat || dtype == at::kBFloat16) && grad.scalar_type() == dtype &&
-                                ms[i].scalar_type() == dtype && vs[i].scalar_type() == dtype && p.is_contiguous() &&
+            const bool kernel = (dtype == at::kFloat || dtype == at::kBFloat16) && p.is_contiguous() &&
                                 ms[i].is_contiguous() && vs[i].is_contiguous() && p.device().is_cpu();
             if (!kernel) {
                 adamw_composed(p, ms[i], vs[i], grad, c);
