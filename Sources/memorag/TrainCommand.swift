@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Torch
 import Training
 
 /// `memorag train RECIPE key=value …`: resolves the recipe, prints it, and trains (resuming with resume=true).
@@ -17,7 +18,13 @@ struct TrainCommand: ParsableCommand {
     @Argument(help: "Overrides: key=value (dotted keys) or ~key.") var overrides: [String] = []
 
     func run() throws {
-        let resolved = try RecipeLoader.load(file: URL(fileURLWithPath: recipe), overrides: overrides)
+        var resolved = try RecipeLoader.load(file: URL(fileURLWithPath: recipe), overrides: overrides)
+        if resolved.dtype == "auto" {
+            resolved.dtype = try TrainingSetup.concreteDType(resolved)
+            let rates = ComputeDType.measuredRates
+            print("# dtype auto: \(resolved.dtype) (matmul fp32 \(Int(rates.float32)), bf16 \(Int(rates.bfloat16)) GFLOP/s "
+                  + "here; a resumed run keeps its saved recipe's)")
+        }
         print("# resolved recipe (saved as \(resolved.outputDir)/recipe.yaml)")
         print(try RecipeLoader.yaml(resolved), terminator: "")
         let trainer = try TrainingSetup.makeTrainer(recipe: resolved)
