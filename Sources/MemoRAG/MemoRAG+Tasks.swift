@@ -96,15 +96,14 @@ extension MemoRAG {
     /// they run side by side (see `LibTorch.splittingThreads`).
     private func clues(_ kinds: [Clue.Kind], query: String) throws -> [Clue] {
         let store = try loaded()
-        let template: [Clue.Kind: String] = [.span: store.prompts.recall, .surrogate: store.prompts.rewrite]
+        let filled: [Clue.Kind: String] = [.span: store.prompts.recall, .surrogate: store.prompts.rewrite]
+            .mapValues { $0.filling(["question": query]) }
         let instructions = try kinds.map { kind in
-            guard let prompt = template[kind] else { throw MemoRAGError.invalidArgument("no prompt writes \(kind) clues") }
-            return prompt.filling(["question": query])
+            guard let instruction = filled[kind] else { throw MemoRAGError.invalidArgument("no prompt writes \(kind) clues") }
+            return instruction
         }
         // Recall and rewrite open alike; each memory reads their common opening once for all queries.
-        let opening = memoryModel.commonOpening([store.prompts.recall, store.prompts.rewrite].map {
-            $0.filling(["question": query])
-        })
+        let opening = memoryModel.commonOpening(Array(filled.values))
         // One generation per (kind, document memory).
         let jobs = kinds.indices.flatMap { kind in store.memories.indices.map { (kind: kind, memory: $0) } }
         let (memoryModel, configuration) = (memoryModel, configuration)

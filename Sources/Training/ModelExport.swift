@@ -69,10 +69,7 @@ public enum ModelExport {
     static func mergingLoRA(_ weights: [String: Tensor], checkpoint: URL) throws -> [String: Tensor] {
         let prefixes = BeaconDelta.loraPrefixes(weights.keys)
         guard !prefixes.isEmpty else { return weights }
-        let trainable = try TrainerState.read(from: checkpoint).recipe.trainable
-        guard let rank = trainable.loraRank, let alpha = trainable.loraAlpha else {
-            throw TrainingError.checkpoint(path: checkpoint.path, reason: "has LoRA adapters but its recipe names no lora_rank/lora_alpha")
-        }
+        let (rank, alpha) = try recipeLoRA(of: checkpoint)
         var result = weights
         for prefix in prefixes {
             guard let a = result.removeValue(forKey: "\(prefix).lora_A.weight"),
@@ -97,11 +94,7 @@ public enum ModelExport {
             throw TrainingError.unsupported("\(checkpoint.path) trained LoRA adapters over \(dir.path), which has LoRA "
                 + "factors of its own: a beacon-only delta cannot hold both; export the full model instead")
         case (true, nil):
-            let trainable = try TrainerState.read(from: checkpoint).recipe.trainable
-            guard let rank = trainable.loraRank, let alpha = trainable.loraAlpha else {
-                throw TrainingError.checkpoint(path: checkpoint.path, reason: "has LoRA adapters but its recipe names no lora_rank/lora_alpha")
-            }
-            return (rank, alpha)
+            return try recipeLoRA(of: checkpoint)
         case (false, .some(let (dir, manifest))):
             let factors = try SafetensorsCheckpoint(directory: dir).tensors().filter { $0.key.contains(".lora_") }
             weights.merge(factors) { $1 }
@@ -109,6 +102,15 @@ public enum ModelExport {
         case (false, nil):
             return nil
         }
+    }
+
+    /// Rank and alpha of the LoRA adapters a checkpoint holds, from its run's recipe.
+    private static func recipeLoRA(of checkpoint: URL) throws -> (rank: Int, alpha: Double) {
+        let trainable = try TrainerState.read(from: checkpoint).recipe.trainable
+        guard let rank = trainable.loraRank, let alpha = trainable.loraAlpha else {
+            throw TrainingError.checkpoint(path: checkpoint.path, reason: "has LoRA adapters but its recipe names no lora_rank/lora_alpha")
+        }
+        return (rank, alpha)
     }
 
     /// The beacon delta in `checkpoint`'s chain of starting points (see `startingChain`), if any.

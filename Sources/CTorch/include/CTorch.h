@@ -230,9 +230,10 @@ int mr_set_grad_enabled(int enabled, int *previous);
 int mr_is_grad_enabled(int *out);
 
 // ---- optimisation helpers (one call for all parameters) ----------------------------------------------------------
-/// `torch.nn.utils.clip_grad_norm_` over `n` tensors (those without a gradient are skipped). `total_norm` receives
-/// the norm before clipping; gradients are scaled only when it exceeds `max_norm` (max_norm ≤ 0: measure only).
-int mr_clip_grad_norm(const mr_tensor *params, int64_t n, double max_norm, double *total_norm);
+/// The global L2 norm of the gradients of `n` tensors (those without a gradient are skipped), computed in float32
+/// per tensor as `torch.nn.utils.clip_grad_norm_` measures it; the gradients are not changed (clipping is a scale
+/// `mr_adamw_step` applies).
+int mr_grad_norm(const mr_tensor *params, int64_t n, double *total_norm);
 /// One AdamW step with the arithmetic of `torch.optim.AdamW` (single-tensor path, amsgrad off), fused into one pass
 /// over each parameter's buffers in float32 (float32 and bfloat16 parameters; others take composed ops). Each
 /// gradient is read multiplied by `grad_scale` (e.g. 1/tokens × the clipping coefficient) and is not modified.

@@ -1,4 +1,4 @@
-// Gradient clipping and AdamW: one crossing for all parameters, and AdamW as one pass over memory.
+// The gradient norm and AdamW: one crossing for all parameters, and AdamW as one pass over memory.
 //
 // A training step of SmolLM2-135M moves 135M parameters through the optimiser. torch.optim.AdamW's single-tensor
 // path is eight elementwise ops per parameter, each a full pass over one to three 540 MB buffers (plus the passes
@@ -117,26 +117,13 @@ void adamw_composed(at::Tensor &p, at::Tensor &m, at::Tensor &v, at::Tensor grad
 
 extern "C" {
 
-int mr_clip_grad_norm(const mr_tensor *params, int64_t n, double max_norm, double *total_norm) {
+int mr_grad_norm(const mr_tensor *params, int64_t n, double *total_norm) {
     PROTECT({
         at::NoGradGuard no_grad;
-        std::vector<at::Tensor> grads;
-        for (const auto &p : mr::tensor_list(params, n))
-            if (p.grad().defined()) grads.push_back(p.grad());
-        if (grads.empty()) {
-            *total_norm = 0;
-            return 0;
-        }
         std::vector<at::Tensor> norms;
-        norms.reserve(grads.size());
-        for (const auto &g : grads) norms.push_back(at::linalg_vector_norm(g, 2, {}, false, at::kFloat));
-        auto norm = at::linalg_vector_norm(at::stack(norms), 2);
-        *total_norm = norm.item<double>();
-        if (max_norm > 0) {
-            // As torch.nn.utils.clip_grad_norm_: always scale by the clamped coefficient (≤ 1).
-            auto coef = at::clamp_max(max_norm / (norm + 1e-6), 1.0);
-            for (auto &g : grads) g.mul_(coef.to(g.scalar_type()));
-        }
+        for (const auto &p : mr::tensor_list(params, n))
+            if (p.grad().defined()) norms.push_back(at::linalg_vector_norm(p.grad(), 2, {}, false, at::kFloat));
+        *total_norm = norms.empty() ? 0.0 : at::linalg_vector_norm(at::stack(norms), 2).item<double>();
     })
 }
 
