@@ -19,12 +19,12 @@ public final class SwiGLU: Module {
     public func callAsFunction(_ x: Tensor) throws -> Tensor {
         if let fusedGateUp, fusedGateUp.serves(x) {
             let gateUp = try fusedGateUp(x)
-            return try down(gateUp[0].silu() * gateUp[1])
+            return try down(Functional.siluMul(gateUp[0], gateUp[1]))
         }
         if let gateUp = try FusedFloatLinears.outputs([gate, up], x) {
-            return try down(gateUp[0].silu() * gateUp[1])
+            return try down(Functional.siluMul(gateUp[0], gateUp[1]))
         }
-        return try down(gate(x).silu() * up(x))
+        return try down(Functional.siluMul(try gate(x), try up(x)))
     }
 
     /// Packs gate and up as one int8 product (see `FusedInt8Linears`).

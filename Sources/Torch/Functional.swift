@@ -82,6 +82,11 @@ public enum Functional {
         try makeTensor { mr_rope($0, x.handle, cos.handle, sin.handle) }
     }
 
+    /// `silu(gate) · up`, the gated product of a SwiGLU feed-forward (one pass without autograd).
+    public static func siluMul(_ gate: Tensor, _ up: Tensor) throws -> Tensor {
+        try makeTensor { mr_silu_mul($0, gate.handle, up.handle) }
+    }
+
     public static func dropout(_ x: Tensor, p: Double, training: Bool) throws -> Tensor {
         try makeTensor { mr_dropout($0, x.handle, p, training ? 1 : 0) }
     }

@@ -20,6 +20,11 @@ extension Tensor {
         try makeTensor { mr_index_put($0, handle, index.handle, values.handle, accumulate ? 1 : 0) }
     }
 
+    /// Writes `values` at the rows chosen by `index` along dim 0, in place (through a view, into its base).
+    public func indexPutInPlace(_ index: Tensor, _ values: Tensor) throws {
+        try check(mr_index_put_(handle, index.handle, values.handle))
+    }
+
     /// Indices of the non-zero elements, [count, rank].
     public func nonzero() throws -> Tensor { try makeTensor { mr_nonzero($0, handle) } }
 }

@@ -48,6 +48,10 @@ int mr_manual_seed(uint64_t seed);
 /// The default CPU generator's state as a uint8 tensor (save it to resume a run bitwise).
 int mr_rng_get_state(mr_tensor *out);
 int mr_rng_set_state(mr_tensor state);
+/// Heap settings (glibc mallopt): blocks up to `mmap_threshold` bytes come from the heap rather than fresh mappings,
+/// and the heap keeps up to `trim_threshold` free bytes instead of returning them. `*applied` is 1 when the C
+/// library took both (0 on other C libraries, or past glibc's limits).
+int mr_retain_freed_memory(size_t mmap_threshold, size_t trim_threshold, int *applied);
 /// A do-nothing call with the same shape as an op (it writes NULL to `out`), to measure the Swift→C crossing itself.
 int mr_noop(mr_tensor *out, mr_tensor a);
 
@@ -169,6 +173,8 @@ int mr_gather(mr_tensor *out, mr_tensor a, int64_t dim, mr_tensor index);
 int mr_scatter(mr_tensor *out, mr_tensor a, int64_t dim, mr_tensor index, mr_tensor src, int accumulate);
 /// Out-of-place `a.index_put((index,), values, accumulate)`: rows of `a` chosen by a 1-D index or bool mask.
 int mr_index_put(mr_tensor *out, mr_tensor a, mr_tensor index, mr_tensor values, int accumulate);
+/// In-place `a.index_put_((index,), values)`: writes through `a` (a view writes into its base).
+int mr_index_put_(mr_tensor a, mr_tensor index, mr_tensor values);
 int mr_nonzero(mr_tensor *out, mr_tensor a);
 
 // ---- neural-network functions -----------------------------------------------------------------------------------
@@ -198,6 +204,8 @@ int mr_rms_norm(mr_tensor *out, mr_tensor x, mr_tensor weight, double eps);
 int mr_layer_norm(mr_tensor *out, mr_tensor x, mr_tensor weight, mr_tensor bias, double eps);
 /// HF rotate-half rotary embedding: x · cos + rotate_half(x) · sin, with cos/sin broadcast against x.
 int mr_rope(mr_tensor *out, mr_tensor x, mr_tensor cos, mr_tensor sin);
+/// silu(gate) * up (the SwiGLU feed-forward's gated product).
+int mr_silu_mul(mr_tensor *out, mr_tensor gate, mr_tensor up);
 int mr_dropout(mr_tensor *out, mr_tensor x, double p, int train);
 
 // ---- int8 weights for inference -----------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // Neural-network functions. Each is a short composition of ATen ops (so autograd works through it) done in one
 // Swift→C crossing.
 #include "decode_attention.h"
+#include "fused_elementwise.h"
 #include "internal.h"
 
 #include <torch/version.h>
@@ -98,6 +99,7 @@ int mr_sdpa(mr_tensor *out, mr_tensor q, mr_tensor k, mr_tensor v, mr_tensor mas
 int mr_rms_norm(mr_tensor *out, mr_tensor x, mr_tensor weight, double eps) {
     RETURN_TENSOR(out, ([&] {
                       const auto &input = mr::T(x);
+                      if (auto fused = mr::fused_rms_norm(input, mr::T(weight), eps)) return *fused;
                       // HF computes in float32 whatever the input dtype; float64 stays float64 (tests, references).
                       auto h = input.to(input.scalar_type() == at::kDouble ? at::kDouble : at::kFloat);
                       h = h * at::rsqrt(h.pow(2).mean(-1, true) + eps);
@@ -118,7 +120,16 @@ int mr_layer_norm(mr_tensor *out, mr_tensor x, mr_tensor weight, mr_tensor bias,
 int mr_rope(mr_tensor *out, mr_tensor x, mr_tensor cos, mr_tensor sin) {
     RETURN_TENSOR(out, ([&] {
                       const auto &input = mr::T(x);
+                      if (auto fused = mr::fused_rope(input, mr::T(cos), mr::T(sin))) return *fused;
                       return input * mr::T(cos) + rotate_half(input) * mr::T(sin);
+                  }()))
+}
+
+int mr_silu_mul(mr_tensor *out, mr_tensor gate, mr_tensor up) {
+    RETURN_TENSOR(out, ([&] {
+                      const auto &g = mr::T(gate), &u = mr::T(up);
+                      if (auto fused = mr::fused_silu_mul(g, u)) return *fused;
+                      return at::silu(g) * u;
                   }()))
 }
 

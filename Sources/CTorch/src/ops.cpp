@@ -343,6 +343,14 @@ int mr_index_put(mr_tensor *out, mr_tensor a, mr_tensor index, mr_tensor values,
                   }()))
 }
 
+int mr_index_put_(mr_tensor a, mr_tensor index, mr_tensor values) {
+    PROTECT({
+        c10::List<c10::optional<at::Tensor>> indices;
+        indices.push_back(mr::T(index));
+        mr::T(a).index_put_(indices, mr::T(values));
+    })
+}
+
 int mr_nonzero(mr_tensor *out, mr_tensor a) { RETURN_TENSOR(out, at::nonzero(mr::T(a))) }
 
 } // extern "C"

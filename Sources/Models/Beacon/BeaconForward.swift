@@ -73,8 +73,14 @@ extension DecoderLM {
                 try memory.updateAttendCache(layer: i, rotatedKeys: rotatedKeys, values: values,
                                              previousLength: memoryLength)
             }
-            h = try h + attended
-            h = try h + layer.mlp(layer.postAttentionNorm(h))
+            if isGradEnabled {
+                h = try h + attended
+                h = try h + layer.mlp(layer.postAttentionNorm(h))
+            } else {
+                // The residual stream is this step's own buffer: added to in place.
+                try h.addInPlace(attended)
+                try h.addInPlace(try layer.mlp(layer.postAttentionNorm(h)))
+            }
         }
         return BeaconStepOutput(hidden: h)
     }
@@ -167,8 +173,13 @@ extension DecoderLM {
         return (try beaconOutput(a, attended, rowIndex: rowIndex), k, v, rotatedKeys)
     }
 
-    /// `t` [1, L, F] with rows `index` replaced by `rows` [1, n, F] (differentiable in both).
+    /// `t` [1, L, F] with rows `index` replaced by `rows` [1, n, F] (differentiable in both). Without autograd
+    /// the rows are written into `t` itself (a fresh projection nothing else reads), sparing a copy of all of it.
     private func replacingRows(_ t: Tensor, _ index: Tensor, with rows: Tensor) throws -> Tensor {
-        try t.squeeze(0).indexPut(index, rows.squeeze(0)).unsqueeze(0)
+        guard isGradEnabled else {
+            try t.squeeze(0).indexPutInPlace(index, rows.squeeze(0))
+            return t
+        }
+        return try t.squeeze(0).indexPut(index, rows.squeeze(0)).unsqueeze(0)
     }
 }
