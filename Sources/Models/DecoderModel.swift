@@ -108,6 +108,19 @@ public final class DecoderLM: Module {
         return try body.embedTokens.asLinear(hidden)
     }
 
+    /// The summed next-token loss of final (normalised) hidden states [N, hidden] against `targets` [N] (−100:
+    /// skipped), in float32. A plain head goes through `Functional.linearCrossEntropy` (no [N, vocab] logits); a head
+    /// with adapters or int8 weights through its logits.
+    public func summedTokenLoss(_ hidden: Tensor, targets: Tensor) throws -> Tensor {
+        let plainWeight: Tensor? = if let lmHead {
+            lmHead.loraA == nil && lmHead.int8 == nil && lmHead.bias == nil ? lmHead.weight : nil
+        } else {
+            body.embedTokens.int8 == nil ? body.embedTokens.weight : nil
+        }
+        if let plainWeight { return try Functional.linearCrossEntropy(hidden, weight: plainWeight, targets: targets) }
+        return try Functional.crossEntropy(try logits(hidden).to(.float32), targets: targets, reduction: .sum)
+    }
+
     /// Logits [batch, seq, vocab] for every position.
     public func callAsFunction(_ ids: Tensor, cache: KVCache? = nil) throws -> Tensor {
         try logits(hiddenStates(ids, cache: cache))

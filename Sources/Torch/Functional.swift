@@ -16,6 +16,16 @@ public enum Functional {
 
     /// Cross entropy of `logits` [N, C] against class indices `targets` [N]; targets equal to `ignoreIndex` do not
     /// count (the mean is over the others).
+    /// `crossEntropy(linear(hidden, weight), targets, reduction: .sum)` without the [N, vocab] logits: rows go
+    /// through in chunks of `chunkRows` (0: about 24 MB of logits each), each chunk's gradients made with its loss.
+    /// hidden [N, D], weight [V, D], targets [N] (int64, `ignoreIndex` skipped). The loss is float32.
+    public static func linearCrossEntropy(_ hidden: Tensor, weight: Tensor, targets: Tensor, ignoreIndex: Int = -100,
+                                          chunkRows: Int = 0) throws -> Tensor {
+        try makeTensor {
+            mr_linear_cross_entropy($0, hidden.handle, weight.handle, targets.handle, Int64(ignoreIndex), Int64(chunkRows))
+        }
+    }
+
     public static func crossEntropy(
         _ logits: Tensor, targets: Tensor, ignoreIndex: Int = -100, reduction: Reduction = .mean,
         labelSmoothing: Double = 0

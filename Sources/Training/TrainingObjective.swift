@@ -52,10 +52,9 @@ public final class CausalLMObjective: TrainingObjective {
     public func loss(_ batch: TrainingBatch) throws -> ObjectiveLoss {
         let length = batch.inputIds.dim(1)
         guard length > 1 else { throw TrainingDataError.tooLittleData("a causal-LM batch needs at least 2 positions") }
-        let logits = try decoder(batch.inputIds).narrow(dim: 1, start: 0, length: length - 1)
+        let hidden = try decoder.hiddenStates(batch.inputIds).narrow(dim: 1, start: 0, length: length - 1)
         let targets = try batch.labels.narrow(dim: 1, start: 1, length: length - 1).reshape([-1])
-        let flat = try logits.reshape([-1, logits.dim(2)]).to(.float32)
-        let sum = try Functional.crossEntropy(flat, targets: targets, ignoreIndex: TrainingBatch.ignoreIndex, reduction: .sum)
+        let sum = try decoder.summedTokenLoss(try hidden.reshape([-1, hidden.dim(2)]), targets: targets)
         let tokens = try targets.ne(Double(TrainingBatch.ignoreIndex)).sum().itemInt()
         return ObjectiveLoss(sum: sum, tokens: tokens)
     }

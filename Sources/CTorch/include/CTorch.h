@@ -183,6 +183,12 @@ int mr_embedding(mr_tensor *out, mr_tensor weight, mr_tensor indices);
 /// targets equal to `ignore_index` contribute nothing (and the mean is over the others).
 int mr_cross_entropy(mr_tensor *out, mr_tensor logits, mr_tensor targets, int64_t ignore_index, int reduction,
                      double label_smoothing);
+/// Summed cross entropy of hidden [N, D] · weightᵀ against targets [N] (the language-model head and its loss as one
+/// differentiable operation), `chunk_rows` rows at a time (0: chunks of about 24 MB of logits). No [N, V] tensor is
+/// made: each chunk's gradients are computed with its loss and the backward pass scales them. float32 and bfloat16
+/// (logits in float32); other dtypes take the composed ops.
+int mr_linear_cross_entropy(mr_tensor *out, mr_tensor hidden, mr_tensor weight, mr_tensor targets,
+                            int64_t ignore_index, int64_t chunk_rows);
 /// softmax(q kᵀ · scale + mask) v over the last two dims. `mask` may be NULL; a bool mask is true where attention
 /// is allowed, a floating mask is added to the scores. `scale` ≤ 0 means 1/sqrt(head_dim).
 /// `is_causal` applies the usual lower-triangular mask aligned at the bottom right (no mask may be given then).

@@ -77,7 +77,7 @@ extension DecoderLM {
                 let index = try Tensor(rows.map { Int64($0) }, shape: [rows.count])
                 let hidden = try body.norm(try output.hidden.squeeze(0).indexSelect(dim: 0, index))
                 let targets = try Tensor(rows.map { Int64(stepLabels[$0]) }, shape: [rows.count])
-                let loss = try Functional.crossEntropy(try logits(hidden).to(.float32), targets: targets, reduction: .sum)
+                let loss = try summedTokenLoss(hidden, targets: targets)
                 totalLoss += try loss.item()
                 try add(try loss / (lossDivisor ?? Double(valid)))
             }

@@ -20,7 +20,7 @@ extension DecoderLM {
             let index = try Tensor(rows.map { Int64($0) }, shape: [rows.count])
             let hidden = try self.body.norm(try output.hidden.squeeze(0).indexSelect(dim: 0, index))
             let targets = try Tensor(rows.map { Int64(stepLabels[$0]) }, shape: [rows.count])
-            let loss = try Functional.crossEntropy(try self.logits(hidden).to(.float32), targets: targets, reduction: .sum)
+            let loss = try self.summedTokenLoss(hidden, targets: targets)
             total = try total.map { try $0 + loss } ?? loss
             valid += rows.count
         }
