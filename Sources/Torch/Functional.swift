@@ -14,8 +14,6 @@ public enum Functional {
 
     public enum Reduction: Int32, Sendable { case none = 0, mean = 1, sum = 2 }
 
-    /// Cross entropy of `logits` [N, C] against class indices `targets` [N]; targets equal to `ignoreIndex` do not
-    /// count (the mean is over the others).
     /// `crossEntropy(linear(hidden, weight), targets, reduction: .sum)` without the [N, vocab] logits: rows go
     /// through in chunks of `chunkRows` (0: about 24 MB of logits each), each chunk's gradients made with its loss.
     /// hidden [N, D], weight [V, D], targets [N] (int64, `ignoreIndex` skipped). The loss is float32.
@@ -26,6 +24,8 @@ public enum Functional {
         }
     }
 
+    /// Cross entropy of `logits` [N, C] against class indices `targets` [N]; targets equal to `ignoreIndex` do not
+    /// count (the mean is over the others).
     public static func crossEntropy(
         _ logits: Tensor, targets: Tensor, ignoreIndex: Int = -100, reduction: Reduction = .mean,
         labelSmoothing: Double = 0
@@ -92,7 +92,7 @@ public enum Functional {
         try makeTensor { mr_rope($0, x.handle, cos.handle, sin.handle) }
     }
 
-    /// `silu(gate) · up`, the gated product of a SwiGLU feed-forward (one pass without autograd).
+    /// `silu(gate) · up`, the gated product of a SwiGLU feed-forward (one pass each way for float32).
     public static func siluMul(_ gate: Tensor, _ up: Tensor) throws -> Tensor {
         try makeTensor { mr_silu_mul($0, gate.handle, up.handle) }
     }
