@@ -25,6 +25,14 @@ extension Tensor {
         try check(mr_index_put_(handle, index.handle, values.handle))
     }
 
+    /// One [Σ rows, cols] view over 2-D contiguous `tensors` that lie one after another in the same storage (as
+    /// `narrow`s of one buffer do), nil when they do not.
+    public static func adjacentRowsView(_ tensors: [Tensor]) throws -> Tensor? {
+        var out: mr_tensor?
+        try withHandles(tensors) { handles, n in try check(mr_adjacent_rows_view(&out, handles, n)) }
+        return out.map(Tensor.init(owning:))
+    }
+
     /// Indices of the non-zero elements, [count, rank].
     public func nonzero() throws -> Tensor { try makeTensor { mr_nonzero($0, handle) } }
 }

@@ -173,6 +173,9 @@ int mr_gather(mr_tensor *out, mr_tensor a, int64_t dim, mr_tensor index);
 int mr_scatter(mr_tensor *out, mr_tensor a, int64_t dim, mr_tensor index, mr_tensor src, int accumulate);
 /// Out-of-place `a.index_put((index,), values, accumulate)`: rows of `a` chosen by a 1-D index or bool mask.
 int mr_index_put(mr_tensor *out, mr_tensor a, mr_tensor index, mr_tensor values, int accumulate);
+/// One [Σ rows, cols] view over 2-D contiguous tensors that lie one after another in the same storage, in order;
+/// `*out` is NULL when they do not.
+int mr_adjacent_rows_view(mr_tensor *out, const mr_tensor *tensors, int64_t n);
 /// In-place `a.index_put_((index,), values)`: writes through `a` (a view writes into its base).
 int mr_index_put_(mr_tensor a, mr_tensor index, mr_tensor values);
 int mr_nonzero(mr_tensor *out, mr_tensor a);

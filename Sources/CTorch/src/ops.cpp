@@ -351,6 +351,26 @@ int mr_index_put_(mr_tensor a, mr_tensor index, mr_tensor values) {
     })
 }
 
+int mr_adjacent_rows_view(mr_tensor *out, const mr_tensor *tensors, int64_t n) {
+    PROTECT({
+        if (out == nullptr) throw std::invalid_argument("null output pointer");
+        *out = nullptr;
+        const auto ts = mr::tensor_list(tensors, n);
+        if (ts.empty()) return 0;
+        const at::Tensor &first = ts[0];
+        int64_t rows = 0, next = first.storage_offset();
+        for (const auto &t : ts) {
+            const bool follows = t.dim() == 2 && t.is_contiguous() && t.size(1) == first.size(1) &&
+                                 t.scalar_type() == first.scalar_type() && t.has_storage() &&
+                                 t.storage().is_alias_of(first.storage()) && t.storage_offset() == next;
+            if (!follows) return 0;
+            next += t.numel();
+            rows += t.size(0);
+        }
+        *out = mr::wrap(first.as_strided({rows, first.size(1)}, {first.size(1), 1}, first.storage_offset()));
+    })
+}
+
 int mr_nonzero(mr_tensor *out, mr_tensor a) { RETURN_TENSOR(out, at::nonzero(mr::T(a))) }
 
 } // extern "C"
