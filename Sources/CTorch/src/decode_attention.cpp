@@ -148,15 +148,12 @@ bool is_float_or_bf16(const at::Tensor &t) {
 
 namespace mr {
 
-bool decode_attention_supported() {
-    static const bool supported = __builtin_cpu_supports("avx512f");
-    return supported;
-}
+bool decode_attention_supported() { return cpu_has_avx512(); }
 
 c10::optional<at::Tensor> decode_attention(const at::Tensor &query, const std::vector<KeyValueSegment> &segments,
                                            const KeyValueSegment *causal_window, double scale) {
     if (!decode_attention_supported() || query.dim() != 4 || !is_float_or_bf16(query) || !query.device().is_cpu() ||
-        (at::GradMode::is_enabled() && query.requires_grad()))
+        records_gradient({&query}))
         return c10::nullopt;
     const int64_t batch = query.size(0), heads = query.size(1), length = query.size(2), dim = query.size(3);
     if (length != 1 && causal_window == nullptr) return c10::nullopt;  // several positions need their causal keys
@@ -176,7 +173,7 @@ c10::optional<at::Tensor> decode_attention(const at::Tensor &query, const std::v
         return keys.dim() == 4 && keys.sizes() == values.sizes() && keys.size(0) == batch && keys.size(1) == kv_heads &&
                keys.size(3) == dim && typed &&
                keys.stride(3) == 1 && values.stride(3) == 1 && keys.device().is_cpu() && values.device().is_cpu() &&
-               !(at::GradMode::is_enabled() && (keys.requires_grad() || values.requires_grad()));
+               !records_gradient({&keys, &values});
     };
     if (causal_window &&
         (!usable(causal_window->first, causal_window->second, true) || causal_window->first.size(2) != length))

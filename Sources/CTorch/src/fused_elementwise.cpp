@@ -8,8 +8,6 @@
 #include "fused_elementwise.h"
 #include "internal.h"
 
-#include <ATen/core/grad_mode.h>
-
 #include <immintrin.h>
 
 #include <cmath>
@@ -18,18 +16,6 @@
 #pragma clang fp contract(off)
 
 namespace {
-
-bool has_avx512() {
-    static const bool avx512 = __builtin_cpu_supports("avx512f");
-    return avx512;
-}
-
-bool records_gradient(std::initializer_list<const at::Tensor *> ts) {
-    if (!at::GradMode::is_enabled()) return false;
-    for (const at::Tensor *t : ts)
-        if (t->requires_grad()) return true;
-    return false;
-}
 
 bool plain_float(const at::Tensor &t) { return t.scalar_type() == at::kFloat && t.device().is_cpu() && !t.is_sparse(); }
 
@@ -152,19 +138,22 @@ struct RopeArgs {
     int64_t table_stride;
 };
 
-inline const float *rope_row(const RopeArgs &a, int64_t row, int64_t *position) {
+// Row `row` of the [batch, heads, seq] rows: its input, its position's tables and its (contiguous) output.
+struct RopeRow {
+    const float *x, *cos, *sin;
+    float *out;
+};
+
+inline RopeRow rope_row(const RopeArgs &a, int64_t row) {
     const int64_t l = row % a.seq, bh = row / a.seq, h = bh % a.heads, b = bh / a.heads;
-    *position = l;
-    return a.x + b * a.x_stride[0] + h * a.x_stride[1] + l * a.x_stride[2];
+    return {a.x + b * a.x_stride[0] + h * a.x_stride[1] + l * a.x_stride[2], a.cos + l * a.table_stride,
+            a.sin + l * a.table_stride, a.out + row * a.dim};
 }
 
 void rope_rows_scalar(const RopeArgs &a, int64_t first, int64_t last) {
     const int64_t half = a.dim / 2;
     for (int64_t row = first; row < last; ++row) {
-        int64_t l;
-        const float *x = rope_row(a, row, &l);
-        const float *c = a.cos + l * a.table_stride, *s = a.sin + l * a.table_stride;
-        float *o = a.out + row * a.dim;
+        const auto [x, c, s, o] = rope_row(a, row);
         for (int64_t j = 0; j < half; ++j) o[j] = x[j] * c[j] - x[j + half] * s[j];
         for (int64_t j = half; j < a.dim; ++j) o[j] = x[j] * c[j] + x[j - half] * s[j];
     }
@@ -174,10 +163,7 @@ void rope_rows_scalar(const RopeArgs &a, int64_t first, int64_t last) {
 __attribute__((target("avx512f"))) void rope_rows_avx512(const RopeArgs &a, int64_t first, int64_t last) {
     const int64_t half = a.dim / 2;
     for (int64_t row = first; row < last; ++row) {
-        int64_t l;
-        const float *x = rope_row(a, row, &l);
-        const float *c = a.cos + l * a.table_stride, *s = a.sin + l * a.table_stride;
-        float *o = a.out + row * a.dim;
+        const auto [x, c, s, o] = rope_row(a, row);
         for (int64_t j = 0; j < half; j += 16) {
             const __m512 lo = _mm512_loadu_ps(x + j), hi = _mm512_loadu_ps(x + half + j);
             _mm512_storeu_ps(o + j, _mm512_sub_ps(_mm512_mul_ps(lo, _mm512_loadu_ps(c + j)),
@@ -276,7 +262,7 @@ at::Tensor rms_norm_kernel(const at::Tensor &x, const at::Tensor &weight, double
     if (row_scale) *row_scale = at::empty({rows}, input.options());
     const RMSNormArgs a{input.data_ptr<float>(), weight.data_ptr<float>(), out.data_ptr<float>(),
                         row_scale ? row_scale->data_ptr<float>() : nullptr, n, static_cast<float>(eps)};
-    const bool vector = has_avx512();
+    const bool vector = mr::cpu_has_avx512();
     for_rows(rows, n, [&](int64_t first, int64_t last) {
         vector ? rms_norm_rows_avx512(a, first, last) : rms_norm_rows_scalar(a, first, last);
     });
@@ -290,7 +276,7 @@ at::Tensor rms_norm_input_grad_kernel(const at::Tensor &grad, const at::Tensor &
     const int64_t n = input.size(-1), rows = n == 0 ? 0 : input.numel() / n;
     const RMSNormGradArgs a{g.data_ptr<float>(), input.data_ptr<float>(), weight.data_ptr<float>(),
                             row_scale.data_ptr<float>(), dx.data_ptr<float>(), n};
-    const bool vector = has_avx512();
+    const bool vector = mr::cpu_has_avx512();
     for_rows(rows, n, [&](int64_t first, int64_t last) {
         vector ? rms_norm_grad_rows_avx512(a, first, last) : rms_norm_grad_rows_scalar(a, first, last);
     });
@@ -299,7 +285,7 @@ at::Tensor rms_norm_input_grad_kernel(const at::Tensor &grad, const at::Tensor &
 
 c10::optional<at::Tensor> fused_rms_norm(const at::Tensor &x, const at::Tensor &weight, double eps) {
     if (!rms_norm_supported(x, weight)) return c10::nullopt;
-    if (records_gradient({&x, &weight})) return rms_norm_autograd(x, weight, eps);
+    if (mr::records_gradient({&x, &weight})) return rms_norm_autograd(x, weight, eps);
     return rms_norm_kernel(x, weight, eps, nullptr);
 }
 
@@ -315,7 +301,7 @@ at::Tensor rope_kernel(const at::Tensor &x, const at::Tensor &cos, const at::Ten
     at::Tensor out = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
     const RopeArgs a{x.data_ptr<float>(), cos.data_ptr<float>(), sin.data_ptr<float>(), out.data_ptr<float>(),
                      x.size(1), seq, dim, {x.stride(0), x.stride(1), x.stride(2)}, cos.stride(0)};
-    const bool vector = has_avx512() && dim % 32 == 0;
+    const bool vector = mr::cpu_has_avx512() && dim % 32 == 0;
     for_rows(x.size(0) * x.size(1) * seq, dim, [&](int64_t first, int64_t last) {
         vector ? rope_rows_avx512(a, first, last) : rope_rows_scalar(a, first, last);
     });
@@ -324,8 +310,8 @@ at::Tensor rope_kernel(const at::Tensor &x, const at::Tensor &cos, const at::Ten
 
 c10::optional<at::Tensor> fused_rope(const at::Tensor &x, const at::Tensor &cos, const at::Tensor &sin) {
     if (!rope_supported(x, cos, sin)) return c10::nullopt;
-    if (records_gradient({&cos, &sin})) return c10::nullopt;  // differentiable tables: the composed ops
-    if (records_gradient({&x})) return rope_autograd(x, cos, sin);
+    if (mr::records_gradient({&cos, &sin})) return c10::nullopt;  // differentiable tables: the composed ops
+    if (mr::records_gradient({&x})) return rope_autograd(x, cos, sin);
     return rope_kernel(x, cos, sin);
 }
 
@@ -339,7 +325,7 @@ at::Tensor silu_mul_kernel(const at::Tensor &gate, const at::Tensor &up) {
     const int64_t n = gate.size(-1), rows = n == 0 ? 0 : gate.numel() / n;
     const SiluMulArgs a{gate.data_ptr<float>(), up.data_ptr<float>(), out.data_ptr<float>(), n, row_stride(gate),
                         row_stride(up)};
-    const bool vector = has_avx512();
+    const bool vector = mr::cpu_has_avx512();
     for_rows(rows, n, [&](int64_t first, int64_t last) {
         vector ? silu_mul_rows_avx512(a, first, last) : silu_mul_rows_scalar(a, first, last);
     });
@@ -354,7 +340,7 @@ std::pair<at::Tensor, at::Tensor> silu_mul_grad_kernel(const at::Tensor &grad, c
     const int64_t n = gate.size(-1), rows = n == 0 ? 0 : gate.numel() / n;
     const SiluMulGradArgs a{g.data_ptr<float>(), gate.data_ptr<float>(), up.data_ptr<float>(), d_gate.data_ptr<float>(),
                             d_up.data_ptr<float>(), n, row_stride(gate), row_stride(up)};
-    const bool vector = has_avx512();
+    const bool vector = mr::cpu_has_avx512();
     for_rows(rows, n, [&](int64_t first, int64_t last) {
         vector ? silu_mul_grad_rows_avx512(a, first, last) : silu_mul_grad_rows_scalar(a, first, last);
     });
@@ -363,7 +349,7 @@ std::pair<at::Tensor, at::Tensor> silu_mul_grad_kernel(const at::Tensor &grad, c
 
 c10::optional<at::Tensor> fused_silu_mul(const at::Tensor &gate, const at::Tensor &up) {
     if (!silu_mul_supported(gate, up)) return c10::nullopt;
-    if (records_gradient({&gate, &up})) return silu_mul_autograd(gate, up);
+    if (mr::records_gradient({&gate, &up})) return silu_mul_autograd(gate, up);
     return silu_mul_kernel(gate, up);
 }
 

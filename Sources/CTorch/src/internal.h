@@ -2,6 +2,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/core/grad_mode.h>
 #include <c10/util/Exception.h>
 
 #include <exception>
@@ -47,6 +48,20 @@ inline std::vector<at::Tensor> tensor_list(const mr_tensor *ts, int64_t n) {
     out.reserve(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) out.push_back(T(ts[i]));
     return out;
+}
+
+/// Whether this CPU runs the shim's AVX-512 kernels (checked once).
+inline bool cpu_has_avx512() {
+    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    return avx512;
+}
+
+/// Whether autograd would record an op on these tensors (grad mode on and one of them requires a gradient).
+inline bool records_gradient(std::initializer_list<const at::Tensor *> tensors) {
+    if (!at::GradMode::is_enabled()) return false;
+    for (const at::Tensor *t : tensors)
+        if (t->requires_grad()) return true;
+    return false;
 }
 
 /// Runs body(begin, end) over contiguous slices of [0, n), one per libtorch intra-op thread (parallel.cpp).

@@ -11,7 +11,6 @@
 #include "fused_elementwise.h"
 #include "internal.h"
 
-#include <ATen/core/grad_mode.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <immintrin.h>
@@ -33,25 +32,57 @@ struct CrossEntropyRows {
     double *losses;
 };
 
+// One row as the passes below see it; the target's logit is read before the row is overwritten.
+struct CrossEntropyRow {
+    float *x;
+    int64_t target;
+    bool ignored;
+    float target_logit;
+};
+
+inline CrossEntropyRow cross_entropy_row(const CrossEntropyRows &a, int64_t r) {
+    float *x = a.logits + r * a.vocab;
+    const int64_t t = a.targets[r];
+    const bool ignored = t == a.ignore_index;
+    return {x, t, ignored, ignored ? 0.0f : x[t]};
+}
+
+// The scalar passes over elements [from, to) of a row: all of it without AVX-512, the tail past the last whole
+// vector with it.
+float row_max(const float *x, int64_t from, int64_t to, float max) {
+    for (int64_t j = from; j < to; ++j) max = std::max(max, x[j]);
+    return max;
+}
+
+double row_exp_sum(float *x, int64_t from, int64_t to, float max, bool store) {
+    double sum = 0;
+    for (int64_t j = from; j < to; ++j) {
+        const float e = std::exp(x[j] - max);
+        sum += e;
+        if (store) x[j] = e;
+    }
+    return sum;
+}
+
+void row_scale(float *x, int64_t from, int64_t to, float factor) {
+    for (int64_t j = from; j < to; ++j) x[j] *= factor;
+}
+
+// Records the row's loss from its max and exp-sum; returns the factor that turns its stored exponentials into
+// probabilities (0 for an ignored row, whose gradient is all zeros).
+inline float finish_loss(const CrossEntropyRows &a, int64_t r, const CrossEntropyRow &row, float max, double sum) {
+    a.losses[r] = row.ignored ? 0.0 : static_cast<double>(max) + std::log(sum) - static_cast<double>(row.target_logit);
+    return row.ignored ? 0.0f : static_cast<float>(1.0 / sum);
+}
+
 void cross_entropy_rows_scalar(const CrossEntropyRows &a, int64_t first, int64_t last) {
     for (int64_t r = first; r < last; ++r) {
-        float *x = a.logits + r * a.vocab;
-        const int64_t t = a.targets[r];
-        const bool ignored = t == a.ignore_index;
-        float max = -std::numeric_limits<float>::infinity();
-        for (int64_t j = 0; j < a.vocab; ++j) max = std::max(max, x[j]);
-        const float target_logit = ignored ? 0.0f : x[t];
-        double sum = 0;
-        for (int64_t j = 0; j < a.vocab; ++j) {
-            const float e = std::exp(x[j] - max);
-            sum += e;
-            if (a.gradient) x[j] = e;
-        }
-        a.losses[r] = ignored ? 0.0 : static_cast<double>(max) + std::log(sum) - static_cast<double>(target_logit);
+        const CrossEntropyRow row = cross_entropy_row(a, r);
+        const float max = row_max(row.x, 0, a.vocab, -std::numeric_limits<float>::infinity());
+        const float inverse = finish_loss(a, r, row, max, row_exp_sum(row.x, 0, a.vocab, max, a.gradient));
         if (!a.gradient) continue;
-        const float inverse = ignored ? 0.0f : static_cast<float>(1.0 / sum);
-        for (int64_t j = 0; j < a.vocab; ++j) x[j] *= inverse;
-        if (!ignored) x[t] -= 1.0f;
+        row_scale(row.x, 0, a.vocab, inverse);
+        if (!row.ignored) row.x[row.target] -= 1.0f;
     }
 }
 
@@ -59,14 +90,11 @@ __attribute__((target("avx512f"))) void cross_entropy_rows_avx512(const CrossEnt
                                                                    int64_t last) {
     const int64_t vectors = a.vocab / 16 * 16;
     for (int64_t r = first; r < last; ++r) {
-        float *x = a.logits + r * a.vocab;
-        const int64_t t = a.targets[r];
-        const bool ignored = t == a.ignore_index;
+        const CrossEntropyRow row = cross_entropy_row(a, r);
+        float *x = row.x;
         __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
         for (int64_t j = 0; j < vectors; j += 16) vmax = _mm512_max_ps(vmax, _mm512_loadu_ps(x + j));
-        float max = _mm512_reduce_max_ps(vmax);
-        for (int64_t j = vectors; j < a.vocab; ++j) max = std::max(max, x[j]);
-        const float target_logit = ignored ? 0.0f : x[t];
+        const float max = row_max(x, vectors, a.vocab, _mm512_reduce_max_ps(vmax));
         // The row (192 KB for 49,152 words) stays in L2 between these passes.
         const __m512 shift = _mm512_set1_ps(max);
         __m512 vsum = _mm512_setzero_ps();
@@ -75,19 +103,13 @@ __attribute__((target("avx512f"))) void cross_entropy_rows_avx512(const CrossEnt
             vsum = _mm512_add_ps(vsum, e);
             if (a.gradient) _mm512_storeu_ps(x + j, e);
         }
-        double sum = _mm512_reduce_add_ps(vsum);
-        for (int64_t j = vectors; j < a.vocab; ++j) {
-            const float e = std::exp(x[j] - max);
-            sum += e;
-            if (a.gradient) x[j] = e;
-        }
-        a.losses[r] = ignored ? 0.0 : static_cast<double>(max) + std::log(sum) - static_cast<double>(target_logit);
+        const double sum = _mm512_reduce_add_ps(vsum) + row_exp_sum(x, vectors, a.vocab, max, a.gradient);
+        const float inverse = finish_loss(a, r, row, max, sum);
         if (!a.gradient) continue;
-        const float inverse = ignored ? 0.0f : static_cast<float>(1.0 / sum);
         const __m512 scale = _mm512_set1_ps(inverse);
         for (int64_t j = 0; j < vectors; j += 16) _mm512_storeu_ps(x + j, _mm512_mul_ps(_mm512_loadu_ps(x + j), scale));
-        for (int64_t j = vectors; j < a.vocab; ++j) x[j] *= inverse;
-        if (!ignored) x[t] -= 1.0f;
+        row_scale(x, vectors, a.vocab, inverse);
+        if (!row.ignored) x[row.target] -= 1.0f;
     }
 }
 
@@ -113,7 +135,7 @@ LossAndGradients chunked_loss(const at::Tensor &hidden, const at::Tensor &weight
     if (grad_weight) out.grad_weight = at::zeros(w.sizes(), w.options().dtype(at::kFloat));
     std::vector<double> losses(static_cast<size_t>(rows), 0.0);
     const bool gradient = grad_hidden || grad_weight;
-    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    const bool avx512 = mr::cpu_has_avx512();
     for (int64_t start = 0; start < rows; start += chunk_rows) {
         const int64_t n = std::min(chunk_rows, rows - start);
         const at::Tensor hc = h.narrow(0, start, n);
@@ -179,8 +201,7 @@ int mr_linear_cross_entropy(mr_tensor *out, mr_tensor hidden, mr_tensor weight, 
                           return at::cross_entropy_loss(at::linear(h, w).to(at::kFloat), t, {}, at::Reduction::Sum,
                                                         ignore_index);
                       }
-                      const bool gradient = at::GradMode::is_enabled() && (h.requires_grad() || w.requires_grad());
-                      if (!gradient)
+                      if (!mr::records_gradient({&h, &w}))
                           return chunked_loss(h, w, t, ignore_index, chunk_rows, false, false).loss;
                       return LinearCrossEntropy::apply(h, w, t, ignore_index, chunk_rows);
                   }()))

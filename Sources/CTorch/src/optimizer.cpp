@@ -94,7 +94,7 @@ template <typename T> __attribute__((target("avx512f"))) void adamw_avx512(const
 }
 
 void adamw_range(const AdamWBuffers &b, at::ScalarType dtype, int64_t begin, int64_t end) {
-    static const bool avx512 = __builtin_cpu_supports("avx512f");
+    const bool avx512 = mr::cpu_has_avx512();
     if (dtype == at::kFloat) {
         avx512 ? adamw_avx512<float>(b, begin, end) : adamw_scalar<float>(b, begin, end);
     } else {
