@@ -73,6 +73,50 @@ final class MemoryWindowAttentionTests: XCTestCase {
         }
     }
 
+    /// A window step's many query rows over a memory of several key blocks (the one-pass window kernel on AVX-512
+    /// CPUs for float32 and head sizes 16–128): memory in pieces, one a bfloat16 view into a larger buffer, block
+    /// and tile tails everywhere (rows not a multiple of 48, keys not of 8 or 128, a window past one key block so that
+    /// causal blocks are skipped and masked), against attention written out in float64.
+    func testAWindowStepOverALongMemoryMatchesTheWrittenOutAttention() throws {
+        try LibTorch.manualSeed(13)
+        for (heads, kvHeads, headDim, memory, length) in [
+            (9, 3, 64, 1_001, 300), (4, 1, 128, 259, 17), (6, 2, 32, 0, 131), (3, 3, 16, 77, 50),
+        ] {
+            let label = "heads \(heads)/\(kvHeads) dim \(headDim) memory \(memory) length \(length)"
+            let q = try Tensor.randn([1, heads, length, headDim]) * 2
+            let keys = try Tensor.randn([1, kvHeads, memory, headDim]) * 2
+            let values = try Tensor.randn([1, kvHeads, memory, headDim])
+            // Pieces: float32 rows, then bfloat16 ones read from a wider buffer (the stored memory's dtype).
+            let cut = memory / 2
+            let wide = try Tensor.zeros([1, kvHeads, memory - cut + 9, headDim], dtype: .bfloat16)
+            let wideValues = try Tensor.zeros([1, kvHeads, memory - cut + 9, headDim], dtype: .bfloat16)
+            try wide.narrow(dim: 2, start: 0, length: memory - cut)
+                .copyFrom(keys.narrow(dim: 2, start: cut, length: memory - cut).to(.bfloat16))
+            try wideValues.narrow(dim: 2, start: 0, length: memory - cut)
+                .copyFrom(values.narrow(dim: 2, start: cut, length: memory - cut).to(.bfloat16))
+            let pieces = memory == 0 ? [] : [
+                (keys: try keys.narrow(dim: 2, start: 0, length: cut), values: try values.narrow(dim: 2, start: 0, length: cut)),
+                (keys: try wide.narrow(dim: 2, start: 0, length: memory - cut),
+                 values: try wideValues.narrow(dim: 2, start: 0, length: memory - cut)),
+            ]
+            let window = (keys: try Tensor.randn([1, kvHeads, length, headDim]) * 2,
+                          values: try Tensor.randn([1, kvHeads, length, headDim]))
+
+            // Reference: float64 over the memory as the kernel sees it (bfloat16-rounded second half).
+            let seenKeys = try Tensor.cat(pieces.map { try $0.keys.to(.float32) } + [window.keys], dim: 2)
+            let seenValues = try Tensor.cat(pieces.map { try $0.values.to(.float32) } + [window.values], dim: 2)
+            let groups = heads / kvHeads
+            let k64 = try seenKeys.to(.float64).repeatInterleave(groups, dim: 1)
+            let v64 = try seenValues.to(.float64).repeatInterleave(groups, dim: 1)
+            let future = try Tensor.full([length, memory + length], -Double.infinity, dtype: .float64).triu(memory + 1)
+            let scores = try q.to(.float64).matmul(k64.transpose(2, 3)) * (1 / Double(headDim).squareRoot()) + future
+            let expected = try scores.softmax(dim: -1).matmul(v64)
+
+            let got = try Functional.memoryWindowAttention(q, memorySegments: pieces, window: window)
+            assertClose(try got.to(.float64), expected, atol: 2e-5, rtol: 2e-5, label)
+        }
+    }
+
     func testTheDecodingKernelRunsWhereTheCPUHasAVX512() {
         let avx512 = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.contains(" avx512f") ?? false
         XCTAssertEqual(Functional.decodeAttentionKernelAvailable, avx512)

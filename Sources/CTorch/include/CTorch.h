@@ -199,8 +199,9 @@ int mr_linear_cross_entropy(mr_tensor *out, mr_tensor hidden, mr_tensor weight, 
 int mr_sdpa(mr_tensor *out, mr_tensor q, mr_tensor k, mr_tensor v, mr_tensor mask, int is_causal, double scale);
 /// Attention of a beacon window step (inference only): q [B, H, L, D] sees every entry of the memory, given as
 /// `memory_segments` pieces k_memory[i], v_memory[i] [B, KV, M_i, D] taken as one concatenation (0 pieces: no
-/// memory; the arrays may then be NULL), and causally the step's own k_window, v_window [B, KV, L, D]; flash-attention
-/// passes merged by log-sum-exp, with no mask. scale <= 0 means 1/sqrt(D).
+/// memory; the arrays may then be NULL), and causally the step's own k_window, v_window [B, KV, L, D], with no mask
+/// tensor: float32 on AVX-512 in one pass of the shim's own kernel (window_attention.cpp), otherwise libtorch
+/// flash-attention passes merged by log-sum-exp. scale <= 0 means 1/sqrt(D).
 int mr_attention_memory_window(mr_tensor *out, mr_tensor q, const mr_tensor *k_memory, const mr_tensor *v_memory,
                                int64_t memory_segments, mr_tensor k_window, mr_tensor v_window, double scale);
 /// 1 when this CPU runs the decoding-attention kernel that mr_attention_memory_window and mr_sdpa use for a single

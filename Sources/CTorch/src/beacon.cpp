@@ -1,8 +1,10 @@
 // Attention of a beacon window step: the step's queries see every memory entry and, causally, the step's own keys.
-// Done as two flash-attention calls (memory part unmasked, window part causal) merged by their log-sum-exps, which
-// avoids building and reading a [step, memory + step] mask in every layer. Inference only (no autograd through the
+// Float32 on AVX-512 CPUs takes the one-pass kernel of window_attention.cpp. Elsewhere: two flash-attention calls
+// (memory part unmasked, window part causal) merged by their log-sum-exps, which avoids building and reading a
+// [step, memory + step] mask in every layer. Inference only (no autograd through the
 // log-sum-exp merge): training uses mr_sdpa with a mask.
 #include "decode_attention.h"
+#include "window_attention.h"
 #include "internal.h"
 
 #if __has_include(<ATen/ops/_scaled_dot_product_flash_attention_for_cpu.h>)
@@ -64,6 +66,7 @@ int mr_attention_memory_window(mr_tensor *out, mr_tensor q, const mr_tensor *k_m
                       // A decoded token (with the beacon interleaved after it): the decoding kernel, where it applies.
                       const mr::KeyValueSegment window{kw, vw};
                       if (auto fast = mr::decode_attention(query, segments, &window, s)) return *fast;
+                      if (auto fast = mr::window_attention(query, segments, window, {}, s)) return *fast;
                       // The window part: causal over the step itself (square, so top-left alignment is right).
                       auto kr = groups == 1 ? kw : kw.repeat_interleave(groups, 1);
                       auto vr = groups == 1 ? vw : vw.repeat_interleave(groups, 1);
