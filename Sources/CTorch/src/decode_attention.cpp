@@ -7,6 +7,7 @@
 // the threads share; each chunk is read once for its scores and once for its values, with the query rows of the
 // head's group kept in registers, and the chunks are merged by their softmax statistics. Inference only.
 #include "decode_attention.h"
+#include "avx512_math.h"
 #include "internal.h"
 
 #include <ATen/core/grad_mode.h>
@@ -49,21 +50,9 @@ __attribute__((target("avx512f"))) inline void load_row(const T *base, int64_t j
         _mm_prefetch(reinterpret_cast<const char *>(base + (j + 16) * stride) + byte, _MM_HINT_T0);
 }
 
-// e^x for x <= 0 (scores minus their maximum): 2^(x·log2 e) as 2^n · 2^f with |f| <= 1/2, 2^f by its degree-6
-// Taylor polynomial (relative error ~1e-7, below float32's resolution of the sums it feeds).
+// e^x for x <= 0 (scores minus their maximum).
 __attribute__((target("avx512f"))) inline __m512 exp_nonpositive(__m512 x) {
-    x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-    const __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
-    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 f = _mm512_mul_ps(_mm512_sub_ps(t, n), _mm512_set1_ps(0.693147180559945309f));
-    __m512 p = _mm512_set1_ps(1.0f / 720);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
+    return mr::exp2_nonpositive(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)));
 }
 
 // One work item: `rows` query rows (float, pre-scaled, [rows, 16·NV]) against `item.count` keys. Leaves the

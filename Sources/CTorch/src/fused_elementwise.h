@@ -5,28 +5,9 @@
 
 #include <ATen/ATen.h>
 
-#include <immintrin.h>
+#include "avx512_math.h"
 
 namespace mr {
-
-// e^x to about 1 ulp (Cephes' expf polynomial on x - n·ln 2, scaled by 2^n), for SiLU and softmax. Inputs below
-// -87 give e^-87 (~1e-38) rather than a denormal or zero: both only add it to 1 or to a sum of at least 1, where it
-// rounds away.
-__attribute__((target("avx512f"))) inline __m512 exp_avx512(__m512 x) {
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.0f)), _mm512_set1_ps(88.5f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(y, n);
-}
 
 /// HF RMSNorm, `weight * (x * rsqrt(mean(x²) + eps))`, over the last dimension; differentiable (fused_autograd.cpp).
 c10::optional<at::Tensor> fused_rms_norm(const at::Tensor &x, const at::Tensor &weight, double eps);

@@ -13,6 +13,7 @@
 // Query heads that share a K/V head are extra query rows: row g·L + i is head h·groups + g at position i.
 // Inference only.
 #include "window_attention.h"
+#include "avx512_math.h"
 #include "internal.h"
 
 #include <immintrin.h>
@@ -53,21 +54,6 @@ template <int D> struct alignas(64) QueryBlock {
 struct alignas(64) ScoreBlock {
     float scores[kKeyBlock * kRows];  // [key][48]
 };
-
-// 2^x for x <= 0 (the scores carry log2 e): 2^n · 2^f with |f| <= 1/2, 2^f = e^(f ln 2) by its degree-6 Taylor
-// polynomial, ln 2 folded into the coefficients (relative error ~1e-7).
-__attribute__((target("avx512f"))) inline __m512 exp2_nonpositive(__m512 x) {
-    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 f = _mm512_sub_ps(x, n);
-    __m512 p = _mm512_set1_ps(1.5403530393381606e-4f);            // ln2⁶/6!
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f)); // ln2⁵/5!
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.6181291076284772e-3f)); // ln2⁴/4!
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.5504108664821580e-2f)); // ln2³/3!
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24022650695910071f));   // ln2²/2!
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.69314718055994531f));   // ln2
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
 
 // Scores of the block's rows against keys k[0 .. NK) into scores[t][48]; with `mask`, entries whose key position
 // (key_position + t) is past the row's become kMasked. Raises `maximum` to each row's largest score.
@@ -126,7 +112,7 @@ __attribute__((target("avx512f"))) void softmax_step(QueryBlock<D> &block, float
         const __m512 old = _mm512_load_ps(block.row_max + v * 16);
         maximum[v] = _mm512_max_ps(old, block_max[v]);
         grew |= _mm512_cmp_ps_mask(maximum[v], old, _CMP_GT_OQ) != 0;
-        const __m512 alpha = exp2_nonpositive(_mm512_sub_ps(old, maximum[v]));
+        const __m512 alpha = mr::exp2_nonpositive(_mm512_sub_ps(old, maximum[v]));
         _mm512_store_ps(rescale + v * 16, alpha);
         _mm512_store_ps(block.row_max + v * 16, maximum[v]);
         sum[v] = _mm512_mul_ps(_mm512_load_ps(block.row_sum + v * 16), alpha);
@@ -134,7 +120,7 @@ __attribute__((target("avx512f"))) void softmax_step(QueryBlock<D> &block, float
     for (int64_t j = 0; j < count; ++j)
         for (int v = 0; v < 3; ++v) {
             float *s = scores + j * kRows + v * 16;
-            const __m512 p = exp2_nonpositive(_mm512_sub_ps(_mm512_load_ps(s), maximum[v]));
+            const __m512 p = mr::exp2_nonpositive(_mm512_sub_ps(_mm512_load_ps(s), maximum[v]));
             _mm512_store_ps(s, p);
             sum[v] = _mm512_add_ps(sum[v], p);
         }
