@@ -66,7 +66,7 @@ int mr_attention_memory_window(mr_tensor *out, mr_tensor q, const mr_tensor *k_m
                       // A decoded token (with the beacon interleaved after it): the decoding kernel, where it applies.
                       const mr::KeyValueSegment window{kw, vw};
                       if (auto fast = mr::decode_attention(query, segments, &window, s)) return *fast;
-                      if (auto fast = mr::window_attention(query, segments, window, {}, s)) return *fast;
+                      if (auto fast = mr::window_attention(query, segments, window, s)) return *fast;
                       // The window part: causal over the step itself (square, so top-left alignment is right).
                       auto kr = groups == 1 ? kw : kw.repeat_interleave(groups, 1);
                       auto vr = groups == 1 ? vw : vw.repeat_interleave(groups, 1);

@@ -180,7 +180,7 @@ __attribute__((target("avx512f"))) void attend_keys(QueryBlock<D> &block, const 
 
 template <int D>
 at::Tensor attend(const at::Tensor &query, const std::vector<KeyValueSegment> &segments,
-                  const KeyValueSegment &window, const std::vector<int32_t> &positions, double scale) {
+                  const KeyValueSegment &window, double scale) {
     const int64_t batch = query.size(0), heads = query.size(1), length = query.size(2);
     const int64_t kv_heads = window.first.size(1), groups = heads / kv_heads;
     const int64_t rows = groups * length, blocks = (rows + kRows - 1) / kRows;
@@ -221,9 +221,10 @@ at::Tensor attend(const at::Tensor &query, const std::vector<KeyValueSegment> &s
                     const int64_t g = row / length, i_pos = row % length;
                     const float *src = q + b * qs[0] + (h * groups + g) * qs[1] + i_pos * qs[2];
                     for (int d = 0; d < D; ++d) block.transposed[d * kRows + r] = src[d * qs[3]] * log2_scale;
-                    block.positions[r] = positions[i_pos];
-                    block.min_position = std::min(block.min_position, positions[i_pos]);
-                    block.max_position = std::max(block.max_position, positions[i_pos]);
+                    const auto position = static_cast<int32_t>(i_pos);
+                    block.positions[r] = position;
+                    block.min_position = std::min(block.min_position, position);
+                    block.max_position = std::max(block.max_position, position);
                 }
             }
             std::vector<KeyRange> ranges;
@@ -264,8 +265,7 @@ at::Tensor float_rows(const at::Tensor &t) {
 namespace mr {
 
 c10::optional<at::Tensor> window_attention(const at::Tensor &query, const std::vector<KeyValueSegment> &segments,
-                                           const KeyValueSegment &window, const std::vector<int64_t> &positions,
-                                           double scale) {
+                                           const KeyValueSegment &window, double scale) {
     if (!cpu_has_avx512() || query.dim() != 4 || query.scalar_type() != at::kFloat || !query.device().is_cpu())
         return c10::nullopt;
     std::vector<const at::Tensor *> all{&query, &window.first, &window.second};
@@ -283,30 +283,17 @@ c10::optional<at::Tensor> window_attention(const at::Tensor &query, const std::v
     if (dim != 16 && dim != 32 && dim != 64 && dim != 128) return c10::nullopt;
     if (window_length > std::numeric_limits<int32_t>::max() / 2) return c10::nullopt;
 
-    std::vector<int32_t> row_positions(static_cast<size_t>(length));
-    if (positions.empty()) {
-        if (window_length != length) throw std::invalid_argument("window attention: the window needs one entry per query");
-        for (int64_t i = 0; i < length; ++i) row_positions[i] = static_cast<int32_t>(i);
-    } else {
-        if (static_cast<int64_t>(positions.size()) != length)
-            throw std::invalid_argument("window attention: one position per query row is needed");
-        for (int64_t i = 0; i < length; ++i) {
-            if (positions[i] < 0 || positions[i] >= window_length)
-                throw std::invalid_argument("window attention: query position " + std::to_string(positions[i]) +
-                                            " outside the window of " + std::to_string(window_length));
-            row_positions[i] = static_cast<int32_t>(positions[i]);
-        }
-    }
+    if (window_length != length) throw std::invalid_argument("window attention: the window needs one entry per query");
 
     std::vector<KeyValueSegment> memory;
     for (const auto &[k, v] : segments)
         if (k.size(2) > 0) memory.emplace_back(float_rows(k), float_rows(v));
     const KeyValueSegment own{float_rows(window.first), float_rows(window.second)};
     switch (dim) {
-    case 16: return attend<16>(query, memory, own, row_positions, scale);
-    case 32: return attend<32>(query, memory, own, row_positions, scale);
-    case 64: return attend<64>(query, memory, own, row_positions, scale);
-    default: return attend<128>(query, memory, own, row_positions, scale);
+    case 16: return attend<16>(query, memory, own, scale);
+    case 32: return attend<32>(query, memory, own, scale);
+    case 64: return attend<64>(query, memory, own, scale);
+    default: return attend<128>(query, memory, own, scale);
     }
 }
 

@@ -159,7 +159,8 @@ extension DecoderLM {
         return (try beaconOutput(a, attended, rowIndex: rowIndex), k, v)
     }
 
-    /// Inference: the memory (already rotated, see `BeaconAttendCache`) and the causal step in two mask-free passes.
+    /// Inference: the memory (already rotated, see `BeaconAttendCache`) and the causal step without a mask tensor (one
+    /// pass of the shim's window kernel for float32 on AVX-512, two flash passes elsewhere).
     /// The step's keys sit at the queries' positions, so they rotate with the queries' cos/sin. Returns (output, new
     /// keys and values before RoPE, the new keys rotated).
     private func beaconInferenceAttention(
