@@ -129,10 +129,6 @@ template <typename T> ChunkKernel kernel_for(int64_t vectors) {
     }
 }
 
-bool is_float_or_bf16(const at::Tensor &t) {
-    return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16;
-}
-
 } // namespace
 
 namespace mr {

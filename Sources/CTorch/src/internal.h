@@ -57,11 +57,17 @@ inline bool cpu_has_avx512() {
 }
 
 /// Whether autograd would record an op on these tensors (grad mode on and one of them requires a gradient).
-inline bool records_gradient(std::initializer_list<const at::Tensor *> tensors) {
+template <typename Tensors> bool records_gradient_any(const Tensors &tensors) {
     if (!at::GradMode::is_enabled()) return false;
     for (const at::Tensor *t : tensors)
         if (t->requires_grad()) return true;
     return false;
+}
+inline bool records_gradient(std::initializer_list<const at::Tensor *> tensors) { return records_gradient_any(tensors); }
+
+/// The dtypes the shim's attention kernels read (bfloat16 widened as it is loaded).
+inline bool is_float_or_bf16(const at::Tensor &t) {
+    return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16;
 }
 
 /// Runs body(begin, end) over contiguous slices of [0, n), one per libtorch intra-op thread (parallel.cpp).

@@ -8,12 +8,10 @@
 // hidden states and, if it is trained, the head's weight: softmax minus the one-hot target, times the weight. The
 // backward pass only scales those saved gradients. Same products as the composed path, about a third of the memory
 // traffic, and no large buffer at all.
-#include "fused_elementwise.h"
+#include "avx512_math.h"
 #include "internal.h"
 
 #include <torch/csrc/autograd/custom_function.h>
-
-#include <immintrin.h>
 
 #include <cmath>
 #include <limits>

@@ -273,12 +273,9 @@ c10::optional<at::Tensor> window_attention(const at::Tensor &query, const std::v
         all.push_back(&k);
         all.push_back(&v);
     }
-    if (at::GradMode::is_enabled())
-        for (const at::Tensor *t : all)
-            if (t->requires_grad()) return c10::nullopt;
+    if (records_gradient_any(all)) return c10::nullopt;
     for (const at::Tensor *t : all)
-        if (!t->device().is_cpu() || !(t->scalar_type() == at::kFloat || t->scalar_type() == at::kBFloat16))
-            return c10::nullopt;
+        if (!t->device().is_cpu() || !is_float_or_bf16(*t)) return c10::nullopt;
     const int64_t dim = query.size(3), length = query.size(2), window_length = window.first.size(2);
     if (dim != 16 && dim != 32 && dim != 64 && dim != 128) return c10::nullopt;
     if (window_length > std::numeric_limits<int32_t>::max() / 2) return c10::nullopt;
