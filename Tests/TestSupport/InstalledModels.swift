@@ -37,11 +37,16 @@ public func builtExecutable(_ name: String) -> URL? {
     return nil
 }
 
-/// Runs `executable` with `arguments` and the current environment; returns status, stdout and stderr.
-public func runProcess(_ executable: URL, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+/// Runs `executable` with `arguments` and the current environment plus `environment`; returns status, stdout and
+/// stderr.
+public func runProcess(_ executable: URL, _ arguments: [String],
+                       environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

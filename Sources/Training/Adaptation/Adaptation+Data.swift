@@ -1,4 +1,4 @@
-import Data
+import Datasets
 import Foundation
 import Models
 import Tokenizers
@@ -7,13 +7,13 @@ import Torch
 /// The data stages of `Adaptation`: split and token store, clue examples, SFT stores.
 extension Adaptation {
     /// The tokenizer files of the model: those of its directory, or converted from its GGUF.
-    func tokenizerFiles() throws -> [String: Foundation.Data] {
+    func tokenizerFiles() throws -> [String: Data] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: model.path, isDirectory: &isDirectory) else {
             throw TrainingError.invalidModel(path: model.path, reason: "no such file or directory (--model)")
         }
         if !isDirectory.boolValue { return try GGUFConversion.tokenizerFiles(of: GGUFFile(url: model)) }
-        var files: [String: Foundation.Data] = [:]
+        var files: [String: Data] = [:]
         for name in ModelSource.companionFiles {
             if let data = FileManager.default.contents(atPath: model.appendingPathComponent(name).path) { files[name] = data }
         }
@@ -37,7 +37,7 @@ extension Adaptation {
         for (dir, documents) in [(layout.trainingText, training), (layout.heldOutText, heldOut)] {
             try fm.createDirectory(at: dir, withIntermediateDirectories: true)
             for document in documents {
-                try DurableFile.write(Foundation.Data(document.text.utf8), to: dir.appendingPathComponent(Self.fileName(document)))
+                try DurableFile.write(Data(document.text.utf8), to: dir.appendingPathComponent(Self.fileName(document)))
             }
         }
         try fm.createDirectory(at: layout.tokenizer, withIntermediateDirectories: true)

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import XCTest
 
-@testable import Data
+@testable import Datasets
 
 /// What `body` writes to file descriptor 2.
 func capturingStandardError(_ body: () throws -> Void) throws -> String {

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import XCTest
 
-@testable import Data
+@testable import Datasets
 
 final class SFTStoreTests: XCTestCase {
     var dir: URL!

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Data
+import Datasets
 import Foundation
 import Training
 
@@ -68,7 +68,7 @@ struct AdaptCommand: ParsableCommand {
     /// Data errors (bad files in the folder, evaluation books) as one line and exit status 1.
     private func reportingErrors<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch let error as DataError {
-            FileHandle.standardError.write(Foundation.Data("error: \(error.localizedDescription)\n".utf8))
+            FileHandle.standardError.write(Data("error: \(error.localizedDescription)\n".utf8))
             throw ExitCode.failure
         }
     }

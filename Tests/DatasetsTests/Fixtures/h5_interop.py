@@ -1,4 +1,4 @@
-"""h5py, the reference HDF5 reader, against MemoRAG-Swift's stores (run by DataTests through runPythonCheck).
+"""h5py, the reference HDF5 reader, against MemoRAG-Swift's stores (run by DatasetsTests through runPythonCheck).
 
   h5_interop.py check-tokens FILE EXPECTED.json   # the pretraining store we wrote has exactly these contents
   h5_interop.py check-sft FILE EXPECTED.json      # the SFT store we wrote has exactly these contents

@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 import XCTest
 
-@testable import Data
+@testable import Datasets
 
 let testTokenizerHash = String(repeating: "0123456789abcdef", count: 4)
 

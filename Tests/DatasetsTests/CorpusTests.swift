@@ -3,7 +3,7 @@ import TestSupport
 import Torch
 import XCTest
 
-@testable import Data
+@testable import Datasets
 
 final class CorpusTests: XCTestCase {
     func fixture(_ name: String) -> URL {

@@ -3,7 +3,7 @@ import TestSupport
 import Tokenizers
 import XCTest
 
-@testable import Data
+@testable import Datasets
 
 /// A byte-level BPE tokenizer trained for the test on `texts`, with ChatML special tokens and a ChatML chat
 /// template in tokenizer_config.json, written to `dir` (vocabulary ≤ 512, the tiny llama fixture's size).

@@ -3,7 +3,7 @@ import TestSupport
 import Tokenizers
 import XCTest
 
-@testable import Data
+@testable import Datasets
 
 final class BuilderTests: XCTestCase {
     var dir: URL!

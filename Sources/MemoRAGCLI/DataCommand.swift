@@ -1,5 +1,5 @@
 import ArgumentParser
-import Data
+import Datasets
 import Foundation
 import Models
 import Tokenizers

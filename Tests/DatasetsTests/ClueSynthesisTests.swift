@@ -4,7 +4,7 @@ import TestSupport
 import Tokenizers
 import XCTest
 
-@testable import Data
+@testable import Datasets
 
 final class ClueSynthesisTests: XCTestCase {
     let document = """

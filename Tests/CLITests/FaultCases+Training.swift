@@ -1,0 +1,5 @@
+extension FaultCase {
+    /// Hostile inputs met by the training side of the CLI.
+    static let training: [FaultCase] = [
+    ]
+}
