@@ -77,17 +77,19 @@ public enum AnswerMetrics {
     }
 }
 
-/// The share of gold evidence passages found in the retrieved evidence: a gold passage counts as found when its
-/// normalised text (lower case, whitespace collapsed) lies inside one retrieved passage, or shares at least half of
-/// its tokens with one (gold passages may straddle chunk borders).
+/// The share of a question's gold passages found in retrieved passages. A gold passage counts as found when a
+/// retrieved passage holds it (case and spacing ignored), or holds an unbroken run of at least half its words
+/// (punctuation ignored): a quote cut in two by a passage boundary is found by either half. Scattered shared words
+/// never count — half the words of a quote are often function words that any long passage contains.
 public enum EvidenceRecall {
     public static func recall(gold: [String], found: [Evidence]) -> Double {
         guard !gold.isEmpty else { return 1 }
-        let retrieved = found.map { normalise($0.text) }
+        let retrieved = found.map { (text: normalise($0.text), words: AnswerMetrics.tokens($0.text)) }
         let hits = gold.filter { passage in
             let g = normalise(passage)
-            return retrieved.contains { $0.contains(g) }
-                || retrieved.contains { tokenOverlap(g, $0) >= 0.5 }
+            let words = AnswerMetrics.tokens(passage)
+            return retrieved.contains { $0.text.contains(g) }
+                || retrieved.contains { !words.isEmpty && 2 * longestCommonRun(words, $0.words) >= words.count }
         }
         return Double(hits.count) / Double(gold.count)
     }
@@ -96,10 +98,19 @@ public enum EvidenceRecall {
         text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
     }
 
-    private static func tokenOverlap(_ gold: String, _ passage: String) -> Double {
-        let g = AnswerMetrics.tokens(gold)
-        guard !g.isEmpty else { return 0 }
-        let p = Set(AnswerMetrics.tokens(passage))
-        return Double(g.filter(p.contains).count) / Double(g.count)
+    /// The length of the longest run of consecutive words that `a` and `b` share.
+    static func longestCommonRun(_ a: [String], _ b: [String]) -> Int {
+        guard !a.isEmpty, !b.isEmpty else { return 0 }
+        var previous = [Int](repeating: 0, count: b.count + 1)
+        var best = 0
+        for i in 1...a.count {
+            var current = [Int](repeating: 0, count: b.count + 1)
+            for j in 1...b.count where a[i - 1] == b[j - 1] {
+                current[j] = previous[j - 1] + 1
+                best = max(best, current[j])
+            }
+            previous = current
+        }
+        return best
     }
 }

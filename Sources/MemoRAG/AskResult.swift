@@ -38,7 +38,8 @@ public struct Evidence: Codable, Sendable, Equatable {
     /// Unicode-scalar offsets into the document text (Python `str` indices), half-open.
     public var start: Int
     public var end: Int
-    /// Best inner-product score over the clues that found it.
+    /// Its score in the ranking that chose it (`MemoRAG.rankPassages`): the best cosine over the clues that found
+    /// it, or a reciprocal-rank sum.
     public var score: Float
     public var text: String
 

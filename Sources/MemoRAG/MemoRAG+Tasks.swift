@@ -69,7 +69,7 @@ extension MemoRAG {
             }
             timings.recall = (clock.now - mark).seconds
             mark = clock.now
-            let found = try retrieve(clues.map(\.text), store: store)
+            let found = try rankPassages(for: clues, store: store)
             timings.retrieve = (clock.now - mark).seconds
             try Task.checkCancellation()
             mark = clock.now
@@ -133,25 +133,8 @@ extension MemoRAG {
         return ClueFilter.deduplicated(clues)
     }
 
-    /// The top `hits` passages of every clue, best score per passage.
-    func retrieve(_ queries: [String], store: MemoryStore) throws -> [Evidence] {
-        guard !queries.isEmpty, store.index.count > 0 else { return [] }
-        let vectors = try embedder.embed(queries)
-        var best: [Int: Float] = [:]
-        for hits in try store.index.search(vectors, k: min(configuration.hits, store.index.count)) {
-            for hit in hits where hit.id >= 0 && hit.id < store.chunks.count {
-                best[hit.id] = max(best[hit.id] ?? -.infinity, hit.score)
-            }
-        }
-        return best.map { id, score in
-            let chunk = store.chunks[id]
-            return Evidence(chunkId: id, document: chunk.doc, start: chunk.start, end: chunk.end, score: score,
-                            text: chunk.text)
-        }
-    }
-
-    /// Fits the evidence into the generator's positions (best-scored first), puts it back in document order, and
-    /// generates the answer.
+    /// Fits the evidence into the generator's positions (in ranking order, best first), puts it back in document
+    /// order, and generates the answer.
     private func generateAnswer(query: String?, evidence: [Evidence], store: MemoryStore, maxNewTokens: Int,
                                 onText: (@Sendable (String) -> Void)?) async throws
         -> (String, [Evidence], Int)
@@ -184,7 +167,7 @@ extension MemoRAG {
         let cap = requested.map { min(budget, overhead + min($0, budget)) } ?? budget
         var chosen: [Evidence] = []
         var used = overhead
-        for item in evidence.sorted(by: { $0.score > $1.score }) {
+        for item in evidence {
             let cost = tokenizer.encode(item.text, addSpecialTokens: false).count + 2
             if used + cost <= cap {
                 chosen.append(item)

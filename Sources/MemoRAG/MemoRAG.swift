@@ -141,6 +141,7 @@ public actor MemoRAG {
             ratio = memory.ratio ?? ratio
             entries = max(entries, memory.state.entriesPerLayer)
         }
+        store.lexical = BM25Index(passages: store.chunks.map(\.text))
         // 3. Write everything, atomically replacing the cache dir.
         let mark = clock.now
         store.manifest.updatedAt = Self.timestamp()
@@ -316,6 +317,19 @@ struct MemoryStore {
     var chunks: [Chunk]
     var index: VectorIndex
     var prompts: PromptSet
+    /// BM25 over `chunks`, for hybrid search; rebuilt whenever the chunks change (milliseconds for a book).
+    var lexical: BM25Index
+
+    init(dir: URL, manifest: CacheManifest, memories: [any ContextMemory], chunks: [Chunk], index: VectorIndex,
+         prompts: PromptSet) {
+        self.dir = dir
+        self.manifest = manifest
+        self.memories = memories
+        self.chunks = chunks
+        self.index = index
+        self.prompts = prompts
+        lexical = BM25Index(passages: chunks.map(\.text))
+    }
 }
 
 /// Who answers from the evidence.

@@ -34,6 +34,12 @@ public struct MemoRAGConfiguration: Sendable {
     public var chunkTokens: Int?
     /// Passages retrieved per clue (MemoRAG: 3).
     public var hits = 3
+    /// How the question's and the clues' passage lists are merged into one ranking (`EvidenceFusion`).
+    public var fusion: EvidenceFusion = .reciprocalRank
+    /// Weight of the question's own list in reciprocal rank fusion (each clue's list weighs 1).
+    public var queryWeight = 1.0
+    /// Dense retrieval alone, or fused per query with BM25 (`PassageSearch`).
+    public var search: PassageSearch = .dense
     /// faiss `index_factory` string ("Flat" = exact inner product; e.g. "HNSW32" or "IVF256,Flat" for large corpora).
     public var indexFactory = "Flat"
     /// The most tokens of retrieved passages put before the generator (best-scored first, never more than its

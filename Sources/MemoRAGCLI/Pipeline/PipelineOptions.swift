@@ -16,6 +16,13 @@ struct PipelineOptions: ParsableArguments {
     var evidenceTokens: EvidenceTokens?
     @Option(help: "A prompt-set JSON file replacing the built-in prompts (same keys as Resources/prompts/en.json).")
     var prompts: String?
+    @Option(help: "Passages retrieved per clue and for the question (default: 3, as MemoRAG).") var hits: Int?
+    @Option(help: "How the question's and the clues' passage lists merge: rrf (reciprocal rank fusion, the default) or max-score (MemoRAG's: best raw cosine).")
+    var fusion: EvidenceFusion?
+    @Option(help: "Weight of the question's own list in rrf fusion (each clue's weighs 1; default 1).")
+    var questionWeight: Double?
+    @Option(help: "Passage search: dense (the default) or hybrid (dense fused with BM25 per query).")
+    var search: PassageSearch?
 
     /// The configuration for a new memory, or for `manifest`'s when one is given (its models are the defaults).
     func configuration(manifest: CacheManifest? = nil) throws -> MemoRAGConfiguration {
@@ -29,6 +36,18 @@ struct PipelineOptions: ParsableArguments {
         configuration.int8Weights = precision?.int8Weights
         configuration.promptsFile = prompts.map { URL(fileURLWithPath: $0) }
         configuration.evidenceTokens = evidenceTokens?.limit
+        if let hits {
+            guard hits >= 1 else { throw ValidationError("--hits must be at least 1, got \(hits)") }
+            configuration.hits = hits
+        }
+        if let questionWeight {
+            guard questionWeight.isFinite, questionWeight >= 0 else {
+                throw ValidationError("--question-weight must be a finite number ≥ 0, got \(questionWeight)")
+            }
+            configuration.queryWeight = questionWeight
+        }
+        if let fusion { configuration.fusion = fusion }
+        if let search { configuration.search = search }
         if let manifest {
             configuration.mode = manifest.mode
             configuration.language = manifest.language
@@ -58,3 +77,6 @@ struct EvidenceTokens: ExpressibleByArgument {
 func readManifest(_ cacheDir: String) throws -> CacheManifest {
     try CacheManifest.read(from: URL(fileURLWithPath: cacheDir))
 }
+
+extension EvidenceFusion: ExpressibleByArgument {}
+extension PassageSearch: ExpressibleByArgument {}

@@ -1,0 +1,67 @@
+import Retrieval
+
+/// How the passage lists of the query and of each clue become the one ranking that fills the evidence budget.
+public enum EvidenceFusion: String, Sendable, CaseIterable {
+    /// The reference MemoRAG's: the union of every list, each passage scored by its best raw similarity to any of
+    /// them. A vague clue's passages then crowd out the query's own best ones whenever its cosines run higher.
+    case maxScore = "max-score"
+    /// Reciprocal rank fusion (`RankFusion`): passages compete on their rank in each list, the query's list
+    /// weighted by `queryWeight`; passages several clues agree on rise.
+    case reciprocalRank = "rrf"
+}
+
+/// What searches the passages for each query and clue.
+public enum PassageSearch: String, Sendable, CaseIterable {
+    /// The dense retriever's faiss index alone (MemoRAG's).
+    case dense
+    /// The dense list and a BM25 list of the same depth, merged per query by reciprocal rank fusion: names and rare
+    /// words that the sentence embedder blurs still match.
+    case hybrid
+}
+
+extension MemoRAG {
+    /// The passages for `clues` (a `.query` clue is the user's question), best first, as `ask` ranks them before it
+    /// fits the generator's budget: each clue's top `depth` passages (default `configuration.hits`), merged by
+    /// `configuration.fusion`. `Evidence.score` is the fused score (the best cosine for `.maxScore` with dense
+    /// search; a reciprocal-rank sum otherwise).
+    /// `search` replaces `configuration.search` for this call.
+    public func rankPassages(for clues: [Clue], depth: Int? = nil, search: PassageSearch? = nil) throws -> [Evidence] {
+        try rankPassages(for: clues, depth: depth, search: search, store: loaded())
+    }
+
+    func rankPassages(for clues: [Clue], depth: Int? = nil, search: PassageSearch? = nil,
+                      store: MemoryStore) throws -> [Evidence] {
+        guard !clues.isEmpty, store.index.count > 0 else { return [] }
+        let depth = min(depth ?? configuration.hits, store.index.count)
+        guard depth > 0 else { throw MemoRAGError.invalidArgument("passages per clue must be at least 1, got \(depth)") }
+        let dense = try store.index.search(try embedder.embed(clues.map(\.text)), k: depth)
+            .map { list in list.filter { hit in hit.id >= 0 && hit.id < store.chunks.count } }
+        let lists: [[(id: Int, score: Float)]]
+        switch search ?? configuration.search {
+        case .dense:
+            lists = dense
+        case .hybrid:
+            lists = zip(clues, dense).map { clue, denseList in
+                let lexical = store.lexical.search(clue.text, k: depth)
+                return RankFusion.reciprocalRank([(ids: denseList.map(\.id), weight: 1), (ids: lexical.map(\.id), weight: 1)])
+                    .prefix(depth).map { (id: $0.id, score: Float($0.score)) }
+            }
+        }
+        let ranked: [(id: Int, score: Float)]
+        switch configuration.fusion {
+        case .maxScore:
+            var best: [Int: Float] = [:]
+            for list in lists { for hit in list { best[hit.id] = max(best[hit.id] ?? -.infinity, hit.score) } }
+            ranked = best.map { (id: $0.key, score: $0.value) }.sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }
+        case .reciprocalRank:
+            ranked = RankFusion.reciprocalRank(zip(clues, lists).map { clue, list in
+                (ids: list.map(\.id), weight: clue.kind == .query ? configuration.queryWeight : 1)
+            }).map { (id: $0.id, score: Float($0.score)) }
+        }
+        return ranked.map { id, score in
+            let chunk = store.chunks[id]
+            return Evidence(chunkId: id, document: chunk.doc, start: chunk.start, end: chunk.end, score: score,
+                            text: chunk.text)
+        }
+    }
+}

@@ -1,0 +1,27 @@
+/// Merges ranked lists of passage ids into one ranking.
+///
+/// Raw scores of different lists are not comparable (a generic clue matches many passages with a high cosine, and
+/// BM25 scores are unbounded), so passages compete on their ranks: reciprocal rank fusion (Cormack et al., 2009)
+/// gives a passage `Σ weight / (k + rank)` over the lists that hold it (rank 1 = best). A passage several lists
+/// agree on rises; a list's weight says how much its order counts.
+public enum RankFusion {
+    /// The conventional constant of reciprocal rank fusion: it flattens the gap between ranks 1 and 2 so that
+    /// agreement between lists weighs more than one list's top place.
+    public static let defaultK = 60.0
+
+    /// The fused ranking, best first; ties keep the order in which passages first appear across the lists.
+    public static func reciprocalRank(_ lists: [(ids: [Int], weight: Double)], k: Double = defaultK)
+        -> [(id: Int, score: Double)]
+    {
+        var scores: [Int: Double] = [:]
+        var firstSeen: [Int: Int] = [:]
+        for (ids, weight) in lists {
+            for (rank, id) in ids.enumerated() {
+                scores[id, default: 0] += weight / (k + Double(rank + 1))
+                if firstSeen[id] == nil { firstSeen[id] = firstSeen.count }
+            }
+        }
+        return scores.map { (id: $0.key, score: $0.value) }
+            .sorted { $0.score != $1.score ? $0.score > $1.score : firstSeen[$0.id]! < firstSeen[$1.id]! }
+    }
+}

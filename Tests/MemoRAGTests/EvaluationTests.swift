@@ -1,0 +1,65 @@
+import Foundation
+@testable import MemoRAG
+import XCTest
+
+final class EvaluationTests: XCTestCase {
+    private let quote = "It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife."
+
+    private func evidence(_ text: String) -> Evidence {
+        Evidence(chunkId: 0, document: "book", start: 0, end: text.unicodeScalars.count, score: 1, text: text)
+    }
+
+    func testEvidenceRecallFindsWholeAndSplitQuotesButNotScatteredWords() {
+        XCTAssertEqual(EvidenceRecall.recall(gold: [quote], found: [evidence("Chapter 1\n\nIT IS a truth  universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife. More text.")]), 1)
+        // A passage boundary after "fortune,": the first half of the quote ends one passage.
+        XCTAssertEqual(EvidenceRecall.recall(gold: [quote], found: [evidence("Some earlier words. It is a truth universally acknowledged, that a single man in possession of a good fortune,")]), 1)
+        // Every word of the quote, but scattered through an unrelated passage: not found.
+        let scattered = "A wife must be good, in truth; a man is single in want. That fortune of possession is universally acknowledged, it seems, by all."
+        XCTAssertEqual(EvidenceRecall.recall(gold: [quote], found: [evidence(scattered)]), 0)
+        XCTAssertEqual(EvidenceRecall.recall(gold: [quote, "Mr. Bennet was among the earliest"], found: [evidence(quote)]), 0.5)
+        XCTAssertEqual(EvidenceRecall.longestCommonRun(["a", "b", "c", "d"], ["x", "b", "c", "y", "a"]), 2)
+    }
+
+    func testQuestionsFileErrorsNameTheFileAndLine() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("questions-\(getpid()).jsonl")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try Data((#"{"question": "Who?", "answers": ["A"], "evidence": ["x y"], "type": "single"}"# + "\n\n{\"question\": 3}\n").utf8)
+            .write(to: url)
+        XCTAssertThrowsError(try EvalQuestion.read(url)) { error in
+            XCTAssertTrue("\(error.localizedDescription)".contains("\(url.path):3"), "\(error.localizedDescription)")
+        }
+        try Data(#"{"question": "Who?", "answer": "A"}"#.utf8).write(to: url)
+        let questions = try EvalQuestion.read(url)
+        XCTAssertEqual(questions.map(\.id), ["1"])
+        XCTAssertEqual(questions[0].references, ["A"])
+    }
+
+    /// Two questions by hand: the summary's means per variant and type, its curves and the latency quantiles.
+    func testSummaryMeansPerVariantAndType() {
+        func row(_ type: String, f1Answer: String, pipeline: Double, query: Double, spans: Double?, seconds: Double) -> EvalRow {
+            var timings = AskTimings()
+            timings.total = seconds
+            let result = AskResult(query: "q", task: .memorag, answer: f1Answer, clues: [], evidence: [], droppedEvidence: 0,
+                                   timings: timings)
+            var recall: [RetrievalComparison.Variant: Double] = [.pipeline: pipeline, .query: query, .queryDense: query]
+            recall[.spans] = spans
+            let curve = RetrievalComparison.depths.map { _ in pipeline }
+            return EvalRow(question: EvalQuestion(id: type, type: type, question: "q", answers: ["red fox"]),
+                           result: result,
+                           retrieval: RetrievalComparison(passages: 4, recall: recall, curves: [.pipeline: curve]))
+        }
+        let summary = EvalSummary(rows: [row("single", f1Answer: "red fox", pipeline: 1, query: 0.5, spans: 1, seconds: 2),
+                                         row("global", f1Answer: "blue", pipeline: 0, query: 0.5, spans: nil, seconds: 4)],
+                                  settings: "test")
+        XCTAssertEqual(summary.all.questions, 2)
+        XCTAssertEqual(summary.all.f1, 0.5, accuracy: 1e-9)
+        XCTAssertEqual(summary.all.recall["pipeline"]!, 0.5, accuracy: 1e-9)
+        XCTAssertEqual(summary.all.recall["spans"]!, 0.5, accuracy: 1e-9, "a question without span clues counts 0")
+        XCTAssertEqual(summary.byType["single"]!.recall["query"]!, 0.5, accuracy: 1e-9)
+        XCTAssertEqual(summary.byType["global"]!.f1, 0, accuracy: 1e-9)
+        XCTAssertEqual(summary.curves["pipeline"]!, RetrievalComparison.depths.map { _ in 0.5 })
+        XCTAssertEqual(summary.curves["surrogates"]!, RetrievalComparison.depths.map { _ in 0 })
+        XCTAssertEqual(summary.latency["ask_p50"]!, 4, "upper median of two")
+        XCTAssertTrue(summary.table.contains("| single | 1 | 1.000 |"), summary.table)
+    }
+}
