@@ -62,7 +62,7 @@ extension MemoRAG {
             var mark = clock.now
             var clues: [Clue]
             if task == .memorag {
-                clues = try self.clues([.span, .surrogate], query: query)
+                clues = try self.clues(configuration.clueKinds, query: query)
                 clues.append(Clue(kind: .query, text: query, document: nil))
             } else {
                 clues = try keyPoints()
@@ -96,14 +96,15 @@ extension MemoRAG {
     /// they run side by side (see `LibTorch.splittingThreads`).
     private func clues(_ kinds: [Clue.Kind], query: String) throws -> [Clue] {
         let store = try loaded()
-        let filled: [Clue.Kind: String] = [.span: store.prompts.recall, .surrogate: store.prompts.rewrite]
+        let filled: [Clue.Kind: String] = [.span: store.prompts.recall, .surrogate: store.prompts.rewrite,
+                                           .draftAnswer: store.prompts.answer]
             .mapValues { $0.filling(["question": query]) }
         let instructions = try kinds.map { kind in
             guard let instruction = filled[kind] else { throw MemoRAGError.invalidArgument("no prompt writes \(kind) clues") }
             return instruction
         }
         // Recall and rewrite open alike; each memory reads their common opening once for all queries.
-        let opening = memoryModel.commonOpening(Array(filled.values))
+        let opening = memoryModel.commonOpening(instructions)
         // One generation per (kind, document memory).
         let jobs = kinds.indices.flatMap { kind in store.memories.indices.map { (kind: kind, memory: $0) } }
         let (memoryModel, configuration) = (memoryModel, configuration)

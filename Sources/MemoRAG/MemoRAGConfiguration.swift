@@ -34,6 +34,9 @@ public struct MemoRAGConfiguration: Sendable {
     public var chunkTokens: Int?
     /// Passages retrieved per clue (MemoRAG: 3).
     public var hits = 3
+    /// The clues `ask` writes before retrieving: recalled spans and surrogate questions (MemoRAG's), and optionally
+    /// the memory's draft answer (`.draftAnswer`, which retrieves like a hypothetical document).
+    public var clueKinds: [Clue.Kind] = [.span, .surrogate]
     /// How the question's and the clues' passage lists are merged into one ranking (`EvidenceFusion`).
     public var fusion: EvidenceFusion = .reciprocalRank
     /// Weight of the question's own list in reciprocal rank fusion (each clue's list weighs 1).

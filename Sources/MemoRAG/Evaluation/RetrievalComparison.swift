@@ -23,6 +23,8 @@ public struct RetrievalComparison: Codable, Sendable, Equatable {
         case spans
         /// The surrogate questions alone.
         case surrogates
+        /// The memory's draft answers alone (when `clueKinds` asks for them).
+        case answers
     }
 
     /// Passages the generator was given.
@@ -44,6 +46,7 @@ extension MemoRAG {
             .query: [question],
             .spans: result.clues.filter { $0.kind == .span },
             .surrogates: result.clues.filter { $0.kind == .surrogate },
+            .answers: result.clues.filter { $0.kind == .draftAnswer },
         ]
         let n = result.evidence.count
         var recall: [RetrievalComparison.Variant: Double] = [.pipeline: EvidenceRecall.recall(gold: gold, found: result.evidence)]

@@ -21,6 +21,8 @@ struct PipelineOptions: ParsableArguments {
     var fusion: EvidenceFusion?
     @Option(help: "Weight of the question's own list in rrf fusion (each clue's weighs 1; default 1).")
     var questionWeight: Double?
+    @Option(help: "Clues written before retrieval, comma-separated: span, surrogate, answer (default: span,surrogate, as MemoRAG).")
+    var clues: String?
     @Option(help: "Passage search: dense (the default) or hybrid (dense fused with BM25 per query).")
     var search: PassageSearch?
 
@@ -45,6 +47,17 @@ struct PipelineOptions: ParsableArguments {
                 throw ValidationError("--question-weight must be a finite number ≥ 0, got \(questionWeight)")
             }
             configuration.queryWeight = questionWeight
+        }
+        if let clues {
+            let names: [String: Clue.Kind] = ["span": .span, "surrogate": .surrogate, "answer": .draftAnswer]
+            configuration.clueKinds = try clues.split(separator: ",").map { name in
+                let trimmed = name.trimmingCharacters(in: .whitespaces)
+                guard let kind = names[trimmed] else {
+                    throw ValidationError("--clues: unknown clue kind '\(trimmed)' (expected span, surrogate or answer)")
+                }
+                return kind
+            }
+            guard !configuration.clueKinds.isEmpty else { throw ValidationError("--clues names no clue kind") }
         }
         if let fusion { configuration.fusion = fusion }
         if let search { configuration.search = search }
