@@ -120,23 +120,35 @@ final class BeaconTrainingTests: XCTestCase {
         for (name, value) in TinyRun.parameters(reloaded.decoder) { XCTAssertTrue(try final[name]!.equals(value), name) }
     }
 
-    /// `sft` on an SFT store: labels only on the replies, and the reply loss falls.
-    func testSFTLowersTheReplyLoss() throws {
+    /// A workspace whose model dir holds the tiny beacon model.
+    private func beaconWorkspace() throws -> TinyRun.Workspace {
         let workspace = try TinyRun.Workspace()
-        defer { workspace.remove() }
         let model = try beaconModel()
         try model.hfConfigJSON(dtype: .float32).write(to: workspace.modelDir.appendingPathComponent("config.json"))
         try Safetensors.save(TinyRun.parameters(model), to: workspace.modelDir.appendingPathComponent("model.safetensors"))
+        return workspace
+    }
+
+    /// An SFT store with one recall example per context: the context is the first `contextLengths[i]` tokens of a
+    /// learnable document, the prompt two tokens, the reply the document's opening (learnable only through memory).
+    private func sftStore(in workspace: TinyRun.Workspace, contextLengths: [Int]) throws -> URL {
         let url = workspace.root.appendingPathComponent("sft.h5")
         let writer = try SFTStoreWriter(url: url, vocabSize: 64, tokenizerSHA256: String(repeating: "0", count: 64))
-        let documents = TinyRun.documents(count: 4, length: 40)
+        let documents = TinyRun.documents(count: contextLengths.count, length: 40)
         for (i, document) in documents.enumerated() {
-            let context = try writer.addContext(document.map(UInt32.init), key: "doc\(i)")
-            // The reply repeats the document's opening: learnable only through the memory.
+            let context = try writer.addContext(document.prefix(contextLengths[i]).map(UInt32.init), key: "doc\(i)")
             try writer.addExample(contextID: context, prompt: [3, 4], target: document.prefix(4).map(UInt32.init),
                                   task: .recall)
         }
         try writer.finish()
+        return url
+    }
+
+    /// `sft` on an SFT store: labels only on the replies, and the reply loss falls.
+    func testSFTLowersTheReplyLoss() throws {
+        let workspace = try beaconWorkspace()
+        defer { workspace.remove() }
+        let url = try sftStore(in: workspace, contextLengths: [40, 40, 40, 40])
         let recipe = try workspace.recipe([
             "stage=sft", "data.train=\(url.path)", "data.ratios=[2]", "data.max_length=64", "trainable.mode=full",
             "max_steps=40", "optimizer.lr=0.01", "schedule.warmup_steps=0", "grad_accumulation=1",
@@ -153,21 +165,10 @@ final class BeaconTrainingTests: XCTestCase {
     /// reaches nothing trainable (libtorch: "element 0 of tensors does not require grad"). It is counted with no
     /// gradient and reported; the run trains through it (issue 22: `memorag adapt` stopped at SFT step 2).
     func testSFTTrainsThroughAnExampleThatFitsInOneWindow() throws {
-        let workspace = try TinyRun.Workspace()
+        let workspace = try beaconWorkspace()
         defer { workspace.remove() }
-        let model = try beaconModel()
-        try model.hfConfigJSON(dtype: .float32).write(to: workspace.modelDir.appendingPathComponent("config.json"))
-        try Safetensors.save(TinyRun.parameters(model), to: workspace.modelDir.appendingPathComponent("model.safetensors"))
-        let url = workspace.root.appendingPathComponent("sft.h5")
-        let writer = try SFTStoreWriter(url: url, vocabSize: 64, tokenizerSHA256: String(repeating: "0", count: 64))
-        let documents = TinyRun.documents(count: 3, length: 40)
-        for (i, document) in documents.enumerated() {
-            // Example 0: 8 context + 2 prompt + 4 reply tokens, inside one 16-token window; the others span three.
-            let context = try writer.addContext(document.prefix(i == 0 ? 8 : 40).map(UInt32.init), key: "doc\(i)")
-            try writer.addExample(contextID: context, prompt: [3, 4], target: document.prefix(4).map(UInt32.init),
-                                  task: .recall)
-        }
-        try writer.finish()
+        // Example 0: 8 context + 2 prompt + 4 reply tokens, inside one 16-token window; the others span three.
+        let url = try sftStore(in: workspace, contextLengths: [8, 40, 40])
         let trainer = try TrainingSetup.makeTrainer(recipe: try workspace.recipe([
             "stage=sft", "data.train=\(url.path)", "data.ratios=[2]", "data.max_length=64", "trainable.mode=only_beacon",
             "max_steps=6", "optimizer.lr=0.01", "schedule.warmup_steps=0", "grad_accumulation=1", "batch_size=1",
