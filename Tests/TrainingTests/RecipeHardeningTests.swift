@@ -25,6 +25,14 @@ final class RecipeHardeningTests: XCTestCase {
         assertRefused(try RecipeLoader.load(file: tiny, overrides: ["seed=-1"]), containing: ["'seed'", "negative"])
     }
 
+    /// `memorag adapt … seed=-1` reached the same trap only after preparing data and writing clues.
+    func testNegativeAdaptationSeedIsRefusedAtLoad() throws {
+        XCTAssertThrowsError(try AdaptationConfig.load(file: recipesDirectory.appendingPathComponent("adapt.yaml"),
+                                                       overrides: ["seed=-1"])) { error in
+            XCTAssertTrue(error.localizedDescription.contains("'seed': must not be negative"), error.localizedDescription)
+        }
+    }
+
     /// 100,000 levels of nesting overflowed the stack inside Yams (a segfault).
     func testDeepNestingIsRefusedBeforeParsing() throws {
         let deep = try tinyText + "extra: " + String(repeating: "[", count: 100_000) + "\n"
