@@ -62,6 +62,9 @@ struct AdaptCommand: ParsableCommand {
                          m.loss, m.lr, m.inputTokensPerSecond, m.elapsed))
         case .validation(let step, let loss, _): print(String(format: "   step %d  validation loss %.4f", step, loss))
         case .checkpoint(let step, let url): print("   step \(step): checkpoint \(url.path)")
+        case .skippedCheckpoint(let name, let reason): print("   not resuming from \(name): \(reason)")
+        case .untrainableSamples(let step, let count):
+            print("   step \(step): \(count) sample(s) gave no gradient (each fits in one beacon window)")
         }
     }
 

@@ -50,6 +50,13 @@ struct TrainCommand: ParsableCommand {
                 print((terminal ? "\n" : "") + String(format: "step %d  validation loss %.4f (%d tokens)", step, loss, tokens))
             case .checkpoint(let step, let url):
                 print((terminal ? "\n" : "") + "step \(step): checkpoint \(url.path)")
+            case .skippedCheckpoint(let name, let reason):
+                print("not resuming from \(name): \(reason)")
+            case .untrainableSamples(let step, let count):
+                // The loss of these samples reaches no trainable parameter (e.g. an SFT sample inside one beacon
+                // window while only beacons train): counted in the loss, no gradient.
+                print((terminal ? "\n" : "") + "step \(step): \(count) sample(s) gave no gradient (nothing trainable "
+                      + "reads them, e.g. a sample that fits in one beacon window)")
             }
         }
     }

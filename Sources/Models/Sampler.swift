@@ -1,4 +1,5 @@
 import Foundation
+import Torch
 
 /// How the next token is chosen from the logits.
 public struct SamplingParameters: Sendable, Equatable {
@@ -79,22 +80,4 @@ public struct Sampler {
         for i in values.indices where values[i] > values[best] { best = i }
         return best
     }
-}
-
-/// A small, fast, seedable generator (Steele et al.'s SplitMix64) so sampling is reproducible across platforms.
-struct SplitMix64 {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform on [0, 1).
-    mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 }

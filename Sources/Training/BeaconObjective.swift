@@ -39,16 +39,38 @@ public final class BeaconObjective: TrainingObjective {
         return ObjectiveLoss(sum: total, tokens: tokens)
     }
 
-    public func accumulateGradients(_ batch: TrainingBatch) throws -> (lossSum: Double, tokens: Int) {
+    public func accumulateGradients(_ batch: TrainingBatch) throws
+        -> (lossSum: Double, tokens: Int, untrainableSamples: Int)
+    {
         var lossSum = 0.0
-        var tokens = 0
+        var tokens = 0, untrainable = 0
+        let onlyBeaconsTrain = decoder.trainableParameters().allSatisfy { $0.name.contains("beacon") }
         for (ids, labels) in try rows(batch) {
+            if onlyBeaconsTrain, !readsBeacons(labels: labels) {
+                // Its loss is measured (it counts in the step's mean) but has no gradient to give.
+                let (mean, valid) = try withNoGrad {
+                    try decoder.beaconLoss(inputIds: ids, labels: labels, rule: rule(for: ids))
+                }
+                lossSum += try mean.item() * Double(valid)
+                tokens += valid
+                untrainable += 1
+                continue
+            }
             let (mean, valid) = try decoder.beaconLossBackward(inputIds: ids, labels: labels, rule: rule(for: ids),
                                                                lossDivisor: 1)
             lossSum += mean * Double(valid)
             tokens += valid
         }
-        return (lossSum, tokens)
+        return (lossSum, tokens, untrainable)
+    }
+
+    /// Whether some labelled position reads the memory of beacons. Only then does the loss depend on the beacon
+    /// parameters: a window's raw tokens do not attend to the beacons the same window makes, so the first window
+    /// (positions `0..<window`) is read with the frozen weights alone, and a sample that fits in it (a short SFT
+    /// example) gets no beacon at all. Position i predicts `labels[i + 1]`.
+    private func readsBeacons(labels: [Int]) -> Bool {
+        guard let window = decoder.config.beacon?.window else { return true }
+        return labels.count > window + 1 && labels[(window + 1)...].contains { $0 != TrainingBatch.ignoreIndex }
     }
 
     /// The ratio draws of a sample depend on its tokens, so a resumed run draws exactly what an uninterrupted one did.

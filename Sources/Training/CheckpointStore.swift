@@ -11,10 +11,14 @@ import Glibc
 /// and checkpoints beyond the newest `keepLast` are retired (renamed to `.trash-…` first, then removed). So a process
 /// killed at any moment leaves every `step-N/` whole; leftovers named `.tmp-*` / `.trash-*` are ignored and removed
 /// by `removeLeftovers()`. The newest checkpoint is the highest complete `step-N/`, even if `latest` was not yet
-/// updated when the process died.
+/// updated when the process died. A `step-N/` that lacks one of `requiredFiles` (emptied or damaged by hand or by
+/// the file system) is not a checkpoint: `incomplete()` names it and why, and it is never resumed from.
 public struct CheckpointStore: Sendable {
     public let directory: URL
     public static let latestFileName = "latest"
+    /// What every checkpoint the trainer writes holds.
+    public static let requiredFiles = ["config.json", "model.safetensors", TrainerState.fileName,
+                                       TrainerState.optimizerFileName]
 
     public init(directory: URL) throws {
         self.directory = directory
@@ -23,8 +27,8 @@ public struct CheckpointStore: Sendable {
 
     public static func name(step: Int) -> String { "step-\(step)" }
 
-    /// Complete checkpoints, oldest first.
-    public func checkpoints() -> [(step: Int, url: URL)] {
+    /// Every `step-N/` directory, complete or not, oldest first.
+    private func stepDirectories() -> [(step: Int, url: URL)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         return names.compactMap { name -> (Int, URL)? in
             guard name.hasPrefix("step-"), let step = Int(name.dropFirst(5)), step >= 0 else { return nil }
@@ -32,15 +36,47 @@ public struct CheckpointStore: Sendable {
         }.sorted { $0.0 < $1.0 }
     }
 
+    /// Why a `step-N/` directory is not a complete checkpoint (nil when it is).
+    private func missing(in url: URL) -> String? {
+        let absent = Self.requiredFiles.filter { !FileManager.default.fileExists(atPath: url.appendingPathComponent($0).path) }
+        return absent.isEmpty ? nil : "no " + absent.joined(separator: ", ")
+    }
+
+    /// Complete checkpoints, oldest first.
+    public func checkpoints() -> [(step: Int, url: URL)] { stepDirectories().filter { missing(in: $0.url) == nil } }
+
+    /// `step-N/` directories that are not complete checkpoints, with what they lack.
+    public func incomplete() -> [(name: String, reason: String)] {
+        stepDirectories().compactMap { dir in missing(in: dir.url).map { (dir.url.lastPathComponent, $0) } }
+    }
+
+    /// Whether the dir holds a run: any `step-N/`, complete or not.
+    public var holdsARun: Bool { !stepDirectories().isEmpty }
+
     public func newest() -> (step: Int, url: URL)? { checkpoints().last }
 
-    /// Partial checkpoints and half-deleted old ones from a killed process; returns their names.
+    /// Partial checkpoints and half-deleted old ones from a killed process, and the temporary files of its atomic
+    /// writes (`.latest.tmp-PID`, `.recipe.yaml.tmp-PID`, …); returns their names.
+    ///
+    /// Partial checkpoint dirs are removed whatever their PID (this is called before the trainer writes any). A
+    /// temporary file is removed only when the process named by its PID is gone: one trainer owns a run dir, but
+    /// nothing stops a second from being started on it by mistake, and deleting a live writer's temporary file
+    /// would make its rename fail. A PID reused since the kill leaves the file for the next start.
     @discardableResult
     public func removeLeftovers() throws -> [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        let leftovers = names.filter { $0.hasPrefix(".tmp-step-") || $0.hasPrefix(".trash-step-") }
+        let leftovers = names.filter {
+            $0.hasPrefix(".tmp-step-") || $0.hasPrefix(".trash-step-") || Self.isStaleTemporaryFile($0)
+        }
         for name in leftovers { try FileManager.default.removeItem(at: directory.appendingPathComponent(name)) }
         return leftovers.sorted()
+    }
+
+    /// `.NAME.tmp-PID` (what `DurableFile.write` writes before its rename) of a process that no longer runs.
+    static func isStaleTemporaryFile(_ name: String) -> Bool {
+        guard name.hasPrefix("."), let marker = name.range(of: ".tmp-", options: .backwards),
+              let pid = pid_t(name[marker.upperBound...]), pid > 0 else { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
     }
 
     /// Writes checkpoint `step`: `write` fills the given (empty, temporary) directory; it becomes `step-N/` only

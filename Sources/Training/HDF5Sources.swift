@@ -13,10 +13,12 @@ public final class TokenStoreSource: TrainingDataSource {
     private let batchSize: Int
     private var index = 0
 
-    /// `validation` picks the store's validation documents instead of the training ones.
+    /// `validation` picks the store's validation documents instead of the training ones. `model` refuses a store
+    /// made for another model (see `StoreCompatibility`).
     public init(url: URL, minLength: Int, maxLength: Int, batchSize: Int, seed: UInt64, separatorToken: Int?,
-                validation: Bool = false) throws {
-        let store = try TokenStore(url: url)
+                validation: Bool = false, model: StoreCompatibility? = nil) throws {
+        let store = try TokenStore(url: url, tokenizerSHA256: model?.tokenizerSHA256)
+        try model?.check(url: url, vocabSize: store.vocabSize)
         let documents = validation ? store.validationDocuments : store.trainingDocuments
         guard !documents.isEmpty else {
             throw TrainingDataError.tooLittleData("\(url.path) has no \(validation ? "validation" : "training") documents")
@@ -63,8 +65,9 @@ public final class SFTStoreSource: TrainingDataSource {
     private var epoch = 0
     private var index = 0
 
-    public init(url: URL, maxLength: Int, seed: UInt64) throws {
-        store = try SFTStore(url: url)
+    public init(url: URL, maxLength: Int, seed: UInt64, model: StoreCompatibility? = nil) throws {
+        store = try SFTStore(url: url, tokenizerSHA256: model?.tokenizerSHA256)
+        try model?.check(url: url, vocabSize: store.vocabSize)
         guard store.exampleCount > 0 else { throw TrainingDataError.tooLittleData("\(url.path) has no examples") }
         self.seed = seed
         self.maxLength = maxLength
@@ -107,5 +110,32 @@ public final class SFTStoreSource: TrainingDataSource {
         self.epoch = epoch
         shuffle()
         self.index = index
+    }
+}
+
+/// What a data store must match to feed a model: the model's tokenizer (the sha256 of its tokenizer.json, when it
+/// has one; the store records the one it was made with) and its vocabulary (ids beyond the embedding fail deep inside
+/// libtorch as "index out of range"). Checked when the store is opened, before any step.
+public struct StoreCompatibility: Sendable {
+    public var tokenizerSHA256: String?
+    public var vocabSize: Int
+
+    public init(tokenizerSHA256: String?, vocabSize: Int) {
+        self.tokenizerSHA256 = tokenizerSHA256
+        self.vocabSize = vocabSize
+    }
+
+    /// The model's: its tokenizer.json among the files that travel with it, and its embedding rows.
+    public init(_ source: ModelSource) {
+        self.init(tokenizerSHA256: source.files["tokenizer.json"].map { SHA256.hex($0) },
+                  vocabSize: source.decoder.config.vocabSize)
+    }
+
+    func check(url: URL, vocabSize storeVocabulary: Int) throws {
+        guard storeVocabulary <= vocabSize else {
+            throw TrainingDataError.unreadable(path: url.path, reason: "its tokenizer has \(storeVocabulary) ids but the "
+                + "model embeds \(vocabSize): the store was made for another model; prepare the data again with "
+                + "the model's tokenizer")
+        }
     }
 }

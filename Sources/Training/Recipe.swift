@@ -126,35 +126,63 @@ public struct Recipe: Codable, Sendable, Equatable {
         case seed, threads, outputDir = "output_dir", resume
     }
 
-    /// Checks the values against each other; the message names the key.
+    /// Tokens one micro-batch may hold (batch_size × data.max_length): 16M tokens of ids alone are 128 MB, and the
+    /// activations of a real model over them far exceed any machine; `TrainingSetup` also checks the model's size.
+    public static let maxBatchTokens = 1 << 24
+    /// Bounds that catch a slipped digit before anything is allocated (a LoRA rank above any layer's width, a
+    /// thread count no machine has).
+    public static let maxLoRARank = 1 << 14
+    public static let maxThreads = 1024
+
+    /// Checks the values against each other and against sane bounds, before anything is written or allocated; the
+    /// message names the key.
     public func validate() throws {
         func fail(_ key: String, _ why: String) -> RecipeError { .invalidValue(key: key, reason: why) }
         guard maxSteps > 0 else { throw fail("max_steps", "must be positive") }
         guard batchSize > 0 else { throw fail("batch_size", "must be positive") }
         guard gradAccumulation > 0 else { throw fail("grad_accumulation", "must be positive") }
-        guard optimizer.lr > 0 else { throw fail("optimizer.lr", "must be positive") }
+        // libtorch and the samplers take the seed as an unsigned 64-bit number.
+        guard seed >= 0 else { throw fail("seed", "must not be negative, got \(seed)") }
+        guard optimizer.lr > 0, optimizer.lr.isFinite else { throw fail("optimizer.lr", "must be positive and finite") }
         guard optimizer.betas.count == 2, optimizer.betas.allSatisfy({ $0 >= 0 && $0 < 1 }) else {
             throw fail("optimizer.betas", "needs two values in [0, 1)")
         }
-        guard optimizer.eps > 0 else { throw fail("optimizer.eps", "must be positive") }
+        guard optimizer.eps > 0, optimizer.eps.isFinite else { throw fail("optimizer.eps", "must be positive and finite") }
+        guard optimizer.weightDecay >= 0, optimizer.weightDecay.isFinite else {
+            throw fail("optimizer.weight_decay", "must be finite and not negative")
+        }
         guard schedule.warmupSteps >= 0 else { throw fail("schedule.warmup_steps", "must not be negative") }
-        guard schedule.minLR >= 0, schedule.minLR <= optimizer.lr else {
+        guard schedule.minLR >= 0, schedule.minLR <= optimizer.lr, schedule.minLR.isFinite else {
             throw fail("schedule.min_lr", "must lie in [0, optimizer.lr]")
         }
         guard data.minLength > 1, data.maxLength >= data.minLength else {
             throw fail("data.max_length", "needs 1 < min_length ≤ max_length")
+        }
+        guard batchSize <= Self.maxBatchTokens / data.maxLength else {
+            throw fail("batch_size", "\(batchSize) sequences of data.max_length \(data.maxLength) tokens is more than "
+                       + "\(Self.maxBatchTokens) tokens in one micro-batch; lower batch_size (grad_accumulation "
+                       + "makes larger effective batches)")
+        }
+        if let ratios = data.ratios, let bad = ratios.first(where: { $0 <= 0 || $0 > data.maxLength }) {
+            throw fail("data.ratios", "\(bad) is not a compression ratio in 1…data.max_length (\(data.maxLength))")
         }
         guard checkpoint.every > 0 else { throw fail("checkpoint.every", "must be positive") }
         guard checkpoint.keepLast > 0 else { throw fail("checkpoint.keep_last", "must be positive") }
         guard validation.every > 0, validation.batches > 0 else { throw fail("validation", "every and batches must be positive") }
         guard log.every > 0 else { throw fail("log.every", "must be positive") }
         guard ["fp32", "bf16", "auto"].contains(dtype) else { throw fail("dtype", "must be fp32, bf16 or auto, got '\(dtype)'") }
-        if let clip = clipGradNorm, clip <= 0 { throw fail("clip_grad_norm", "must be positive (delete it with ~clip_grad_norm)") }
-        if let threads, threads <= 0 { throw fail("threads", "must be positive") }
+        if let clip = clipGradNorm, clip <= 0 || !clip.isFinite {
+            throw fail("clip_grad_norm", "must be positive and finite (delete it with ~clip_grad_norm)")
+        }
+        if let threads, threads <= 0 || threads > Self.maxThreads { throw fail("threads", "must lie in 1…\(Self.maxThreads)") }
         if trainable.mode == .lora {
             guard !(trainable.loraModules ?? []).isEmpty else { throw fail("trainable.lora_modules", "mode 'lora' needs a non-empty list") }
-            guard let rank = trainable.loraRank, rank > 0 else { throw fail("trainable.lora_rank", "mode 'lora' needs a positive rank") }
-            guard let alpha = trainable.loraAlpha, alpha > 0 else { throw fail("trainable.lora_alpha", "mode 'lora' needs a positive alpha") }
+            guard let rank = trainable.loraRank, rank > 0, rank <= Self.maxLoRARank else {
+                throw fail("trainable.lora_rank", "mode 'lora' needs a rank in 1…\(Self.maxLoRARank)")
+            }
+            guard let alpha = trainable.loraAlpha, alpha > 0, alpha.isFinite else {
+                throw fail("trainable.lora_alpha", "mode 'lora' needs a positive, finite alpha")
+            }
         }
         if trainable.mode == .patterns, (trainable.patterns ?? []).isEmpty {
             throw fail("trainable.patterns", "mode 'patterns' needs a non-empty list")

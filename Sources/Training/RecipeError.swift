@@ -10,6 +10,9 @@ public enum RecipeError: Error, LocalizedError, Equatable {
     case notDeletable(key: String)
     case invalidValue(key: String, reason: String)
     case unknownRecipe(name: String, directory: String, known: [String])
+    /// A key given twice: in one YAML mapping (`source` is FILE:LINE of the second, `firstLine` that of the first) or
+    /// in one list of overrides (`firstLine` 0).
+    case duplicateKey(key: String, source: String, firstLine: Int)
 
     public var errorDescription: String? {
         switch self {
@@ -29,6 +32,9 @@ public enum RecipeError: Error, LocalizedError, Equatable {
             return "'\(key)': \(reason)"
         case .unknownRecipe(let name, let directory, let known):
             return "no recipe '\(name)' in \(directory) (recipes: \(known.joined(separator: ", ")))"
+        case .duplicateKey(let key, let source, let firstLine):
+            return "\(source): key '\(key)' is given twice" + (firstLine > 0 ? " (first on line \(firstLine))" : "")
+                + "; keep one"
         }
     }
 }

@@ -1,5 +1,4 @@
 import Foundation
-import Yams
 
 /// Reads a recipe YAML file, applies `key=value` / `~key` overrides, and decodes the result into a `Recipe`.
 ///
@@ -7,19 +6,32 @@ import Yams
 /// lists (`data.ratios=[2,4,8]` or `data.ratios=2,4,8`) and closed choices. Unknown keys — in the file or in an
 /// override — are errors listing the valid keys near them; `~key` deletes an optional key.
 public enum RecipeLoader {
-    public static func load(file: URL, overrides: [String] = []) throws -> Recipe {
-        let text: String
+    ///
+    /// A key may appear once in the file and once in `overrides`. `laterOverrides` are applied after `overrides`
+    /// and may set their keys again (a caller's generated overrides, then the user's).
+    public static func load(file: URL, overrides: [String] = [], laterOverrides: [String] = []) throws -> Recipe {
+        try resolve(yaml: try readText(file), source: file.path, overrides: overrides, laterOverrides: laterOverrides)
+    }
+
+    /// A config file's text, refused before it is read whole when it is larger than any config.
+    static func readText(_ file: URL) throws -> String {
+        let size = (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue ?? 0
+        guard size <= RecipeYAML.maxBytes else {
+            throw RecipeError.unreadable(path: file.path, reason: "\(size) bytes is larger than any config "
+                                             + "(at most \(RecipeYAML.maxBytes))")
+        }
         do {
-            text = try String(contentsOf: file, encoding: .utf8)
+            return try String(contentsOf: file, encoding: .utf8)
         } catch {
             throw RecipeError.unreadable(path: file.path, reason: "cannot read the file (\(error.localizedDescription))")
         }
-        return try resolve(yaml: text, source: file.path, overrides: overrides)
     }
 
     /// `source` names the text in error messages (its file path).
-    public static func resolve(yaml text: String, source: String, overrides: [String] = []) throws -> Recipe {
-        let recipe: Recipe = try decode(yaml: text, source: source, overrides: overrides, schema: RecipeSchema.schema)
+    public static func resolve(yaml text: String, source: String, overrides: [String] = [],
+                               laterOverrides: [String] = []) throws -> Recipe {
+        let recipe: Recipe = try decode(yaml: text, source: source, overrides: overrides, laterOverrides: laterOverrides,
+                                        schema: RecipeSchema.schema)
         try recipe.validate()
         return recipe
     }
@@ -27,9 +39,12 @@ public enum RecipeLoader {
     /// Any config described by `schema`, read the way recipes are: the file's keys and the overrides checked against
     /// the schema (unknown keys are errors naming the valid ones near them), typed, then decoded into `T`.
     public static func decode<T: Decodable>(yaml text: String, source: String, overrides: [String] = [],
-                                            schema: ConfigSchema) throws -> T {
+                                            laterOverrides: [String] = [], schema: ConfigSchema) throws -> T {
         var values = try flatten(parseYAML(text, source: source), source: source, schema: schema)
-        for override in overrides { try apply(override, to: &values, schema: schema) }
+        for layer in [overrides, laterOverrides] {
+            try refuseRepeatedKeys(layer)
+            for override in layer { try apply(override, to: &values, schema: schema) }
+        }
         for field in schema.fields where !field.optional && values[field.path] == nil {
             throw RecipeError.missingKey(key: field.path, source: source)
         }
@@ -93,13 +108,7 @@ public enum RecipeLoader {
     // MARK: - Parsing
 
     private static func parseYAML(_ text: String, source: String) throws -> [String: Any] {
-        let loaded: Any?
-        do {
-            loaded = try Yams.load(yaml: text)
-        } catch {
-            throw RecipeError.unreadable(path: source, reason: "not valid YAML (\(error))")
-        }
-        guard let loaded else { return [:] }
+        guard let loaded = try RecipeYAML.load(text, source: source) else { return [:] }
         guard let map = stringKeyed(loaded) else {
             throw RecipeError.unreadable(path: source, reason: "the top level must be a mapping of keys to values")
         }
@@ -140,6 +149,18 @@ public enum RecipeLoader {
         return result
     }
 
+    /// One list of overrides sets each key once (`seed=1 seed=2` is a mistake, not a choice).
+    private static func refuseRepeatedKeys(_ overrides: [String]) throws {
+        var seen: Set<String> = []
+        for override in overrides {
+            let key = override.hasPrefix("~") ? String(override.dropFirst())
+                : String(override.prefix { $0 != "=" })
+            guard seen.insert(key).inserted else {
+                throw RecipeError.duplicateKey(key: key, source: "override '\(override)'", firstLine: 0)
+            }
+        }
+    }
+
     private static func apply(_ override: String, to values: inout [String: Any], schema: ConfigSchema) throws {
         let source = "override '\(override)'"
         if override.hasPrefix("~") {
@@ -167,12 +188,14 @@ public enum RecipeLoader {
         case .string, .choice: return text
         case .intList, .floatList, .stringList:
             // YAML flow lists first (quoted items); globs such as [*q_proj*] are not YAML, so fall back to commas.
-            if text.hasPrefix("["), let list = (try? Yams.load(yaml: text)).flatMap({ $0 }) as? [Any] { return list }
+            if text.hasPrefix("["), let list = (try? RecipeYAML.load(text, source: "")).flatMap({ $0 }) as? [Any] {
+                return list
+            }
             var inner = Substring(text)
             if inner.hasPrefix("["), inner.hasSuffix("]") { inner = inner.dropFirst().dropLast() }
             return inner.isEmpty ? [] : inner.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }
         case .int, .float, .bool:
-            return (try? Yams.load(yaml: text)).flatMap { $0 } ?? text
+            return (try? RecipeYAML.load(text, source: "")).flatMap { $0 } ?? text
         }
     }
 
@@ -206,10 +229,11 @@ public enum RecipeLoader {
         return nil
     }
 
-    /// YAML 1.1 reads `3e-4` (no dot) as a string, so numeric strings count as floats.
+    /// YAML 1.1 reads `3e-4` (no dot) as a string, so numeric strings count as floats. `.inf` and `.nan` are no
+    /// setting's value.
     private static func double(_ value: Any) -> Double? {
         if value is Bool { return nil }
-        if let v = value as? Double { return v }
+        if let v = value as? Double { return v.isFinite ? v : nil }
         if let v = value as? Int { return Double(v) }
         if let s = value as? String, let v = Double(s), v.isFinite { return v }
         return nil

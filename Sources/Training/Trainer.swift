@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import NN
 import Torch
 
@@ -21,6 +22,9 @@ public final class Trainer {
     /// Files copied into every checkpoint (tokenizer.json, tokenizer_config.json, generation_config.json).
     public let extraFiles: [String: Data]
     public private(set) var step = 0
+    /// Samples of the last step whose loss depended on no trainable parameter (see `TrainingObjective`): they
+    /// counted in the loss and gave no gradient.
+    public private(set) var untrainableSamples = 0
 
     private let trainable: [Tensor]
     private let validationStart: DataCursor?
@@ -73,7 +77,7 @@ public final class Trainer {
 
     /// Trains to `recipe.maxSteps`, resuming first when `recipe.resume` is set and a checkpoint exists.
     public func run(progress: (TrainingEvent) -> Void = { _ in }) throws {
-        try prepare(progress: progress)
+        try prepareOrResume(progress: progress)
         // A fresh run measures the starting point first, so every run's metrics show what training changed.
         if step == 0, validationData != nil { try recordValidation(progress: progress) }
         let clock = ContinuousClock(), start = clock.now
@@ -81,6 +85,7 @@ public final class Trainer {
         while step < recipe.maxSteps {
             let inputBefore = inputTokensSeen
             let (loss, tokens, gradNorm) = try trainStep()
+            if untrainableSamples > 0 { progress(.untrainableSamples(step: step, count: untrainableSamples)) }
             windowTokens += tokens
             windowInputTokens += inputTokensSeen - inputBefore
             guard loss.isFinite else { throw TrainingError.nonFiniteLoss(step: step, loss: loss) }
@@ -121,14 +126,16 @@ public final class Trainer {
     /// before clipping.
     public func trainStep() throws -> (loss: Double, tokens: Int, gradNorm: Double) {
         optimizer.learningRate = schedule.rate(at: step)
-        var lossSum = 0.0, tokens = 0
+        var lossSum = 0.0, tokens = 0, untrainable = 0
         for _ in 0..<recipe.gradAccumulation {
             let batch = try data.next()
             inputTokensSeen += batch.inputIds.shape.reduce(1, *)
             let out = try objective.accumulateGradients(batch)
             lossSum += out.lossSum
             tokens += out.tokens
+            untrainable += out.untrainableSamples
         }
+        untrainableSamples = untrainable
         // Gradients of the summed losses, divided once by all counted tokens: the mean over the whole step. That
         // division and the clipping coefficient are one scale the optimizer applies as it reads each gradient.
         let meanScale = 1 / Double(max(tokens, 1))
@@ -160,25 +167,37 @@ public final class Trainer {
 
     // MARK: - Start, resume, checkpoints
 
-    private func prepare(progress: (TrainingEvent) -> Void) throws {
+    /// A fresh start, or — with `resume` and a checkpoint in the output dir — a resume from the newest complete
+    /// checkpoint (weights, optimizer moments, data cursor, RNG, step, metrics). Checkpoints that cannot be resumed
+    /// from (`step-N/` dirs missing files, unreadable trainer state) are skipped and reported, not fatal.
+    private func prepareOrResume(progress: (TrainingEvent) -> Void) throws {
         try LibTorch.manualSeed(UInt64(recipe.seed))
-        guard let newest = store.newest() else {
-            try store.removeLeftovers()
+        // Any step-N dir, even an incomplete one, is a run this process must not silently replace.
+        guard !store.holdsARun || recipe.resume else { throw TrainingError.outputExists(path: store.directory.path) }
+        let removed = try store.removeLeftovers()
+        for (name, reason) in store.incomplete() { progress(.skippedCheckpoint(name: name, reason: reason)) }
+        var resumable: (url: URL, state: TrainerState)?
+        for candidate in store.checkpoints().reversed() {
+            do {
+                resumable = (candidate.url, try TrainerState.read(from: candidate.url))
+                break
+            } catch {
+                progress(.skippedCheckpoint(name: candidate.url.lastPathComponent, reason: error.localizedDescription))
+            }
+        }
+        guard let (url, state) = resumable else {
             try? FileManager.default.removeItem(at: metricsURL)
             return
         }
-        guard recipe.resume else { throw TrainingError.outputExists(path: store.directory.path) }
-        let removed = try store.removeLeftovers()
-        let state = try TrainerState.read(from: newest.url)
-        try loadWeightsInPlace(from: newest.url)
-        try optimizer.load(from: newest.url.appendingPathComponent(TrainerState.optimizerFileName))
+        try loadWeightsInPlace(from: url)
+        try optimizer.load(from: url.appendingPathComponent(TrainerState.optimizerFileName))
         try data.restore(state.dataCursor)
         try LibTorch.setRNGState(TrainerState.decodeRNG(state.rngState))
         step = state.step
         tokensSeen = state.tokensSeen
         elapsedBefore = state.elapsed
         try truncateMetrics(to: state.metricsOffset)
-        progress(.resumed(step: step, from: newest.url, removedLeftovers: removed))
+        progress(.resumed(step: step, from: url, removedLeftovers: removed))
     }
 
     /// Copies a checkpoint's weights into the model's existing tensors. (`Module.update` would install new tensor
@@ -251,8 +270,4 @@ public final class Trainer {
         defer { try? handle.close() }
         try handle.truncate(atOffset: min(size, metricsSize()))
     }
-}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }

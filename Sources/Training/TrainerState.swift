@@ -86,6 +86,12 @@ public struct StepMetrics: Codable, Sendable, Equatable {
 /// What the trainer reports while it runs (the CLI turns these into terminal lines; the library never prints).
 public enum TrainingEvent: Sendable {
     case resumed(step: Int, from: URL, removedLeftovers: [String])
+    /// A `step-N/` dir that is not resumed from (what it lacks, or why its state is unreadable); reported before
+    /// `resumed` (or before a fresh start when no checkpoint is left).
+    case skippedCheckpoint(name: String, reason: String)
+    /// Samples of a step whose loss depends on no trainable parameter (an SFT sample that fits in one beacon window
+    /// while only beacon parameters train): counted in the loss, no gradient.
+    case untrainableSamples(step: Int, count: Int)
     case step(StepMetrics)
     case validation(step: Int, loss: Double, tokens: Int)
     case checkpoint(step: Int, url: URL)

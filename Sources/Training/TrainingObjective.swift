@@ -28,15 +28,21 @@ public protocol TrainingObjective: AnyObject {
     func loss(_ batch: TrainingBatch) throws -> ObjectiveLoss
     /// Accumulates into the trainable parameters' `.grad` the gradients of `batch`'s summed loss and returns the
     /// summed loss value and token count. The default back-propagates `loss(batch)`; an objective that bounds its
-    /// memory by recomputation (the beacon objective) runs its own backward pass.
-    func accumulateGradients(_ batch: TrainingBatch) throws -> (lossSum: Double, tokens: Int)
+    /// memory by recomputation (the beacon objective) runs its own backward pass. A sample whose loss depends on no
+    /// trainable parameter adds its loss and tokens but no gradient, and is counted in `untrainableSamples`: it
+    /// never stops the run.
+    func accumulateGradients(_ batch: TrainingBatch) throws -> (lossSum: Double, tokens: Int, untrainableSamples: Int)
 }
 
 extension TrainingObjective {
-    public func accumulateGradients(_ batch: TrainingBatch) throws -> (lossSum: Double, tokens: Int) {
+    public func accumulateGradients(_ batch: TrainingBatch) throws
+        -> (lossSum: Double, tokens: Int, untrainableSamples: Int)
+    {
         let out = try loss(batch)
+        // A loss that reaches no trainable parameter has no graph to back-propagate through.
+        guard out.sum.requiresGrad else { return (try out.sum.item(), out.tokens, batch.inputIds.dim(0)) }
         try out.sum.backward()
-        return (try out.sum.item(), out.tokens)
+        return (try out.sum.item(), out.tokens, 0)
     }
 }
 

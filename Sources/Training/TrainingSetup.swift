@@ -23,14 +23,17 @@ public enum TrainingSetup {
 
         let objective = try makeObjective?(recipe, source) ?? defaultObjective(recipe, source)
 
+        try checkMemory(recipe, source.decoder.config)
+
         let seed = UInt64(truncatingIfNeeded: recipe.seed)
         let separator = source.decoder.config.eosTokenIds.first
+        let model = StoreCompatibility(source)
         let train = try (makeData ?? { path, recipe, seed in
-            try defaultSource(path, recipe: recipe, seed: seed, separator: separator, validation: false)
+            try defaultSource(path, recipe: recipe, seed: seed, separator: separator, validation: false, model: model)
         })(recipe.data.train, recipe, seed)
         let validation = try recipe.data.validation.map { path in
             try (makeData ?? { path, recipe, seed in
-                try defaultSource(path, recipe: recipe, seed: seed, separator: separator, validation: true)
+                try defaultSource(path, recipe: recipe, seed: seed, separator: separator, validation: true, model: model)
             })(path, recipe, seed &+ 1)
         }
         let trainer = try Trainer(recipe: recipe, objective: objective, data: train, validationData: validation,
@@ -65,18 +68,36 @@ public enum TrainingSetup {
     }
 
     /// HDF5 stores by their format (`memory.tokens` → long-context windows, for validation from the store's
-    /// validation documents; `memorag.sft` → clue examples), JSON token documents otherwise.
-    public static func defaultSource(_ path: String, recipe: Recipe, seed: UInt64, separator: Int?, validation: Bool)
-        throws -> TrainingDataSource
+    /// validation documents; `memorag.sft` → clue examples), JSON token documents otherwise. `model` refuses a store
+    /// made with another tokenizer.
+    public static func defaultSource(_ path: String, recipe: Recipe, seed: UInt64, separator: Int?, validation: Bool,
+                                     model: StoreCompatibility? = nil) throws -> TrainingDataSource
     {
         let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
         guard url.pathExtension == "h5" else { return try jsonTokenSource(path, recipe: recipe, seed: seed) }
         if recipe.stage == .sft {
-            return try SFTStoreSource(url: url, maxLength: recipe.data.maxLength, seed: seed)
+            return try SFTStoreSource(url: url, maxLength: recipe.data.maxLength, seed: seed, model: model)
         }
         return try TokenStoreSource(url: url, minLength: recipe.data.minLength, maxLength: recipe.data.maxLength,
                                     batchSize: recipe.batchSize, seed: seed, separatorToken: separator,
-                                    validation: validation)
+                                    validation: validation, model: model)
+    }
+
+    /// Refuses a plain-LM micro-batch whose activations alone cannot fit in this machine's memory. A lower bound:
+    /// each layer keeps, per token, at least its input, q/k/v/o and the MLP's three intermediate activations for
+    /// backward (the beacon stages go window by window, so their memory does not grow with the sample).
+    static func checkMemory(_ recipe: Recipe, _ config: DecoderConfig) throws {
+        guard recipe.stage == .lm else { return }
+        let bytesPerValue = recipe.dtype == "bf16" ? 2.0 : 4.0
+        let perToken = Double(config.numHiddenLayers) * Double(6 * config.hiddenSize + 3 * config.intermediateSize)
+        let needed = Double(recipe.batchSize) * Double(recipe.data.maxLength) * perToken * bytesPerValue
+        let available = Double(ProcessInfo.processInfo.physicalMemory)
+        guard needed <= available else {
+            throw RecipeError.invalidValue(key: "batch_size", reason: String(
+                format: "%d sequences of %d tokens need at least %.1f GB of activations for this model, more than "
+                    + "this machine's %.1f GB; lower batch_size or data.max_length (grad_accumulation makes larger "
+                    + "effective batches)", recipe.batchSize, recipe.data.maxLength, needed / 1e9, available / 1e9))
+        }
     }
 
     /// JSON token documents (`[[id, …], …]`), for small corpora and tests.

@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import Torch
 import XCTest
 
 @testable import Datasets

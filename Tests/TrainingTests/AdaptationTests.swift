@@ -82,7 +82,7 @@ final class AdaptationTests: XCTestCase {
             -> Adaptation
         {
             let file = recipesDirectory.appendingPathComponent("adapt.yaml")
-            let config = try AdaptationConfig.load(file: file, overrides: AdaptationTests.overrides + extra)
+            let config = try AdaptationConfig.load(file: file, overrides: AdaptationTests.overrides, laterOverrides: extra)
             return try Adaptation(corpus: DomainCorpus(directory: documents), config: config, configFile: file,
                                   model: start, output: run, questionWriter: writer)
         }

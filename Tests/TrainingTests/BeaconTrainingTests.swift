@@ -44,7 +44,8 @@ final class BeaconTrainingTests: XCTestCase {
         let expected = try trainable.map { try $0.tensor.grad!.toArray(Float.self) }
         for p in trainable { try p.tensor.setGrad(nil) }
 
-        let (lossSum, tokens) = try objective.accumulateGradients(batch)
+        let (lossSum, tokens, untrainable) = try objective.accumulateGradients(batch)
+        XCTAssertEqual(untrainable, 0, "every sample spans windows")
         XCTAssertEqual(tokens, out.tokens)
         XCTAssertEqual(lossSum, try out.sum.item(), accuracy: 1e-4 * max(1, abs(lossSum)))
         for (p, want) in zip(trainable, expected) {
@@ -119,23 +120,35 @@ final class BeaconTrainingTests: XCTestCase {
         for (name, value) in TinyRun.parameters(reloaded.decoder) { XCTAssertTrue(try final[name]!.equals(value), name) }
     }
 
-    /// `sft` on an SFT store: labels only on the replies, and the reply loss falls.
-    func testSFTLowersTheReplyLoss() throws {
+    /// A workspace whose model dir holds the tiny beacon model.
+    private func beaconWorkspace() throws -> TinyRun.Workspace {
         let workspace = try TinyRun.Workspace()
-        defer { workspace.remove() }
         let model = try beaconModel()
         try model.hfConfigJSON(dtype: .float32).write(to: workspace.modelDir.appendingPathComponent("config.json"))
         try Safetensors.save(TinyRun.parameters(model), to: workspace.modelDir.appendingPathComponent("model.safetensors"))
+        return workspace
+    }
+
+    /// An SFT store with one recall example per context: the context is the first `contextLengths[i]` tokens of a
+    /// learnable document, the prompt two tokens, the reply the document's opening (learnable only through memory).
+    private func sftStore(in workspace: TinyRun.Workspace, contextLengths: [Int]) throws -> URL {
         let url = workspace.root.appendingPathComponent("sft.h5")
         let writer = try SFTStoreWriter(url: url, vocabSize: 64, tokenizerSHA256: String(repeating: "0", count: 64))
-        let documents = TinyRun.documents(count: 4, length: 40)
+        let documents = TinyRun.documents(count: contextLengths.count, length: 40)
         for (i, document) in documents.enumerated() {
-            let context = try writer.addContext(document.map(UInt32.init), key: "doc\(i)")
-            // The reply repeats the document's opening: learnable only through the memory.
+            let context = try writer.addContext(document.prefix(contextLengths[i]).map(UInt32.init), key: "doc\(i)")
             try writer.addExample(contextID: context, prompt: [3, 4], target: document.prefix(4).map(UInt32.init),
                                   task: .recall)
         }
         try writer.finish()
+        return url
+    }
+
+    /// `sft` on an SFT store: labels only on the replies, and the reply loss falls.
+    func testSFTLowersTheReplyLoss() throws {
+        let workspace = try beaconWorkspace()
+        defer { workspace.remove() }
+        let url = try sftStore(in: workspace, contextLengths: [40, 40, 40, 40])
         let recipe = try workspace.recipe([
             "stage=sft", "data.train=\(url.path)", "data.ratios=[2]", "data.max_length=64", "trainable.mode=full",
             "max_steps=40", "optimizer.lr=0.01", "schedule.warmup_steps=0", "grad_accumulation=1",
@@ -146,5 +159,36 @@ final class BeaconTrainingTests: XCTestCase {
         for _ in 0..<40 { losses.append(try trainer.trainStep().loss) }
         let first = losses.prefix(8).reduce(0, +) / 8, last = losses.suffix(8).reduce(0, +) / 8
         XCTAssertLessThan(last, first * 0.7, "\(losses)")
+    }
+
+    /// An SFT example that fits in one beacon window gets no beacon, so while only beacon parameters train its loss
+    /// reaches nothing trainable (libtorch: "element 0 of tensors does not require grad"). It is counted with no
+    /// gradient and reported; the run trains through it (issue 22: `memorag adapt` stopped at SFT step 2).
+    func testSFTTrainsThroughAnExampleThatFitsInOneWindow() throws {
+        let workspace = try beaconWorkspace()
+        defer { workspace.remove() }
+        // Example 0: 8 context + 2 prompt + 4 reply tokens, inside one 16-token window; the others span three.
+        let url = try sftStore(in: workspace, contextLengths: [8, 40, 40])
+        let trainer = try TrainingSetup.makeTrainer(recipe: try workspace.recipe([
+            "stage=sft", "data.train=\(url.path)", "data.ratios=[2]", "data.max_length=64", "trainable.mode=only_beacon",
+            "max_steps=6", "optimizer.lr=0.01", "schedule.warmup_steps=0", "grad_accumulation=1", "batch_size=1",
+            "checkpoint.every=1000", "validation.every=1000",
+        ]))
+        let before = TinyRun.parameters(trainer.objective.model).mapValues { try! $0.toArray(Float.self) }
+        var untrainable: [Int] = [], steps: [StepMetrics] = []
+        try trainer.run { event in
+            if case .untrainableSamples(let step, let count) = event { untrainable.append(contentsOf: Array(repeating: step, count: count)) }
+            if case .step(let m) = event { steps.append(m) }
+        }
+        XCTAssertEqual(trainer.step, 6)
+        XCTAssertEqual(steps.count, 6)
+        // Six steps over three examples (two epochs): the short one came up twice, each time counted with no gradient.
+        XCTAssertEqual(untrainable.count, 2, "steps \(untrainable)")
+        for m in steps { XCTAssertTrue(m.loss.isFinite && m.loss > 0, "\(m)") }
+        for step in untrainable { XCTAssertEqual(steps[step - 1].gradNorm, 0, "step \(step) had no gradient") }
+        // The other examples did train the beacons.
+        let moved = TinyRun.parameters(trainer.objective.model).filter { $0.key.contains("beacon") }
+            .contains { try! $0.value.toArray(Float.self) != before[$0.key]! }
+        XCTAssertTrue(moved)
     }
 }

@@ -63,8 +63,9 @@ enum TinyRun {
         }
 
         func recipe(_ overrides: [String] = []) throws -> Recipe {
+            // A test's overrides may replace the workspace's (e.g. data.train), so they come as a later layer.
             try RecipeLoader.load(file: recipesDirectory.appendingPathComponent("tiny-test.yaml"),
-                                  overrides: baseOverrides + overrides)
+                                  overrides: baseOverrides, laterOverrides: overrides)
         }
 
         func remove() { try? FileManager.default.removeItem(at: root) }

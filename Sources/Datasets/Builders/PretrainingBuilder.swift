@@ -83,6 +83,13 @@ public enum PretrainingBuilder {
             for d in docs { try EvaluationBooks.refuse(text: d.text, source: d.source) }
             if heldOutFiles.contains(file) { held += docs } else { all += docs }
         }
+        let inputNames = files.prefix(3).map(\.path).joined(separator: ", ")
+            + (files.count > 3 ? " and \(files.count - 3) more" : "")
+        // A store without text would replace whatever `output` holds with nothing to train on: refuse first.
+        guard (all + held).contains(where: { !$0.text.isEmpty }) else {
+            throw DataError.badInput(source: inputNames, reason: "no text in the inputs "
+                + "(empty files or JSONL without records); \(output.lastPathComponent) was not written")
+        }
         let writer = try TokenStoreWriter(url: output, vocabSize: tokenizer.vocabularySize,
                                           tokenizerSHA256: tokenizerSHA256)
         for file in files + heldOutFiles { writer.addSource(file.lastPathComponent) }
@@ -90,6 +97,9 @@ public enum PretrainingBuilder {
             let ids = tokenizer.encodeLong(d.text)
             try writer.append(document: ids)
             progress(.document(source: d.source, tokens: ids.count, totalTokens: writer.tokenCount))
+        }
+        guard writer.tokenCount > 0 else {  // text that encodes to no token (the writer discards its file)
+            throw DataError.badInput(source: inputNames, reason: "the inputs encode to no token; \(output.lastPathComponent) was not written")
         }
         let split = DocumentSplit.split(documentCount: all.count, validationFraction: validationFraction, seed: seed)
         let validation = (validationFraction > 0 ? split.validation : []) + Array(all.count..<all.count + held.count)

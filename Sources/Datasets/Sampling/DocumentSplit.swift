@@ -1,3 +1,5 @@
+import Torch
+
 /// Train/validation split by document: a seeded shuffle of the document ids, the first `round(fraction · n)` held out
 /// (at least one when the fraction is positive and there are two or more documents; never all of them).
 public enum DocumentSplit {

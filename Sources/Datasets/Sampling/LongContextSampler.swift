@@ -1,3 +1,5 @@
+import Torch
+
 /// A window of consecutive tokens drawn by `LongContextSampler`, with where each piece came from.
 public struct TokenWindow: Sendable, Equatable {
     /// One contiguous run of a document's tokens inside the window.

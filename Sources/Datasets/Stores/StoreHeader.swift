@@ -30,10 +30,17 @@ struct StoreHeader {
         guard let hash = try file.stringsAttribute("tokenizer_sha256")?.first else {
             throw DataError.invalid(path: path, reason: "no tokenizer_sha256 attribute")
         }
+        // Written as the hex sha256 of tokenizer.json: anything else is a damaged attribute, not another tokenizer.
+        guard hash.utf8.count == 64, hash.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0 | 0x20) })
+        else {
+            throw DataError.invalid(path: path, reason: "tokenizer_sha256 attribute '\(hash.prefix(80))' is not a sha256 "
+                                        + "(64 hex digits): the store is damaged; prepare the data again")
+        }
         tokenizerSHA256 = hash
         if let expected, expected.lowercased() != hash.lowercased() {
-            throw DataError.invalid(path: path, reason: "made with another tokenizer (sha256 \(hash.prefix(12))…, "
-                                        + "expected \(expected.prefix(12))…); prepare the data again with this tokenizer")
+            throw DataError.invalid(path: path, reason: "made with another tokenizer: its tokenizer_sha256 is \(hash), "
+                                        + "but the tokenizer in use has \(expected.lowercased()); prepare the data again "
+                                        + "with this tokenizer (memorag data prepare/sft --tokenizer)")
         }
         sources = try file.stringsAttribute("sources") ?? []
     }

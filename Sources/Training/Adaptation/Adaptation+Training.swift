@@ -68,7 +68,8 @@ extension Adaptation {
             "output_dir=\(output.path)", "resume=true",
         ]
         overrides.append(config.threads.map { "threads=\($0)" } ?? "~threads")
-        return try RecipeLoader.load(file: file, overrides: overrides + (stage.overrides ?? []))
+        // The stage's own overrides come last and may set what the adaptation generated.
+        return try RecipeLoader.load(file: file, overrides: overrides, laterOverrides: stage.overrides ?? [])
     }
 
     func train(_ stage: Stage, progress: (Event) -> Void) throws -> String {

@@ -123,14 +123,10 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         return ConfigSchema(fields: fields)
     }()
 
-    public static func load(file: URL, overrides: [String] = []) throws -> AdaptationConfig {
-        let text: String
-        do {
-            text = try String(contentsOf: file, encoding: .utf8)
-        } catch {
-            throw RecipeError.unreadable(path: file.path, reason: "cannot read the file (\(error.localizedDescription))")
-        }
-        let config: AdaptationConfig = try RecipeLoader.decode(yaml: text, source: file.path, overrides: overrides,
+    /// `laterOverrides` may set keys of `overrides` again (see `RecipeLoader.load`).
+    public static func load(file: URL, overrides: [String] = [], laterOverrides: [String] = []) throws -> AdaptationConfig {
+        let config: AdaptationConfig = try RecipeLoader.decode(yaml: try RecipeLoader.readText(file), source: file.path,
+                                                                overrides: overrides, laterOverrides: laterOverrides,
                                                                 schema: schema)
         try config.validate()
         return config
@@ -159,6 +155,8 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         guard eval.length >= 2, eval.segments >= 1 else { throw fail("eval.length", "needs length ≥ 2 and segments ≥ 1") }
         guard eval.ratios.allSatisfy({ $0 > 0 }) else { throw fail("eval.ratios", "must be positive") }
         guard eval.clueExamples >= 0 else { throw fail("eval.clue_examples", "must not be negative") }
-        if let threads, threads <= 0 { throw fail("threads", "must be positive") }
+        if let threads, threads <= 0 || threads > Recipe.maxThreads { throw fail("threads", "must lie in 1…\(Recipe.maxThreads)") }
+        // The stage recipes take the seed, and they refuse a negative one: say so before any stage runs.
+        guard seed >= 0 else { throw fail("seed", "must not be negative, got \(seed)") }
     }
 }

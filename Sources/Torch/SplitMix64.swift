@@ -1,5 +1,6 @@
 /// SplitMix64 (Steele, Lea & Flood 2014): a tiny seeded generator whose whole state is one UInt64, so a trainer can
-/// save and restore it exactly. Uniform integers come from `uniform(below:)` (our own rejection sampling, not
+/// save and restore it exactly, and a sampler or a shuffle gives the same draws on every platform. It lives here, the
+/// lowest module, so that data sampling, training and generation share one implementation. Uniform integers come from `uniform(below:)` (our own rejection sampling, not
 /// `Int.random(in:using:)`, whose algorithm may change between Swift versions and would break resume).
 public struct SplitMix64: RandomNumberGenerator, Codable, Sendable, Equatable {
     public var state: UInt64
@@ -20,6 +21,9 @@ public struct SplitMix64: RandomNumberGenerator, Codable, Sendable, Equatable {
         z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
         return z ^ (z >> 31)
     }
+
+    /// Uniform on [0, 1), from the top 53 bits.
+    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
 }
 
 extension RandomNumberGenerator {
