@@ -208,7 +208,8 @@ public struct WordPieceTokenizer: Tokenizer {
         }
         self.model = WordPieceModel(vocab: vocab, unkID: unkID, prefix: prefix,
                                     maxInputCharsPerWord: maxInputCharsPerWord)
-        let maxID = max(vocab.values.max() ?? -1, added.map(\.id).max() ?? -1)
+        let maxID = try IDSpace.size(Array(vocab.values) + added.map(\.id), entries: vocab.count + added.count,
+                                     path: path) - 1
         var idToToken = [String?](repeating: nil, count: maxID + 1)
         for (token, id) in vocab { idToToken[id] = token }
         var addedTokenIDs: [String: Int] = [:]

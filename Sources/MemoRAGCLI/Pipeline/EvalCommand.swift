@@ -17,9 +17,15 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "JSONL questions file.") var questions: String
     @Option(help: "Task: memorag (default) or qa.") var task: String = "memorag"
     @Option(help: "Write one JSON line per question (answer, scores, clues, evidence) here.") var out: String?
-    @Option(help: "Maximum tokens per answer.") var maxNewTokens: Int?
+    @Option(parsing: .unconditional, help: "Maximum tokens per answer.") var maxNewTokens: Int?
     @OptionGroup var options: PipelineOptions
     @OptionGroup var generatorOptions: GeneratorOptions
+
+    func validate() throws {
+        if let maxNewTokens, maxNewTokens < 0 {
+            throw ValidationError("--max-new-tokens must not be negative, got \(maxNewTokens)")
+        }
+    }
 
     struct Question: Decodable {
         var question: String
