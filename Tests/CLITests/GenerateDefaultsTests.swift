@@ -56,6 +56,22 @@ final class GenerateDefaultsTests: XCTestCase {
         }
     }
 
+    func testAPromptOfWhitespaceIsAPrompt() throws {
+        guard let memorag = builtExecutable("memorag") else { throw XCTSkip("the memorag binary is not built") }
+        let model = try Self.modelWithByteTokenizer(Self.fixtures.appendingPathComponent("decoders/llama"))
+        let file = model.appendingPathComponent("newlines.txt")
+        try Data("\n\n\n".utf8).write(to: file)
+        for (input, ids) in [(["--prompt", " "], 1), (["--prompt-file", file.path], 3)] {
+            let run = try runProcess(memorag, ["generate", "--model", model.path, "--max-new-tokens", "2", "--json"] + input)
+            XCTAssertEqual(run.status, 0, "\(input): \(run.stderr)")
+            let output = try? JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any]
+            XCTAssertEqual((output?["input_ids"] as? [Int])?.count, ids, "\(input)")
+        }
+        let empty = try runProcess(memorag, ["generate", "--model", model.path, "--prompt", ""])
+        XCTAssertNotEqual(empty.status, 0)
+        XCTAssertTrue(empty.stderr.contains("--prompt is empty"), empty.stderr)
+    }
+
     /// Runs `memorag generate --json` greedily on `prompt` (ids spelled as the ID tokenizer's words).
     private func generate(_ model: URL, prompt: [Int], tokens: Int) throws -> ([Int], String) {
         guard let memorag = builtExecutable("memorag") else { throw XCTSkip("the memorag binary is not built") }
@@ -75,20 +91,43 @@ final class GenerateDefaultsTests: XCTestCase {
         return Array(ids.prefix { $0 != eos })
     }
 
+    /// A copy of a fixture model with a byte-level BPE tokenizer of the 256 bytes (GPT-2's byte alphabet, no
+    /// merges): every byte of a prompt, whitespace included, is one token.
+    static func modelWithByteTokenizer(_ source: URL) throws -> URL {
+        let printable = Array(33...126) + Array(161...172) + Array(174...255)
+        var extra = 0
+        let alphabet = (0..<256).map { byte -> String in
+            if printable.contains(byte) { return String(UnicodeScalar(UInt8(byte))) }
+            defer { extra += 1 }
+            return String(UnicodeScalar(256 + extra)!)
+        }
+        let tokenizer: [String: Any] = [
+            "model": ["type": "BPE", "vocab": Dictionary(uniqueKeysWithValues: alphabet.enumerated().map { ($1, $0) }),
+                      "merges": [String]()],
+            "pre_tokenizer": ["type": "ByteLevel", "add_prefix_space": false, "use_regex": true],
+            "decoder": ["type": "ByteLevel"],
+        ]
+        return try copy(source, tokenizer: tokenizer)
+    }
+
     /// A copy of a fixture model with a tokenizer whose words are its ids ("t0" … "tN−1", split on whitespace), so
     /// a prompt of reference ids goes through the CLI unchanged.
     static func modelWithIDTokenizer(_ source: URL) throws -> URL {
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json"))) as! [String: Any]
+        let vocabSize = config["vocab_size"] as! Int
+        let vocab = Dictionary(uniqueKeysWithValues: (0..<vocabSize).map { ("t\($0)", $0) })
+        return try copy(source, tokenizer: [
+            "model": ["type": "WordPiece", "vocab": vocab, "unk_token": "t0"],
+            "pre_tokenizer": ["type": "BertPreTokenizer"],
+        ])
+    }
+
+    /// config.json and model.safetensors of `source`, with `tokenizer` as tokenizer.json, in a fresh directory.
+    private static func copy(_ source: URL, tokenizer: [String: Any]) throws -> URL {
         let dir = try temporaryDirectory("generate-defaults")
         for name in ["config.json", "model.safetensors"] {
             try FileManager.default.copyItem(at: source.appendingPathComponent(name), to: dir.appendingPathComponent(name))
         }
-        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: source.appendingPathComponent("config.json"))) as! [String: Any]
-        let vocabSize = config["vocab_size"] as! Int
-        let vocab = Dictionary(uniqueKeysWithValues: (0..<vocabSize).map { ("t\($0)", $0) })
-        let tokenizer: [String: Any] = [
-            "model": ["type": "WordPiece", "vocab": vocab, "unk_token": "t0"],
-            "pre_tokenizer": ["type": "BertPreTokenizer"],
-        ]
         try JSONSerialization.data(withJSONObject: tokenizer).write(to: dir.appendingPathComponent("tokenizer.json"))
         return dir
     }

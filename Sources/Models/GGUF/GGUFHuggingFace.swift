@@ -142,7 +142,7 @@ extension GGUFFile {
     }
 
     /// Dequantizes into `output` (exactly `tensor.info.elementCount` floats) in HF order.
-    public func dequantize(_ tensor: GGUFHFTensor, into output: UnsafeMutableBufferPointer<Float>) throws {
+    func dequantize(_ tensor: GGUFHFTensor, into output: UnsafeMutableBufferPointer<Float>) throws {
         guard let heads = tensor.permutationHeads else {
             return try dequantize(tensor.info, into: output)
         }
