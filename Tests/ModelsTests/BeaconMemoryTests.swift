@@ -253,7 +253,27 @@ final class BeaconMemoryTests: XCTestCase {
             config[key] = value
             config["beacon_ratio"] = [2, 4]
             let data = try JSONSerialization.data(withJSONObject: config)
-            XCTAssertThrowsError(try JSONDecoder().decode(DecoderConfig.self, from: data), key)
+            XCTAssertThrowsError(try JSONDecoder().decode(DecoderConfig.self, from: data), key) { error in
+                // The error names the key at fault (it used to say 'beacon_window' whatever the key).
+                guard case DecodingError.dataCorrupted(let context) = error else { return XCTFail("\(error)") }
+                XCTAssertEqual(context.codingPath.last?.stringValue, key)
+            }
+        }
+    }
+
+    func testAMemoryHoldingNaNIsRefusedWhenLoaded() throws {
+        let qwen = try DecoderLM.load(directory: Self.fixtures.appendingPathComponent("qwen2"))
+        let memory = try qwen.makeBeaconMemory(ratio: 2)
+        try qwen.memorize(ids(20), into: memory)
+        let url = try temporaryDirectory("beacon-nan").appendingPathComponent("memory.safetensors")
+        try memory.save(to: url)
+        var (tensors, metadata) = try Safetensors.load(url)
+        let name = try XCTUnwrap(tensors.keys.sorted().first)
+        tensors[name] = try Tensor.full(tensors[name]!.shape, .nan)
+        try Safetensors.save(tensors, metadata: metadata, to: url)
+        XCTAssertThrowsError(try BeaconMemory.load(from: url, for: qwen)) { error in
+            XCTAssertTrue(error.localizedDescription.contains("memory.safetensors"), error.localizedDescription)
+            XCTAssertTrue(error.localizedDescription.contains("\(name) holds NaN"), error.localizedDescription)
         }
     }
 }
