@@ -15,8 +15,10 @@ struct GenerateCommand: ParsableCommand {
               memorag generate --model ./exported --prompt-file question.txt --json
               memorag generate --model ./beacon-model --prompt-file book.txt --ratio 8 --json
 
-            With --ratio the prompt is read by the Activation Beacon window loop and kept compressed (one beacon per
-            R raw tokens); a model without beacon parameters gets fresh ones (EOS embedding, copied projections).
+            A beacon model reads the prompt with the Activation Beacon window loop at its own beacon_ratio (of
+            several, the smallest whose memory holds the prompt); --ratio R fixes one beacon per R raw tokens, and
+            gives a plain model fresh beacon parameters (EOS embedding, copied projections). Models run in their
+            own precision (fp32 for HF weights); --dtype int8 packs the weights as int8 (faster, not identical).
             """)
 
     @Option(help: "Model directory or .gguf file (default: the SmolLM2-135M-Instruct GGUF installed by setup).")
@@ -114,10 +116,13 @@ struct GenerateCommand: ParsableCommand {
     }
 
     /// The memory the prompt is read into: with `--ratio` one at that ratio (a plain model first gets fresh beacon
-    /// parameters); without, a beacon model's own compression (its `beacon_ratio` settings), as it was trained to
-    /// run; nil (plain attention) for a plain model.
+    /// parameters); without, a beacon model's own compression (its `beacon_ratio` settings, see
+    /// `BeaconSettings.inferenceRule`), as it was trained to run; nil (plain attention) for a plain model.
     private func beaconMemory(_ model: DecoderLM) throws -> BeaconMemory? {
-        guard let ratio else { return model.config.beacon == nil ? nil : try model.makeBeaconMemory(ratio: nil) }
+        guard let ratio else {
+            guard let settings = model.config.beacon else { return nil }
+            return try model.makeBeaconMemory(rule: settings.inferenceRule(futureTokens: maxNewTokens))
+        }
         if model.config.beacon == nil {
             guard beaconWindow > 0, beaconWindow % ratio == 0 else {
                 throw ValidationError("--beacon-window \(beaconWindow) must be a positive multiple of --ratio \(ratio)")

@@ -132,6 +132,16 @@ public struct BeaconSettings: Codable, Sendable, Equatable {
         return nil
     }
 
+    /// How generation reads a prompt when no ratio is given: a single configured ratio is fixed; the training mix
+    /// (`step-random`, a fresh random ratio per window) becomes the smallest configured ratio whose memory holds the
+    /// prompt plus `futureTokens` within the model's positions (`adapt`), since random picks only add noise at
+    /// inference and a long prompt must still fit; other mixes run as configured.
+    public func inferenceRule(futureTokens: Int) throws -> BeaconRatioRule {
+        let rule = try ratioRule(fixed: nil)
+        if case .stepRandom(let ratios, _) = rule { return .adapt(ratios, futureTokens: max(0, futureTokens)) }
+        return rule
+    }
+
     /// The configured way of choosing a window's ratio, or a fixed `ratio` when one is given.
     public func ratioRule(fixed ratio: Int?) throws -> BeaconRatioRule {
         if let ratio {
