@@ -10,17 +10,17 @@ extension FaultCase {
     private static let gguf = "$FIXTURES/ModelsTests/Fixtures/gguf/tiny_llama.gguf"
 
     /// A script line copying a fixture dir to `m/` and replacing `"key": old` by `"key": new` in its config.json
-    /// (one entry a line, as Python's json.dump writes it).
+    /// (one entry a line, as Python's json.dump writes it). Plain POSIX tools (no `sed -i`), for BSD userlands too.
     private static func editedConfig(_ key: String, from old: String, to new: String, fixture: String = llama) -> String {
-        #"cp -r "\#(fixture)" m && sed -i -E 's/"\#(key)": \#(old)(,?)$/"\#(key)": \#(new)\1/' m/config.json && "#
-            + #"grep -q '"\#(key)": \#(new)' m/config.json"#
+        #"cp -r "\#(fixture)" m && sed -E 's/"\#(key)": \#(old)(,?)$/"\#(key)": \#(new)\1/' "\#(fixture)/config.json" "#
+            + #"> m/config.json && grep -q '"\#(key)": \#(new)' m/config.json"#
     }
 
     /// A script line overwriting the value after GGUF metadata key `key` (its 4-byte type tag, then the value) in
     /// bad.gguf with the little-endian bytes `bytes` (printf escapes).
     private static func patchedGGUF(_ key: String, _ bytes: String) -> String {
         #"cp "\#(gguf)" bad.gguf && at=$(grep -obUa '\#(key)' bad.gguf | head -1 | cut -d: -f1) && "#
-            + #"printf '\#(bytes)' | dd of=bad.gguf bs=1 seek=$((at + \#(key.utf8.count) + 4)) conv=notrunc status=none"#
+            + #"printf '\#(bytes)' | dd of=bad.gguf bs=1 seek=$((at + \#(key.utf8.count) + 4)) conv=notrunc 2>/dev/null"#
     }
 
     /// A tokenizer.json (WordPiece, whitespace-split) whose words t0 … t(N−1) are the ids of a fixture's
@@ -69,7 +69,7 @@ extension FaultCase {
 
     /// NaN weights: fp32 printed "!!", int8 failed inside libtorch (ChooseQuantizationParams).
     private static let nanWeights = #"cp -r "\#(llama)" m && n=$(od -An -tu8 -N8 m/model.safetensors | tr -d ' ') && "#
-        + #"printf '\x00\x00\xc0\x7f' | dd of=m/model.safetensors bs=1 seek=$((8 + n)) conv=notrunc status=none"#
+        + #"printf '\x00\x00\xc0\x7f' | dd of=m/model.safetensors bs=1 seek=$((8 + n)) conv=notrunc 2>/dev/null"#
 
     static let weights: [FaultCase] = [
         FaultCase(name: "weights-nan-fp32", make: nanWeights, arguments: generate("$CASE/m", ["--dtype", "fp32"]),
