@@ -29,6 +29,7 @@ struct EvalCompressionCommand: ParsableCommand {
         if let threads { try LibTorch.setNumThreads(threads) }
         let precision = try InferencePrecision.parse(dtype)
         guard precision.dtype == .float32 else { throw ValidationError("--dtype must be fp32 or int8") }
+        FileHandle.standardError.write(Data("[precision \(precision)]\n".utf8))
         let lm = try LanguageModel.load(URL(fileURLWithPath: model), dtype: .float32)
         if lm.model.config.beacon == nil { try lm.model.addBeacon(.memoryModelDefault) }
         if precision.int8Weights { try lm.model.quantizeInt8() }

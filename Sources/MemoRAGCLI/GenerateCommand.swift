@@ -15,8 +15,10 @@ struct GenerateCommand: ParsableCommand {
               memorag generate --model ./exported --prompt-file question.txt --json
               memorag generate --model ./beacon-model --prompt-file book.txt --ratio 8 --json
 
-            With --ratio the prompt is read by the Activation Beacon window loop and kept compressed (one beacon per
-            R raw tokens); a model without beacon parameters gets fresh ones (EOS embedding, copied projections).
+            A beacon model reads the prompt with the Activation Beacon window loop at its own beacon_ratio (of
+            several, the smallest whose memory holds the prompt); --ratio R fixes one beacon per R raw tokens, and
+            gives a plain model fresh beacon parameters (EOS embedding, copied projections). Models run in their
+            own precision (fp32 for HF weights); --dtype int8 packs the weights as int8 (faster, not identical).
             """)
 
     @Option(help: "Model directory or .gguf file (default: the SmolLM2-135M-Instruct GGUF installed by setup).")
@@ -25,28 +27,37 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Read the prompt from a UTF-8 file.") var promptFile: String?
     @Flag(help: "Wrap the prompt as a user turn in the model's chat template, with the generation prompt.") var chat = false
     @Option(help: "System message (with --chat).") var system: String?
-    @Option(help: "Maximum tokens to generate.") var maxNewTokens = 128
+    @Option(parsing: .unconditional, help: "Maximum tokens to generate.") var maxNewTokens = 128
     @Flag(help: "Greedy decoding (the default unless --temperature is given).") var greedy = false
-    @Option(help: "Sampling temperature (0: greedy).") var temperature: Double = 0
-    @Option(help: "Top-k filtering (0: off).") var topK = 0
-    @Option(help: "Top-p (nucleus) filtering (1: off).") var topP: Double = 1
-    @Option(help: "Repetition penalty (1: off).") var repetitionPenalty: Double = 1
+    @Option(parsing: .unconditional, help: "Sampling temperature (0: greedy).") var temperature: Double = 0
+    @Option(parsing: .unconditional, help: "Top-k filtering (0: off).") var topK = 0
+    @Option(parsing: .unconditional, help: "Top-p (nucleus) filtering (1: off).") var topP: Double = 1
+    @Option(parsing: .unconditional, help: "Repetition penalty (1: off).") var repetitionPenalty: Double = 1
     @Option(help: "Sampling seed.") var seed: UInt64 = 0
     @Option(name: .customLong("stop"), help: "Stop when this text appears (repeatable); it is not printed.") var stopStrings: [String] = []
-    @Option(help: "Compute dtype: fp32, bf16, or int8 (fp32 activations over int8 weights; default: int8 where the CPU has VNNI, else chosen from the CPU).")
+    @Option(help: "Compute dtype: fp32, bf16, or int8 (fp32 activations over int8 weights; default: the model's own: fp32 for HF weights, as transformers runs them; for a GGUF int8 where the CPU has VNNI, else chosen from the CPU).")
     var dtype: String?
     @Option(help: "Intra-op threads (default: all cores).") var threads: Int?
-    @Option(help: "Beacon compression ratio: raw tokens per beacon (beacon models; default: plain attention).")
+    @Option(help: "Beacon compression ratio: raw tokens per beacon (default: a beacon model's own beacon_ratio settings; plain attention for a plain model).")
     var ratio: Int?
     @Option(help: "Beacon window in raw tokens, when --ratio adds beacon parameters to a plain model.")
     var beaconWindow = 1024
     @Flag(help: "Print one JSON object {input_ids, output_ids, text, …} instead of streaming text.") var json = false
 
+    func validate() throws {
+        do {
+            try parameters(stopTokenIds: []).validate()
+        } catch let error as ModelError {
+            throw ValidationError(error.errorDescription ?? "\(error)")
+        }
+        if let ratio, ratio <= 0 { throw ValidationError("--ratio must be positive, got \(ratio)") }
+    }
+
     func run() throws {
         if let threads { try LibTorch.setNumThreads(threads) }
         let text = try promptText()
-        let precision = try dtype.map(InferencePrecision.parse) ?? InferencePrecision.choose()
         let path = URL(fileURLWithPath: model ?? ModelPaths.defaultGGUF.path)
+        let precision = try self.precision(of: path)
         let lm = try LanguageModel.load(path, dtype: precision.dtype)
 
         var input = text
@@ -61,11 +72,11 @@ struct GenerateCommand: ParsableCommand {
         let ids = lm.tokenizer.encode(input, addSpecialTokens: !chat)
         guard !ids.isEmpty else { throw ValidationError("the prompt encodes to no tokens") }
 
-        let sampling = SamplingParameters(temperature: greedy ? 0 : temperature, topK: topK, topP: topP,
-                                          repetitionPenalty: repetitionPenalty, seed: seed)
-        let parameters = GenerationParameters(maxNewTokens: maxNewTokens, sampling: sampling, stopTokenIds: lm.stopTokenIds)
-        let memory = try ratio.map { try beaconMemory(lm.model, ratio: $0) }
+        let parameters = parameters(stopTokenIds: lm.stopTokenIds)
+        let memory = try beaconMemory(lm.model)
         if precision.int8Weights { try lm.model.quantizeInt8() }  // after any fresh beacon projections
+        let attention = memory.map { "beacon memory, \(Self.describe($0.rule))" } ?? "plain attention"
+        FileHandle.standardError.write(Data("[\(path.lastPathComponent): precision \(precision), \(attention)]\n".utf8))
         let reply = try lm.generateText(promptIds: ids, parameters: parameters, stopStrings: stopStrings,
                                         memory: memory) { piece in
             if !json { FileHandle.standardOutput.write(Data(piece.utf8)) }
@@ -89,9 +100,29 @@ struct GenerateCommand: ParsableCommand {
         }
     }
 
-    /// A memory for `--ratio`; a plain model first gets fresh beacon parameters.
-    private func beaconMemory(_ model: DecoderLM, ratio: Int) throws -> BeaconMemory {
-        guard ratio > 0 else { throw ValidationError("--ratio must be positive") }
+    private func parameters(stopTokenIds: Set<Int>) -> GenerationParameters {
+        let sampling = SamplingParameters(temperature: greedy ? 0 : temperature, topK: topK, topP: topP,
+                                          repetitionPenalty: repetitionPenalty, seed: seed)
+        return GenerationParameters(maxNewTokens: maxNewTokens, sampling: sampling, stopTokenIds: stopTokenIds)
+    }
+
+    /// `--dtype`, else `MEMORAG_DTYPE`, else the model's own: float32 for HF weights (what transformers computes in,
+    /// so greedy output matches it token for token); for a quantized GGUF the fastest measured choice.
+    private func precision(of path: URL) throws -> InferencePrecision {
+        if let dtype { return try InferencePrecision.parse(dtype) }
+        if LanguageModel.isGGUF(path) { return try InferencePrecision.choose() }
+        let requested = ProcessInfo.processInfo.environment["MEMORAG_DTYPE"] ?? ""
+        return requested.isEmpty ? InferencePrecision(dtype: .float32) : try InferencePrecision.parse(requested)
+    }
+
+    /// The memory the prompt is read into: with `--ratio` one at that ratio (a plain model first gets fresh beacon
+    /// parameters); without, a beacon model's own compression (its `beacon_ratio` settings, see
+    /// `BeaconSettings.inferenceRule`), as it was trained to run; nil (plain attention) for a plain model.
+    private func beaconMemory(_ model: DecoderLM) throws -> BeaconMemory? {
+        guard let ratio else {
+            guard let settings = model.config.beacon else { return nil }
+            return try model.makeBeaconMemory(rule: settings.inferenceRule(futureTokens: maxNewTokens))
+        }
         if model.config.beacon == nil {
             guard beaconWindow > 0, beaconWindow % ratio == 0 else {
                 throw ValidationError("--beacon-window \(beaconWindow) must be a positive multiple of --ratio \(ratio)")
@@ -106,14 +137,29 @@ struct GenerateCommand: ParsableCommand {
     private func promptText() throws -> String {
         switch (prompt, promptFile) {
         case (let p?, nil):
+            // Whitespace is text a model can continue; only nothing at all is no prompt.
             guard !p.isEmpty else { throw ValidationError("--prompt is empty") }
             return p
         case (nil, let file?):
-            return try InputText.read(file)
+            return try InputText.read(file, allowBlank: true)
         case (nil, nil):
             throw ValidationError("give --prompt or --prompt-file")
         default:
             throw ValidationError("give either --prompt or --prompt-file, not both")
+        }
+    }
+}
+
+extension GenerateCommand {
+    /// How a memory picks its ratios, for the one line that says how the model runs.
+    static func describe(_ rule: BeaconRatioRule) -> String {
+        switch rule {
+        case .fixed(let r): return "ratio \(r)"
+        case .stepRandom(let rs, _): return "ratios \(rs) per window (step-random)"
+        case .instanceRandom(let rs, _): return "one of ratios \(rs) (instance-random)"
+        case .sequence(let rs): return "ratios \(rs) in turn"
+        case .adapt(let rs, _): return "the smallest of ratios \(rs) that fits"
+        case .schedule(let rs): return "ratios \(rs)"
         }
     }
 }
@@ -133,14 +179,16 @@ struct GenerateOutput: Encodable {
 
 /// Reading user text files with errors that say what is wrong (missing, empty, not UTF-8).
 enum InputText {
-    static func read(_ path: String) throws -> String {
+    /// `allowBlank`: only a file of no bytes is empty (a prompt of whitespace is a prompt); else a file of only
+    /// whitespace is refused too (a document to memorize needs words).
+    static func read(_ path: String, allowBlank: Bool = false) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ValidationError("\(path): cannot read the file")
         }
         guard let text = String(data: data, encoding: .utf8) else {
             throw ValidationError("\(path): not valid UTF-8 text")
         }
-        guard !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+        guard allowBlank ? !text.isEmpty : !text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw ValidationError("\(path): the file is empty")
         }
         return text

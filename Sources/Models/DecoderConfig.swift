@@ -49,20 +49,22 @@ public struct DecoderConfig: Codable, Sendable, Equatable {
             throw DecodingError.dataCorruptedError(forKey: .modelType, in: c, debugDescription:
                 "unsupported model_type '\(modelType)' (supported: \(Self.supportedModelTypes.joined(separator: ", ")))")
         }
-        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
-        hiddenSize = try c.decode(Int.self, forKey: .hiddenSize)
-        intermediateSize = try c.decode(Int.self, forKey: .intermediateSize)
-        numHiddenLayers = try c.decode(Int.self, forKey: .numHiddenLayers)
-        numAttentionHeads = try c.decode(Int.self, forKey: .numAttentionHeads)
-        numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads) ?? numAttentionHeads
-        headDim = try c.decodeIfPresent(Int.self, forKey: .headDim) ?? hiddenSize / numAttentionHeads
+        vocabSize = try c.decodeInteger(.vocabSize)
+        hiddenSize = try c.decodeInteger(.hiddenSize)
+        intermediateSize = try c.decodeInteger(.intermediateSize)
+        numHiddenLayers = try c.decodeInteger(.numHiddenLayers)
+        numAttentionHeads = try c.decodeInteger(.numAttentionHeads)
+        numKeyValueHeads = try c.decodeIntegerIfPresent(.numKeyValueHeads) ?? numAttentionHeads
+        // Derived only from sizes that can divide it; `problem()` names the key when they cannot.
+        let derivedHeadDim = numAttentionHeads > 0 ? hiddenSize / numAttentionHeads : 0
+        headDim = try c.decodeIntegerIfPresent(.headDim) ?? derivedHeadDim
         rmsNormEps = try c.decodeIfPresent(Double.self, forKey: .rmsNormEps) ?? 1e-6
         // transformers 5 folds rope_theta and rope_scaling into rope_parameters.
         let parameters = try c.decodeIfPresent(RoPEParameters.self, forKey: .ropeParameters)
         ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? parameters?.ropeTheta ?? 10_000
         ropeScaling = try c.decodeIfPresent(RoPEScaling.self, forKey: .ropeScaling)
             ?? parameters?.scaling.flatMap { $0.ropeType == "default" ? nil : $0 }
-        maxPositionEmbeddings = try c.decodeIfPresent(Int.self, forKey: .maxPositionEmbeddings) ?? 2048
+        maxPositionEmbeddings = try c.decodeIntegerIfPresent(.maxPositionEmbeddings) ?? 2048
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
         let attentionBias = try c.decodeIfPresent(Bool.self, forKey: .attentionBias) ?? false
         qkvBias = modelType == "qwen2" ? true : attentionBias
@@ -74,14 +76,17 @@ public struct DecoderConfig: Codable, Sendable, Equatable {
                 "unsupported hidden_act '\(hiddenAct)' (only silu)")
         }
         let useWindow = try c.decodeIfPresent(Bool.self, forKey: .useSlidingWindow) ?? (modelType == "mistral")
-        slidingWindow = useWindow ? try c.decodeIfPresent(Int.self, forKey: .slidingWindow) : nil
-        bosTokenId = try c.decodeIfPresent(Int.self, forKey: .bosTokenId)
-        if let single = try? c.decodeIfPresent(Int.self, forKey: .eosTokenId) {
+        slidingWindow = useWindow ? try c.decodeIntegerIfPresent(.slidingWindow) : nil
+        bosTokenId = try c.decodeIntegerIfPresent(.bosTokenId)
+        if let single = try? c.decodeIntegerIfPresent(.eosTokenId) {
             eosTokenIds = [single]
         } else {
-            eosTokenIds = try c.decodeIfPresent([Int].self, forKey: .eosTokenId) ?? []
+            eosTokenIds = try c.decodeIntegersIfPresent(.eosTokenId) ?? []
         }
         beacon = try BeaconSettings.present(in: decoder) ? BeaconSettings(from: decoder) : nil
+        if let (key, why) = problem(headDimGiven: c.contains(.headDim)) {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: why)
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -109,17 +114,46 @@ public struct DecoderConfig: Codable, Sendable, Equatable {
         try beacon?.encode(to: encoder)
     }
 
-    /// Checks the sizes agree with each other (a config that cannot describe a model is an error, not a crash).
+    /// Checks the sizes agree with each other and stay within sane bounds (a config that cannot describe a model is
+    /// an error, not a crash or an allocation that exhausts the machine).
     public func validate() throws {
-        func fail(_ why: String) -> ModelError { .invalidConfig(why) }
-        guard vocabSize > 0, hiddenSize > 0, intermediateSize > 0, numHiddenLayers > 0, numAttentionHeads > 0,
-              numKeyValueHeads > 0, headDim > 0
-        else { throw fail("sizes must be positive") }
-        guard numAttentionHeads % numKeyValueHeads == 0 else {
-            throw fail("num_attention_heads \(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
-        }
-        guard headDim % 2 == 0 else { throw fail("head_dim \(headDim) must be even for RoPE") }
+        if let (key, why) = problem(headDimGiven: true) { throw ModelError.invalidConfig("\(key.rawValue): \(why)") }
         try beacon?.validate()
+    }
+
+    /// Upper bounds far above any released model of these families (the largest vocabularies are ~256K, hidden
+    /// sizes 16K, depths ~130 layers, contexts 10M), so that a corrupt size is refused before it is allocated.
+    static let bounds: [Keys: Int] = [
+        .vocabSize: 1 << 22, .hiddenSize: 1 << 16, .intermediateSize: 1 << 18, .numHiddenLayers: 1024,
+        .numAttentionHeads: 1024, .numKeyValueHeads: 1024, .headDim: 1024, .maxPositionEmbeddings: 1 << 26,
+    ]
+
+    /// The first key whose value cannot describe a model, and why. `headDimGiven`: head_dim was in the config
+    /// (else it is hidden_size / num_attention_heads, which must then divide exactly).
+    func problem(headDimGiven: Bool) -> (Keys, String)? {
+        let sizes: [(Keys, Int)] = [
+            (.vocabSize, vocabSize), (.hiddenSize, hiddenSize), (.intermediateSize, intermediateSize),
+            (.numHiddenLayers, numHiddenLayers), (.numAttentionHeads, numAttentionHeads),
+            (.numKeyValueHeads, numKeyValueHeads), (.headDim, headDim), (.maxPositionEmbeddings, maxPositionEmbeddings),
+        ]
+        for (key, value) in sizes {
+            if value <= 0 { return (key, "\(key.rawValue) must be positive, got \(value)") }
+            if let bound = Self.bounds[key], value > bound {
+                return (key, "\(key.rawValue) \(value) is beyond any supported model (at most \(bound))")
+            }
+        }
+        if !headDimGiven, hiddenSize % numAttentionHeads != 0 {
+            return (.hiddenSize, "hidden_size \(hiddenSize) is not a multiple of num_attention_heads \(numAttentionHeads)")
+        }
+        guard numAttentionHeads % numKeyValueHeads == 0 else {
+            return (.numKeyValueHeads, "num_attention_heads \(numAttentionHeads) is not a multiple of "
+                + "num_key_value_heads \(numKeyValueHeads)")
+        }
+        guard headDim % 2 == 0 else { return (.headDim, "head_dim \(headDim) must be even for RoPE") }
+        guard rmsNormEps.isFinite, rmsNormEps > 0 else { return (.rmsNormEps, "rms_norm_eps must be a positive number, got \(rmsNormEps)") }
+        guard ropeTheta.isFinite, ropeTheta > 0 else { return (.ropeTheta, "rope_theta must be a positive number, got \(ropeTheta)") }
+        if let window = slidingWindow, window <= 0 { return (.slidingWindow, "sliding_window must be positive, got \(window)") }
+        return nil
     }
 }
 

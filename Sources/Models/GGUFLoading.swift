@@ -7,13 +7,17 @@ extension DecoderLM {
     public static func load(gguf url: URL, dtype: DType = .float32) throws -> DecoderLM {
         let file = try GGUFFile(url: url)
         let config = try decoderConfig(of: file)
+        let tensors = try file.hfTensors()
+        try config.check(againstShapes: Dictionary(tensors.map { ($0.name, $0.shape) }) { first, _ in first },
+                         source: url.path)
         let model = try DecoderLM(config: config, dtype: dtype, initialization: .uninitialized)
         var weights: [String: Tensor] = [:]
-        for tensor in try file.hfTensors() {
+        for tensor in tensors {
             let values = try file.dequantize(tensor)
             let full = try Tensor(values, shape: tensor.shape)
             weights[tensor.name] = dtype == .float32 ? full : try full.to(dtype)
         }
+        try checkFinite(weights) { _ in url.path }
         try model.load(weights: weights, from: url)
         return model
     }
@@ -25,7 +29,8 @@ extension DecoderLM {
             let data = try JSONSerialization.data(withJSONObject: object)
             return try JSONDecoder().decode(DecoderConfig.self, from: data)
         } catch {
-            throw ModelError.unreadable(path: file.path, reason: "metadata does not describe a supported decoder: \(error)")
+            throw ModelError.unreadable(path: file.path, reason: "metadata does not describe a supported decoder: "
+                + describeDecodingError(error))
         }
     }
 }

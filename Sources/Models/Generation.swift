@@ -19,6 +19,15 @@ public struct GenerationParameters: Sendable {
         self.prefillChunk = prefillChunk
         self.decodeThreads = decodeThreads
     }
+
+    /// Refuses settings no generation can run with (a negative token count, a nonsensical sampler).
+    public func validate() throws {
+        guard maxNewTokens >= 0 else {
+            throw ModelError.invalidInput("max new tokens must not be negative, got \(maxNewTokens)")
+        }
+        guard prefillChunk > 0 else { throw ModelError.invalidInput("the prefill chunk must be positive, got \(prefillChunk)") }
+        try sampling.validate()
+    }
 }
 
 public struct GenerationResult: Sendable {
@@ -64,6 +73,15 @@ extension DecoderLM {
         onToken: (Int) -> Bool = { _ in true }
     ) throws -> GenerationResult {
         let cache = cache ?? makeCache()
+        // Positions past those RoPE was trained for give no useful text, and a prompt far past them costs hours of
+        // quadratic attention: refuse the prompt at once, and stop generating at the last position.
+        let free = positionBudget - cache.count - promptIds.count
+        guard free >= 0 else {
+            throw ModelError.invalidInput("the prompt is \(promptIds.count) tokens\(cache.count > 0 ? " after \(cache.count) cached" : ""), "
+                + "more than the model's \(positionBudget) positions (max_position_embeddings)")
+        }
+        var parameters = parameters
+        parameters.maxNewTokens = min(parameters.maxNewTokens, free + 1)
         return try decode(
             promptIds: promptIds, parameters: parameters, onToken: onToken,
             prefill: { try prefill(promptIds, cache: cache, chunk: parameters.prefillChunk) },
@@ -79,10 +97,11 @@ extension DecoderLM {
         promptIds: [Int], parameters: GenerationParameters, onToken: (Int) -> Bool,
         prefill: () throws -> [Float], step: (Int) throws -> [Float]
     ) throws -> GenerationResult {
+        try parameters.validate()
         var sampler = Sampler(parameters.sampling)
         let clock = ContinuousClock()
         let prefillStart = clock.now
-        var logits = try withNoGrad { try prefill() }
+        var logits = try checkedLogits(withNoGrad { try prefill() })
         let prefillSeconds = (clock.now - prefillStart).seconds
 
         var context = promptIds
@@ -108,12 +127,22 @@ extension DecoderLM {
                     break
                 }
                 if output.count == parameters.maxNewTokens { break }
-                logits = try step(next)
+                logits = try checkedLogits(step(next))
             }
         }
         return GenerationResult(outputIds: output, finishReason: reason, promptTokens: promptIds.count,
                                 prefillSeconds: prefillSeconds, decodeSeconds: (clock.now - decodeStart).seconds)
     }
+}
+
+/// Logits with a NaN or an infinity mean the weights or the memory hold non-finite values (or the arithmetic
+/// overflowed): no token can be chosen from them, so generation stops with an error instead of printing noise.
+func checkedLogits(_ logits: [Float]) throws -> [Float] {
+    guard logits.allSatisfy(\.isFinite) else {
+        throw ModelError.invalidInput("the logits became non-finite (NaN or infinity): the model's weights or "
+            + "memory hold non-finite values, or its arithmetic overflowed")
+    }
+    return logits
 }
 
 extension DecoderLM {

@@ -39,6 +39,19 @@ public struct LanguageModel {
         return try loadGGUF(path.appendingPathComponent(ggufs[0]), dtype: dtype)
     }
 
+    /// Whether `path` holds llama.cpp weights (a `.gguf`, a directory holding only one, or a beacon delta over one):
+    /// their own precision is no float dtype, so callers choose one by speed; HF weights run in float32 by default,
+    /// as transformers runs them.
+    public static func isGGUF(_ path: URL) -> Bool {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path.path, isDirectory: &isDirectory) else { return false }
+        if !isDirectory.boolValue { return path.pathExtension.lowercased() == "gguf" }
+        if let delta = try? BeaconDelta.manifest(in: path) {
+            return (try? BeaconDelta.locateBase(delta, modelsDirectory: modelsDirectory, delta: path)).map(isGGUF) ?? false
+        }
+        return !FileManager.default.fileExists(atPath: path.appendingPathComponent("config.json").path)
+    }
+
     static func loadGGUF(_ url: URL, dtype: DType) throws -> LanguageModel {
         let file = try GGUFFile(url: url)
         let model = try DecoderLM.load(gguf: url, dtype: dtype)

@@ -8,8 +8,14 @@ extension DecoderLM {
     /// Weights are converted to `dtype`.
     public static func load(directory: URL, dtype: DType = .float32) throws -> DecoderLM {
         let config: DecoderConfig = try readJSON(directory.appendingPathComponent("config.json"))
+        let checkpoint = try SafetensorsCheckpoint(directory: directory)
+        let shapes = Dictionary(uniqueKeysWithValues: checkpoint.names.compactMap { name in
+            checkpoint.entry(name).map { (name, $0.shape) }
+        })
+        try config.check(againstShapes: shapes, source: directory.path)
         let model = try DecoderLM(config: config, dtype: dtype, initialization: .uninitialized)
-        let weights = try SafetensorsCheckpoint(directory: directory).tensors()
+        let weights = try checkpoint.tensors()
+        try checkFinite(weights) { checkpoint.file(containing: $0)?.url.path ?? directory.path }
         try model.load(weights: weights, from: directory)
         return model
     }
@@ -24,6 +30,16 @@ extension DecoderLM {
     }
 }
 
+/// Refuses weights holding a NaN or an infinity (one reduction per tensor): such a model answers "!!" or nothing,
+/// and int8 packing fails inside libtorch, so the file is named here instead. `file` names a tensor's file.
+func checkFinite(_ weights: [String: Tensor], file: (String) -> String) throws {
+    for (name, tensor) in weights.sorted(by: { $0.key < $1.key }) where tensor.dtype.isFloatingPoint {
+        guard try tensor.isFinite().all().item() != 0 else {
+            throw ModelError.unreadable(path: file(name), reason: "tensor \(name) holds NaN or infinite values")
+        }
+    }
+}
+
 /// Decodes a JSON file, turning every failure into a `ModelError` that names the file and the problem.
 func readJSON<T: Decodable>(_ url: URL) throws -> T {
     let data: Data
@@ -34,16 +50,19 @@ func readJSON<T: Decodable>(_ url: URL) throws -> T {
     }
     do {
         return try JSONDecoder().decode(T.self, from: data)
-    } catch let DecodingError.dataCorrupted(context) {
-        throw ModelError.unreadable(path: url.path, reason: describe(context, fallback: "not valid JSON"))
-    } catch let DecodingError.keyNotFound(key, context) {
-        throw ModelError.unreadable(path: url.path, reason: "missing key '\(key.stringValue)'" + at(context))
-    } catch let DecodingError.typeMismatch(type, context) {
-        throw ModelError.unreadable(path: url.path, reason: "wrong type (expected \(type))" + at(context))
-    } catch let DecodingError.valueNotFound(type, context) {
-        throw ModelError.unreadable(path: url.path, reason: "null where \(type) is needed" + at(context))
     } catch {
-        throw ModelError.unreadable(path: url.path, reason: error.localizedDescription)
+        throw ModelError.unreadable(path: url.path, reason: describeDecodingError(error))
+    }
+}
+
+/// What went wrong decoding a config, naming the key where one is known.
+func describeDecodingError(_ error: Error) -> String {
+    switch error {
+    case DecodingError.dataCorrupted(let context): return describe(context, fallback: "not valid JSON")
+    case DecodingError.keyNotFound(let key, let context): return "missing key '\(key.stringValue)'" + at(context)
+    case DecodingError.typeMismatch(let type, let context): return "wrong type (expected \(type))" + at(context)
+    case DecodingError.valueNotFound(let type, let context): return "null where \(type) is needed" + at(context)
+    default: return error.localizedDescription
     }
 }
 

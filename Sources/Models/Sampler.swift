@@ -22,6 +22,19 @@ public struct SamplingParameters: Sendable, Equatable {
     }
 
     public static let greedy = SamplingParameters()
+
+    /// Refuses values that sample nothing meaningful (what `--temperature -1` or `--top-p nan` would give).
+    public func validate() throws {
+        func fail(_ why: String) -> ModelError { .invalidInput(why) }
+        guard temperature.isFinite, temperature >= 0 else {
+            throw fail("temperature must be a finite number >= 0 (0: greedy), got \(temperature)")
+        }
+        guard topK >= 0 else { throw fail("top-k must be >= 0 (0: off), got \(topK)") }
+        guard topP.isFinite, topP > 0, topP <= 1 else { throw fail("top-p must be in (0, 1] (1: off), got \(topP)") }
+        guard repetitionPenalty.isFinite, repetitionPenalty > 0 else {
+            throw fail("the repetition penalty must be a finite number > 0 (1: off), got \(repetitionPenalty)")
+        }
+    }
 }
 
 /// Picks tokens from logits on the CPU side (one vocabulary-sized array per step), deterministically for a seed.

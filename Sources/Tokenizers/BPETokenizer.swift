@@ -54,17 +54,13 @@ public struct BPETokenizer: Tokenizer {
 
     init(configuration c: BPEConfiguration, path: String) throws {
         // Id space: vocabulary plus added tokens.
-        var maxID = c.vocab.values.max() ?? -1
-        for t in c.addedTokens { maxID = max(maxID, t.id) }
+        let maxID = try IDSpace.size(Array(c.vocab.values) + c.addedTokens.map(\.id),
+                                     entries: c.vocab.count + c.addedTokens.count, path: path) - 1
         var idToToken = [String](repeating: "", count: maxID + 1)
-        for (t, i) in c.vocab {
-            guard i >= 0 else { throw TokenizerError.invalid(path: path, reason: "negative id \(i) for \"\(t)\"") }
-            idToToken[i] = t
-        }
+        for (t, i) in c.vocab { idToToken[i] = t }
         var tokenToID = c.vocab
         var isSpecial = [Bool](repeating: false, count: maxID + 1)
         for t in c.addedTokens {
-            guard t.id >= 0 else { throw TokenizerError.invalid(path: path, reason: "negative id for \"\(t.content)\"") }
             idToToken[t.id] = t.content
             tokenToID[t.content] = t.id
             if t.special { isSpecial[t.id] = true }

@@ -67,7 +67,7 @@ public enum BPETrainer {
         }
         report.update(counter, start)
         progress?(report)
-        return learn(counter: counter, vocabSize: vocabSize, minFrequency: minFrequency,
+        return try learn(counter: counter, vocabSize: vocabSize, minFrequency: minFrequency,
                      specialTokens: specialTokens, start: start, report: report, progress: progress)
     }
 
@@ -114,7 +114,7 @@ public enum BPETrainer {
         }
         report.update(counter, start)
         progress?(report)
-        return learn(counter: counter, vocabSize: vocabSize, minFrequency: minFrequency,
+        return try learn(counter: counter, vocabSize: vocabSize, minFrequency: minFrequency,
                      specialTokens: specialTokens, start: start, report: report, progress: progress)
     }
 
@@ -148,33 +148,8 @@ public enum BPETrainer {
 
     /// Special tokens plus the byte alphabet (a special token equal to a byte symbol is counted once).
     static func initialSize(_ specialTokens: [String]) -> Int {
-        Set(specialTokens).union(byteSymbols.map { String($0) }).count
+        Set(specialTokens).union(ByteLevel.byteToScalar.map { String($0) }).count
     }
-
-    // MARK: - Byte-level alphabet
-
-    /// GPT-2's map from a byte to the character standing for it: printable Latin-1 bytes map to themselves,
-    /// the others to U+0100 onwards in byte order (so 0x20 → "Ġ", 0x0A → "Ċ").
-    static let byteSymbols: [Unicode.Scalar] = {
-        var symbols = [Unicode.Scalar](repeating: " ", count: 256)
-        var next: UInt32 = 256
-        for byte in 0..<256 {
-            if (33...126).contains(byte) || (161...172).contains(byte) || (174...255).contains(byte) {
-                symbols[byte] = Unicode.Scalar(UInt32(byte))!
-            } else {
-                symbols[byte] = Unicode.Scalar(next)!
-                next += 1
-            }
-        }
-        return symbols
-    }()
-
-    /// The byte a GPT-2 byte symbol stands for, by the symbol's code point (all are below U+0144).
-    static let symbolBytes: [Int16] = {
-        var table = [Int16](repeating: -1, count: 512)
-        for (byte, symbol) in byteSymbols.enumerated() { table[Int(symbol.value)] = Int16(byte) }
-        return table
-    }()
 
     // MARK: - Counting
 
@@ -186,13 +161,19 @@ public enum BPETrainer {
         var bytes = 0
         var words = 0
 
+        /// The pieces of the text being added (kept to reuse its storage).
+        private var pieces: [Range<Int>] = []
+
         mutating func add(_ text: UnsafeBufferPointer<UInt8>) {
             texts += 1
             bytes += text.count
             guard let base = text.baseAddress, text.count > 0 else { return }
-            TrainerPreTokenizer.split(base, text.count) { start, end in
+            // The tokenizer's own GPT-2 scanner, so training splits text exactly as the trained tokenizer will.
+            pieces.removeAll(keepingCapacity: true)
+            SplitPattern.gpt2.split(base, 0..<text.count, into: &pieces)
+            for piece in pieces {
                 words += 1
-                let (index, inserted) = table.insert(base + start, end - start)
+                let (index, inserted) = table.insert(base + piece.lowerBound, piece.count)
                 if inserted { counts.append(1) } else { counts[index] += 1 }
             }
         }
@@ -265,7 +246,7 @@ public enum BPETrainer {
     static func pairKey(_ a: Int32, _ b: Int32) -> UInt64 { UInt64(UInt32(a)) << 32 | UInt64(UInt32(b)) }
 
     static func learn(counter: WordCounter, vocabSize: Int, minFrequency: Int, specialTokens: [String],
-                      start: Date, report: Progress, progress: ((Progress) -> Void)?) -> TrainedBPE {
+                      start: Date, report: Progress, progress: ((Progress) -> Void)?) throws -> TrainedBPE {
         var report = report
         report.phase = .merging
 
@@ -281,7 +262,7 @@ public enum BPETrainer {
         }
         for token in specialTokens { _ = add(token) }
         var byteIDs = [Int32](repeating: 0, count: 256)
-        for (byte, symbol) in byteSymbols.enumerated().sorted(by: { $0.element.value < $1.element.value }) {
+        for (byte, symbol) in ByteLevel.byteToScalar.enumerated().sorted(by: { $0.element.value < $1.element.value }) {
             byteIDs[byte] = add(String(symbol))
         }
 
@@ -398,7 +379,7 @@ public enum BPETrainer {
         report.elapsed = Date().timeIntervalSince(start)
         progress?(report)
 
-        return TrainedBPE(
+        return try TrainedBPE(
             vocabulary: vocabulary,
             merges: merges.map { TrainedBPE.Merge(left: vocabulary[Int($0.0)], right: vocabulary[Int($0.1)]) },
             specialTokens: specialTokens,
@@ -507,13 +488,11 @@ public struct TrainedBPE: Sendable, Equatable {
     public let statistics: Statistics
 
     let tokenIDs: [String: Int]
-    /// Byte → id of its symbol.
-    let byteIDs: [Int]
-    /// (left id, right id) → (rank, merged id).
-    let mergeRanks: [UInt64: (rank: Int, id: Int)]
-    let specialMatcher: WordPieceTokenizer.AddedTokenMatcher
+    /// The library's tokenizer loaded from `tokenizerJSON()`: what encodes and decodes, so the trained files and
+    /// `encode` cannot disagree.
+    let tokenizer: BPETokenizer
 
-    init(vocabulary: [String], merges: [Merge], specialTokens: [String], statistics: Statistics) {
+    init(vocabulary: [String], merges: [Merge], specialTokens: [String], statistics: Statistics) throws {
         self.vocabulary = vocabulary
         self.merges = merges
         self.specialTokens = specialTokens
@@ -521,17 +500,11 @@ public struct TrainedBPE: Sendable, Equatable {
         var tokenIDs: [String: Int] = [:]
         for (id, token) in vocabulary.enumerated() where tokenIDs[token] == nil { tokenIDs[token] = id }
         self.tokenIDs = tokenIDs
-        self.byteIDs = BPETrainer.byteSymbols.map { tokenIDs[String($0)]! }
-        var ranks: [UInt64: (rank: Int, id: Int)] = [:]
-        for (rank, merge) in merges.enumerated() {
-            let key = BPETrainer.pairKey(Int32(tokenIDs[merge.left]!), Int32(tokenIDs[merge.right]!))
-            if ranks[key] == nil { ranks[key] = (rank, tokenIDs[merge.left + merge.right]!) }
+        let json = Self.tokenizerJSON(vocabulary: vocabulary, merges: merges, specialTokens: specialTokens, tokenIDs: tokenIDs)
+        guard let object = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else {
+            throw TokenizerError.invalid(path: "trained tokenizer", reason: "tokenizer.json is not an object")
         }
-        self.mergeRanks = ranks
-        self.specialMatcher = WordPieceTokenizer.AddedTokenMatcher(specialTokens.map {
-            WordPieceTokenizer.AddedTokenMatcher.Entry(content: $0, id: tokenIDs[$0]!, lstrip: false, rstrip: false,
-                                                       singleWord: false)
-        })
+        tokenizer = try BPETokenizer(tokenizerJSON: object, path: "trained tokenizer")
     }
 
     public static func == (lhs: TrainedBPE, rhs: TrainedBPE) -> Bool {
@@ -539,84 +512,14 @@ public struct TrainedBPE: Sendable, Equatable {
             && lhs.statistics == rhs.statistics
     }
 
-    // MARK: - Reference encoder
-
     /// Token ids of `text` as HF encodes with `tokenizerJSON()`: special tokens split out, GPT-2 pre-tokenization,
-    /// bytes to symbols, then merges applied lowest rank first. A plain reference implementation (for checks);
-    /// load the written files with the library's tokenizer loader for real use.
-    public func encode(_ text: String) -> [Int] {
-        var text = text
-        return text.withUTF8 { buffer -> [Int] in
-            var ids: [Int] = []
-            guard let base = buffer.baseAddress else { return ids }
-            var word: [Int] = []
-            for segment in specialMatcher.segments(buffer) {
-                switch segment {
-                case .token(let id):
-                    ids.append(id)
-                case .text(let range):
-                    TrainerPreTokenizer.split(base + range.lowerBound, range.count) { start, end in
-                        word.removeAll(keepingCapacity: true)
-                        for i in (range.lowerBound + start)..<(range.lowerBound + end) {
-                            word.append(byteIDs[Int(buffer[i])])
-                        }
-                        applyMerges(&word)
-                        ids.append(contentsOf: word)
-                    }
-                }
-            }
-            return ids
-        }
-    }
+    /// bytes to symbols, then merges applied lowest rank first.
+    public func encode(_ text: String) -> [Int] { tokenizer.encode(text, addSpecialTokens: false) }
 
-    func applyMerges(_ word: inout [Int]) {
-        while word.count > 1 {
-            var best: (rank: Int, id: Int, left: Int, right: Int)?
-            for i in 0..<(word.count - 1) {
-                if let merge = mergeRanks[BPETrainer.pairKey(Int32(word[i]), Int32(word[i + 1]))],
-                   merge.rank < best?.rank ?? Int.max {
-                    best = (merge.rank, merge.id, word[i], word[i + 1])
-                }
-            }
-            guard let best else { return }
-            var merged: [Int] = []
-            merged.reserveCapacity(word.count)
-            var i = 0
-            while i < word.count {
-                if i + 1 < word.count && word[i] == best.left && word[i + 1] == best.right {
-                    merged.append(best.id)
-                    i += 2
-                } else {
-                    merged.append(word[i])
-                    i += 1
-                }
-            }
-            word = merged
-        }
-    }
-
-    /// The text of `ids` (HF's ByteLevel decoder: symbols back to bytes, invalid UTF-8 replaced); unknown ids are
-    /// skipped, special tokens kept unless `skipSpecialTokens`.
+    /// The text of `ids` (HF's ByteLevel decoder: symbols back to bytes, invalid UTF-8 replaced), special tokens
+    /// kept unless `skipSpecialTokens`.
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {
-        var bytes: [UInt8] = []
-        let specials = Set(specialTokens)
-        for id in ids where id >= 0 && id < vocabulary.count {
-            let token = vocabulary[id]
-            if skipSpecialTokens && specials.contains(token) { continue }
-            var tokenBytes: [UInt8] = []
-            var allSymbols = true
-            for scalar in token.unicodeScalars {
-                let value = Int(scalar.value)
-                if value < BPETrainer.symbolBytes.count, BPETrainer.symbolBytes[value] >= 0 {
-                    tokenBytes.append(UInt8(BPETrainer.symbolBytes[value]))
-                } else {
-                    allSymbols = false
-                    break
-                }
-            }
-            bytes.append(contentsOf: allSymbols ? tokenBytes : Array(token.utf8))
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        tokenizer.decode(ids, skipSpecialTokens: skipSpecialTokens)
     }
 
     // MARK: - Files
@@ -625,10 +528,15 @@ public struct TrainedBPE: Sendable, Equatable {
     /// (`add_prefix_space: false`, `use_regex: true`), ByteLevel post-processor and decoder, no normalizer, the
     /// special tokens as added tokens. Deterministic: the same training gives the same bytes.
     public func tokenizerJSON() -> String {
+        Self.tokenizerJSON(vocabulary: vocabulary, merges: merges, specialTokens: specialTokens, tokenIDs: tokenIDs)
+    }
+
+    private static func tokenizerJSON(vocabulary: [String], merges: [Merge], specialTokens: [String],
+                                      tokenIDs: [String: Int]) -> String {
         var out = "{\n  \"version\": \"1.0\",\n  \"truncation\": null,\n  \"padding\": null,\n  \"added_tokens\": ["
         for (index, token) in specialTokens.enumerated() {
             out += index == 0 ? "\n" : ",\n"
-            out += "    {\"id\": \(tokenIDs[token]!), \"content\": \(Self.quote(token)), \"single_word\": false, "
+            out += "    {\"id\": \(tokenIDs[token]!), \"content\": \(quote(token)), \"single_word\": false, "
             out += "\"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}"
         }
         out += specialTokens.isEmpty ? "],\n" : "\n  ],\n"
@@ -645,12 +553,12 @@ public struct TrainedBPE: Sendable, Equatable {
         for (id, token) in vocabulary.enumerated() where tokenIDs[token] == id {
             out += first ? "\n" : ",\n"
             first = false
-            out += "      \(Self.quote(token)): \(id)"
+            out += "      \(quote(token)): \(id)"
         }
         out += "\n    },\n    \"merges\": ["
         for (index, merge) in merges.enumerated() {
             out += index == 0 ? "\n" : ",\n"
-            out += "      \(Self.quote(merge.left + " " + merge.right))"
+            out += "      \(quote(merge.left + " " + merge.right))"
         }
         out += merges.isEmpty ? "]\n  }\n}\n" : "\n    ]\n  }\n}\n"
         return out
@@ -688,120 +596,4 @@ public struct TrainedBPE: Sendable, Equatable {
 
     /// A JSON string literal, escaped as HF's tokenizers (serde_json) write it.
     static func quote(_ text: String) -> String { OrderedJSON.quoted(text) }
-}
-
-/// GPT-2's pre-tokenization pattern (HF's ByteLevel with `use_regex: true`), hand-coded:
-/// `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`.
-/// The trainer's own copy, so it does not depend on the library's scanner in `PreTokenizer.swift` (the two can be
-/// merged later).
-enum TrainerPreTokenizer {
-    enum Class: UInt8 {
-        case letter, number, space, other
-    }
-
-    static let asciiClasses: [Class] = (0..<128).map { byte in
-        switch byte {
-        case 0x41...0x5A, 0x61...0x7A: return .letter
-        case 0x30...0x39: return .number
-        case 0x09...0x0D, 0x20: return .space
-        default: return .other
-        }
-    }
-
-    @inline(__always)
-    static func classify(_ value: UInt32) -> Class {
-        if value < 0x80 { return asciiClasses[Int(value)] }
-        if BertNormalizer.isWhitespace(value) { return .space }  // White_Space, as onig's \s
-        guard let scalar = Unicode.Scalar(value) else { return .other }
-        switch scalar.properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter: return .letter
-        case .decimalNumber, .letterNumber, .otherNumber: return .number
-        default: return .other
-        }
-    }
-
-    /// The scalar at `i` of valid UTF-8 and its length in bytes.
-    @inline(__always)
-    static func scalar(_ p: UnsafePointer<UInt8>, _ i: Int) -> (value: UInt32, length: Int) {
-        let b0 = UInt32(p[i])
-        if b0 < 0x80 { return (b0, 1) }
-        if b0 < 0xE0 { return ((b0 & 0x1F) << 6 | UInt32(p[i + 1] & 0x3F), 2) }
-        if b0 < 0xF0 {
-            return ((b0 & 0x0F) << 12 | UInt32(p[i + 1] & 0x3F) << 6 | UInt32(p[i + 2] & 0x3F), 3)
-        }
-        return ((b0 & 0x07) << 18 | UInt32(p[i + 1] & 0x3F) << 12 | UInt32(p[i + 2] & 0x3F) << 6
-                    | UInt32(p[i + 3] & 0x3F), 4)
-    }
-
-    /// Calls `body(start, end)` with the byte range of each piece of `p[0..<count]` (valid UTF-8), in order.
-    static func split(_ p: UnsafePointer<UInt8>, _ count: Int, _ body: (Int, Int) -> Void) {
-        var i = 0
-        while i < count {
-            let (value, length) = scalar(p, i)
-            // 's 't 're 've 'm 'll 'd
-            if value == 0x27 && i + 1 < count {
-                let c1 = p[i + 1]
-                if c1 == 0x73 || c1 == 0x74 || c1 == 0x6D || c1 == 0x64 {
-                    body(i, i + 2)
-                    i += 2
-                    continue
-                }
-                if i + 2 < count {
-                    let c2 = p[i + 2]
-                    if (c1 == 0x72 && c2 == 0x65) || (c1 == 0x76 && c2 == 0x65) || (c1 == 0x6C && c2 == 0x6C) {
-                        body(i, i + 3)
-                        i += 3
-                        continue
-                    }
-                }
-            }
-            let kind = classify(value)
-            if kind == .space {
-                var end = i + length
-                var last = i
-                while end < count {
-                    let (next, nextLength) = scalar(p, end)
-                    if classify(next) != .space { break }
-                    last = end
-                    end += nextLength
-                }
-                if end == count {  // \s+ at the end
-                    body(i, count)
-                    i = count
-                    continue
-                }
-                // \s+(?!\S): all but the last whitespace character; the last one joins what follows when it is
-                // a plain space (" ?X+"), else it stands alone (\s+).
-                if last > i {
-                    body(i, last)
-                    i = last
-                }
-                let (lastValue, lastLength) = scalar(p, i)
-                if lastValue == 0x20 {
-                    let (next, nextLength) = scalar(p, i + 1)
-                    let nextKind = classify(next)
-                    var stop = i + 1 + nextLength
-                    while stop < count {
-                        let (following, followingLength) = scalar(p, stop)
-                        if classify(following) != nextKind { break }
-                        stop += followingLength
-                    }
-                    body(i, stop)
-                    i = stop
-                } else {
-                    body(i, i + lastLength)
-                    i += lastLength
-                }
-                continue
-            }
-            var stop = i + length
-            while stop < count {
-                let (next, nextLength) = scalar(p, stop)
-                if classify(next) != kind { break }
-                stop += nextLength
-            }
-            body(i, stop)
-            i = stop
-        }
-    }
 }

@@ -96,16 +96,17 @@ public struct WordPieceTokenizer: Tokenizer {
         }
 
         // Added tokens.
-        var added: [AddedTokenMatcher.Entry] = []
+        var added: [AddedToken] = []
         var specialIDs = Set<Int>()
         for item in json["added_tokens"] as? [[String: Any]] ?? [] {
             guard let content = item["content"] as? String, let id = Self.int(item["id"]) else {
                 throw TokenizerError.invalid(path: path, reason: "added token without content or id")
             }
-            added.append(AddedTokenMatcher.Entry(
-                content: content, id: id, lstrip: item["lstrip"] as? Bool ?? false,
-                rstrip: item["rstrip"] as? Bool ?? false, singleWord: item["single_word"] as? Bool ?? false))
-            if item["special"] as? Bool ?? false { specialIDs.insert(id) }
+            let special = item["special"] as? Bool ?? false
+            added.append(AddedToken(
+                id: id, content: content, special: special, singleWord: item["single_word"] as? Bool ?? false,
+                lstrip: item["lstrip"] as? Bool ?? false, rstrip: item["rstrip"] as? Bool ?? false))
+            if special { specialIDs.insert(id) }
         }
 
         // Post-processor: the single-sequence template.
@@ -182,12 +183,9 @@ public struct WordPieceTokenizer: Tokenizer {
         guard !vocab.isEmpty else { throw TokenizerError.invalid(path: url.path, reason: "empty vocabulary") }
         let unk = "[UNK]"
         guard vocab[unk] != nil else { throw TokenizerError.invalid(path: url.path, reason: "no [UNK] token") }
-        var added: [AddedTokenMatcher.Entry] = []
+        var added: [AddedToken] = []
         for token in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] {
-            if let id = vocab[token] {
-                added.append(AddedTokenMatcher.Entry(content: token, id: id, lstrip: false, rstrip: false,
-                                                     singleWord: false))
-            }
+            if let id = vocab[token] { added.append(AddedToken(id: id, content: token, special: true)) }
         }
         try self.init(
             vocab: vocab, unkToken: unk, prefix: "##", maxInputCharsPerWord: 100,
@@ -200,7 +198,7 @@ public struct WordPieceTokenizer: Tokenizer {
     }
 
     init(vocab: [String: Int], unkToken: String, prefix: String, maxInputCharsPerWord: Int,
-         normalizer: BertNormalizer, preTokenize: Bool, added: [AddedTokenMatcher.Entry], specialIDs: Set<Int>,
+         normalizer: BertNormalizer, preTokenize: Bool, added: [AddedToken], specialIDs: Set<Int>,
          prefixIDs: [Int], suffixIDs: [Int], decoder: WordPieceDecoder?, padID: Int?, modelMaxLength: Int,
          configuredTruncation: Int?, path: String) throws {
         guard let unkID = vocab[unkToken] else {
@@ -208,7 +206,8 @@ public struct WordPieceTokenizer: Tokenizer {
         }
         self.model = WordPieceModel(vocab: vocab, unkID: unkID, prefix: prefix,
                                     maxInputCharsPerWord: maxInputCharsPerWord)
-        let maxID = max(vocab.values.max() ?? -1, added.map(\.id).max() ?? -1)
+        let maxID = try IDSpace.size(Array(vocab.values) + added.map(\.id), entries: vocab.count + added.count,
+                                     path: path) - 1
         var idToToken = [String?](repeating: nil, count: maxID + 1)
         for (token, id) in vocab { idToToken[id] = token }
         var addedTokenIDs: [String: Int] = [:]
@@ -219,7 +218,7 @@ public struct WordPieceTokenizer: Tokenizer {
         self.idToToken = idToToken
         self.addedTokenIDs = addedTokenIDs
         self.vocabularySize = maxID + 1
-        self.addedTokens = AddedTokenMatcher(added)
+        self.addedTokens = AddedTokenMatcher(added.map { (Array($0.content.utf8), $0) })
         self.specialIDs = specialIDs
         self.normalizer = normalizer
         self.preTokenize = preTokenize
@@ -343,12 +342,13 @@ public struct WordPieceTokenizer: Tokenizer {
         return text.withUTF8 { buffer -> (ids: [Int], truncated: Bool) in
             var state = EncodeState(limit: limit ?? Int.max)
             state.ids.reserveCapacity(min(buffer.count / 3 + 4, limit.map { $0 + 1 } ?? Int.max))
-            for segment in addedTokens.segments(buffer) {
-                switch segment {
-                case .token(let id):
-                    state.emit(id)
-                case .text(let range):
-                    encodeSegment(buffer, range, &state)
+            var segments: [Segment] = []
+            if let base = buffer.baseAddress { addedTokens.split(base, 0..<buffer.count, into: &segments) }
+            for segment in segments {
+                if segment.id >= 0 {
+                    state.emit(Int(segment.id))
+                } else {
+                    encodeSegment(buffer, segment.range, &state)
                 }
                 if state.done { break }
             }
@@ -663,118 +663,5 @@ extension WordPieceTokenizer {
         static let separate: UInt8 = 2
         /// Punctuation: a word of its own.
         static let isolate: UInt8 = 3
-    }
-
-    /// Splits raw text at added tokens (leftmost, then longest match), as HF's `AddedVocabulary` does for tokens that
-    /// are not normalized, with `lstrip` / `rstrip` (eat whitespace next to the token) and `single_word` (match only
-    /// between non-word characters).
-    struct AddedTokenMatcher: Sendable {
-        struct Entry: Sendable {
-            var content: String
-            var id: Int
-            var lstrip: Bool
-            var rstrip: Bool
-            var singleWord: Bool
-        }
-
-        enum Segment: Equatable {
-            case text(Range<Int>)
-            case token(Int)
-        }
-
-        private let entries: [(bytes: [UInt8], entry: Entry)]
-        private let firstBytes: [Bool]
-
-        init(_ entries: [Entry]) {
-            let usable = entries.filter { !$0.content.isEmpty }
-            // Longest first, so the first match at a position is the longest.
-            self.entries = usable.map { (Array($0.content.utf8), $0) }.sorted { $0.bytes.count > $1.bytes.count }
-            var first = [Bool](repeating: false, count: 256)
-            for (bytes, _) in self.entries { first[Int(bytes[0])] = true }
-            self.firstBytes = first
-        }
-
-        var isEmpty: Bool { entries.isEmpty }
-
-        func segments(_ buffer: UnsafeBufferPointer<UInt8>) -> [Segment] {
-            let count = buffer.count
-            if entries.isEmpty || count == 0 { return count == 0 ? [] : [.text(0..<count)] }
-            var result: [Segment] = []
-            var textStart = 0
-            var i = 0
-            search: while i < count {
-                guard firstBytes[Int(buffer[i])] else {
-                    i += 1
-                    continue
-                }
-                for (bytes, entry) in entries where bytes.count <= count - i {
-                    var equal = true
-                    for k in 0..<bytes.count where buffer[i + k] != bytes[k] {
-                        equal = false
-                        break
-                    }
-                    if !equal { continue }
-                    var start = i
-                    var stop = i + bytes.count
-                    if entry.singleWord {
-                        let startOK = start == 0 || !Self.isWordCharacter(Self.scalar(before: start, in: buffer))
-                        let stopOK = stop == count || !Self.isWordCharacter(Self.scalar(at: stop, in: buffer))
-                        if !startOK || !stopOK {
-                            i = stop  // HF's matcher resumes after the discarded match
-                            continue search
-                        }
-                    }
-                    if entry.lstrip {
-                        while start > textStart, let scalar = Self.scalar(before: start, in: buffer),
-                              BertNormalizer.isWhitespace(scalar.value) {
-                            start -= UTF8.width(scalar)
-                        }
-                    }
-                    if entry.rstrip {
-                        while stop < count, let scalar = Self.scalar(at: stop, in: buffer),
-                              BertNormalizer.isWhitespace(scalar.value) {
-                            stop += UTF8.width(scalar)
-                        }
-                    }
-                    if textStart < start { result.append(.text(textStart..<start)) }
-                    result.append(.token(entry.id))
-                    textStart = stop
-                    i = stop
-                    continue search
-                }
-                i += 1
-            }
-            if textStart < count { result.append(.text(textStart..<count)) }
-            return result
-        }
-
-        static func isWordCharacter(_ scalar: Unicode.Scalar?) -> Bool {
-            guard let scalar else { return false }
-            if scalar.value < 0x80 {
-                let v = scalar.value
-                return (v >= 0x30 && v <= 0x39) || (v >= 0x41 && v <= 0x5A) || (v >= 0x61 && v <= 0x7A) || v == 0x5F
-            }
-            let properties = scalar.properties
-            if properties.isAlphabetic { return true }
-            switch properties.generalCategory {
-            case .decimalNumber, .nonspacingMark, .spacingMark, .enclosingMark, .connectorPunctuation: return true
-            default: return scalar.value == 0x200C || scalar.value == 0x200D
-            }
-        }
-
-        static func scalar(at index: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Unicode.Scalar? {
-            guard index < buffer.count else { return nil }
-            var iterator = buffer[index...].makeIterator()
-            var decoder = UTF8()
-            if case .scalarValue(let scalar) = decoder.decode(&iterator) { return scalar }
-            return nil
-        }
-
-        static func scalar(before index: Int, in buffer: UnsafeBufferPointer<UInt8>) -> Unicode.Scalar? {
-            guard index > 0 else { return nil }
-            var start = index - 1
-            while start > 0 && buffer[start] & 0xC0 == 0x80 { start -= 1 }
-            return scalar(at: start, in: buffer)
-        }
     }
 }

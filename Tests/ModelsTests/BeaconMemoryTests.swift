@@ -253,13 +253,61 @@ final class BeaconMemoryTests: XCTestCase {
             config[key] = value
             config["beacon_ratio"] = [2, 4]
             let data = try JSONSerialization.data(withJSONObject: config)
-            XCTAssertThrowsError(try JSONDecoder().decode(DecoderConfig.self, from: data), key)
+            XCTAssertThrowsError(try JSONDecoder().decode(DecoderConfig.self, from: data), key) { error in
+                // The error names the key at fault (it used to say 'beacon_window' whatever the key).
+                guard case DecodingError.dataCorrupted(let context) = error else { return XCTFail("\(error)") }
+                XCTAssertEqual(context.codingPath.last?.stringValue, key)
+            }
+        }
+    }
+
+    func testAMemoryHoldingNaNIsRefusedWhenLoaded() throws {
+        let qwen = try DecoderLM.load(directory: Self.fixtures.appendingPathComponent("qwen2"))
+        let memory = try qwen.makeBeaconMemory(ratio: 2)
+        try qwen.memorize(ids(20), into: memory)
+        let url = try temporaryDirectory("beacon-nan").appendingPathComponent("memory.safetensors")
+        try memory.save(to: url)
+        var (tensors, metadata) = try Safetensors.load(url)
+        let name = try XCTUnwrap(tensors.keys.sorted().first)
+        tensors[name] = try Tensor.full(tensors[name]!.shape, .nan)
+        try Safetensors.save(tensors, metadata: metadata, to: url)
+        XCTAssertThrowsError(try BeaconMemory.load(from: url, for: qwen)) { error in
+            XCTAssertTrue(error.localizedDescription.contains("memory.safetensors"), error.localizedDescription)
+            XCTAssertTrue(error.localizedDescription.contains("\(name) holds NaN"), error.localizedDescription)
         }
     }
 }
 
 /// The ratio rules of `beacon_ratio_mix`.
 final class BeaconRatioRuleTests: XCTestCase {
+    func testGenerationReadsALongPromptAtTheSmallestConfiguredRatioThatFits() throws {
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: BeaconMemoryTests.fixtures
+            .appendingPathComponent("qwen2/config.json"))) as! [String: Any]
+        config["beacon_ratio"] = [2, 4, 8]
+        config["beacon_ratio_mix"] = "step-random"
+        let settings = try XCTUnwrap(try JSONDecoder().decode(DecoderConfig.self,
+                                                              from: JSONSerialization.data(withJSONObject: config)).beacon)
+        XCTAssertEqual(try settings.inferenceRule(futureTokens: 6), .adapt([2, 4, 8], futureTokens: 6))
+        var single = settings
+        single.ratios = [4]
+        XCTAssertEqual(try single.inferenceRule(futureTokens: 6), .fixed(4))
+
+        // 256 positions, windows of 16: ratio 4 holds 976 tokens, ratio 8 1936; 1000 + 6 need ratio 8.
+        let model = try DecoderLM.load(directory: BeaconMemoryTests.fixtures.appendingPathComponent("qwen2"))
+        model.config.beacon = settings
+        let memory = try model.makeBeaconMemory(rule: settings.inferenceRule(futureTokens: 6))
+        let prompt = (0..<1000).map { 3 + ($0 * 37) % 90 }
+        let result = try model.generate(promptIds: prompt, parameters: .init(maxNewTokens: 6), memory: memory)
+        XCTAssertEqual(memory.currentRatio, 8)
+        XCTAssertEqual(result.outputIds.count, 6)
+        // Past what even ratio 8 holds, it fails at once.
+        XCTAssertThrowsError(try model.generate(promptIds: Array(repeating: 5, count: 2000),
+                                                memory: try model.makeBeaconMemory(rule: .adapt([2, 4, 8], futureTokens: 0)))) {
+            XCTAssertTrue($0.localizedDescription.contains("even compressed 8× this beacon model holds at most 1936"),
+                          $0.localizedDescription)
+        }
+    }
+
     func testAdaptPicksTheSmallestRatioThatFitsThePositionBudget() throws {
         let model = try DecoderLM.load(directory: BeaconParityTests.fixtures.appendingPathComponent("qwen2"))
         // 256 positions, window 16: ratio r holds (256 − 16)·r + 16 tokens: 496 at r=2, 976 at r=4, 1936 at r=8.

@@ -56,10 +56,10 @@ final class LoadingErrorTests: XCTestCase {
 
     func testWeightsThatDoNotMatchTheConfig() throws {
         try editConfig { $0["intermediate_size"] = 128 }
-        assertLoadFails([dir.path, "mlp", "expected shape"])
+        assertLoadFails([dir.path, "mlp.up_proj.weight has shape [96, 64] but the config implies [128, 64]"])
         try setUpWithError()
         try editConfig { $0["num_hidden_layers"] = 3 }
-        assertLoadFails(["missing parameters", "model.layers.2."])
+        assertLoadFails([dir.path, "num_hidden_layers is 3 but the weights hold 2 layers"])
         try setUpWithError()
         try editConfig { $0["tie_word_embeddings"] = true }  // the checkpoint has lm_head: dropped by sanitize, loads
         XCTAssertNoThrow(try DecoderLM.load(directory: dir))

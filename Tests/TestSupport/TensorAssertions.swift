@@ -6,9 +6,14 @@ import XCTest
 public func assertClose(_ actual: Tensor, _ expected: Tensor, atol: Double = 1e-5, rtol: Double = 1e-5,
                         _ message: @autoclosure () -> String = "", file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(actual.shape, expected.shape, "shape \(message())", file: file, line: line)
-    guard actual.shape == expected.shape,
-          let a = try? actual.toArray(Double.self), let e = try? expected.toArray(Double.self)
-    else { return }
+    guard actual.shape == expected.shape else { return }
+    // A tensor that cannot be read is a failure, never a silent pass.
+    let a: [Double], e: [Double]
+    do {
+        (a, e) = (try actual.toArray(Double.self), try expected.toArray(Double.self))
+    } catch {
+        return XCTFail("cannot read the tensors to compare: \(error) \(message())", file: file, line: line)
+    }
     var worst = 0.0, worstIndex = -1
     for i in a.indices {
         let excess = Swift.abs(a[i] - e[i]) - (atol + rtol * Swift.abs(e[i]))

@@ -51,7 +51,7 @@ final class BPETrainerTests: XCTestCase {
         XCTAssertEqual(Array(trained.vocabulary.prefix(specials.count)), specials)
         // The 256 byte symbols follow, by code point.
         let symbols = trained.vocabulary[specials.count..<(specials.count + 256)]
-        XCTAssertEqual(Set(symbols), Set(BPETrainer.byteSymbols.map { String($0) }))
+        XCTAssertEqual(Set(symbols), Set(ByteLevel.byteToScalar.map { String($0) }))
         XCTAssertEqual(Array(symbols), symbols.sorted { $0.unicodeScalars.first!.value < $1.unicodeScalars.first!.value })
         XCTAssertEqual(Array(symbols.prefix(3)), ["!", "\"", "#"])
         XCTAssertTrue(symbols.contains("Ġ") && symbols.contains("Ċ"))
@@ -102,14 +102,14 @@ final class BPETrainerTests: XCTestCase {
         for line in lines {
             var line = line
             line.withUTF8 { buffer in
-                TrainerPreTokenizer.split(buffer.baseAddress!, buffer.count) { start, end in
-                    counts[Array(buffer[start..<end]), default: 0] += 1
-                }
+                var pieces: [Range<Int>] = []
+                SplitPattern.gpt2.split(buffer.baseAddress!, 0..<buffer.count, into: &pieces)
+                for piece in pieces { counts[Array(buffer[piece]), default: 0] += 1 }
             }
         }
-        var vocabulary = ["<|endoftext|>"] + BPETrainer.byteSymbols.sorted { $0.value < $1.value }.map { String($0) }
+        var vocabulary = ["<|endoftext|>"] + ByteLevel.byteToScalar.sorted { $0.value < $1.value }.map { String($0) }
         var ids = Dictionary(uniqueKeysWithValues: vocabulary.enumerated().map { ($1, $0) })
-        var words = counts.map { (word: $0.key.map { ids[String(BPETrainer.byteSymbols[Int($0)])]! }, count: $0.value) }
+        var words = counts.map { (word: $0.key.map { ids[String(ByteLevel.byteToScalar[Int($0)])]! }, count: $0.value) }
         var merges: [TrainedBPE.Merge] = []
         while vocabulary.count < vocabSize {
             var pairs: [[Int]: Int] = [:]
@@ -155,10 +155,10 @@ final class BPETrainerTests: XCTestCase {
             var text = item.text
             text.withUTF8 { buffer in
                 guard let base = buffer.baseAddress else { return }
-                TrainerPreTokenizer.split(base, buffer.count) { start, end in
-                    // HF reports pieces in byte-level symbols.
-                    pieces.append(String(String.UnicodeScalarView(buffer[start..<end].map { BPETrainer.byteSymbols[Int($0)] })))
-                }
+                var ranges: [Range<Int>] = []
+                SplitPattern.gpt2.split(base, 0..<buffer.count, into: &ranges)
+                // HF reports pieces in byte-level symbols.
+                pieces = ranges.map { ByteLevel.encode(buffer[$0]) }
             }
             XCTAssertEqual(pieces, item.pieces, item.text.debugDescription)
         }

@@ -177,7 +177,7 @@ final class WordPieceTests: XCTestCase {
     func testAddedTokenOptions() {
         // lstrip / rstrip / single_word on a toy vocabulary.
         let vocab = ["[UNK]": 0, "[CLS]": 1, "[SEP]": 2, "<mask>": 3, "a": 4, "b": 5, "##b": 6]
-        func make(_ entry: WordPieceTokenizer.AddedTokenMatcher.Entry) throws -> WordPieceTokenizer {
+        func make(_ entry: AddedToken) throws -> WordPieceTokenizer {
             try WordPieceTokenizer(
                 vocab: vocab, unkToken: "[UNK]", prefix: "##", maxInputCharsPerWord: 100,
                 normalizer: BertNormalizer(cleanText: true, handleChineseChars: true, stripAccents: true, lowercase: true),
@@ -185,8 +185,7 @@ final class WordPieceTests: XCTestCase {
                 decoder: WordPieceDecoder(prefix: "##", cleanup: true), padID: nil, modelMaxLength: 512,
                 configuredTruncation: nil, path: "toy")
         }
-        let plain = WordPieceTokenizer.AddedTokenMatcher.Entry(content: "<mask>", id: 3, lstrip: false, rstrip: false,
-                                                               singleWord: false)
+        let plain = AddedToken(id: 3, content: "<mask>", special: true)
         var strip = plain
         strip.lstrip = true
         strip.rstrip = true

@@ -21,11 +21,18 @@ struct AskCommand: AsyncParsableCommand {
     @Option(help: "The cache dir written by memorize.") var cache: String
     @Option(help: "memorag (default), qa (memory only), summarize, recall or rewrite (print the clues).")
     var task: TaskChoice = .memorag
-    @Option(help: "Maximum tokens of the answer.") var maxNewTokens: Int?
-    @Option(help: "Maximum tokens of each clue reply (recall, rewrite).") var clueTokens: Int?
+    @Option(parsing: .unconditional, help: "Maximum tokens of the answer.") var maxNewTokens: Int?
+    @Option(parsing: .unconditional, help: "Maximum tokens of each clue reply (recall, rewrite).") var clueTokens: Int?
     @Flag(help: "Print one JSON object: answer, clues, evidence (chunk ids, offsets, scores), timings.") var json = false
     @OptionGroup var options: PipelineOptions
     @OptionGroup var generatorOptions: GeneratorOptions
+
+    func validate() throws {
+        if let maxNewTokens, maxNewTokens < 0 {
+            throw ValidationError("--max-new-tokens must not be negative, got \(maxNewTokens)")
+        }
+        if let clueTokens, clueTokens < 0 { throw ValidationError("--clue-tokens must not be negative, got \(clueTokens)") }
+    }
 
     func run() async throws {
         let manifest = try readManifest(cache)

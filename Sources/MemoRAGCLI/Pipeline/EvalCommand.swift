@@ -26,9 +26,15 @@ struct EvalCommand: AsyncParsableCommand {
     @Option(help: "Write one JSON line per question (answer, scores, clues, evidence, retrieval comparison) here.")
     var out: String?
     @Option(help: "Write the summary (means per variant and type, curves, latency) as JSON here.") var report: String?
-    @Option(help: "Maximum tokens per answer.") var maxNewTokens: Int?
+    @Option(parsing: .unconditional, help: "Maximum tokens per answer.") var maxNewTokens: Int?
     @OptionGroup var options: PipelineOptions
     @OptionGroup var generatorOptions: GeneratorOptions
+
+    func validate() throws {
+        if let maxNewTokens, maxNewTokens < 0 {
+            throw ValidationError("--max-new-tokens must not be negative, got \(maxNewTokens)")
+        }
+    }
 
     func run() async throws {
         guard let kind = TaskKind(rawValue: task), kind != .summarize else {

@@ -33,9 +33,12 @@ struct PipelineOptions: ParsableArguments {
         let retrieverPath = retriever ?? manifest?.retriever.source ?? ModelPaths.defaultRetriever.path
         var configuration = MemoRAGConfiguration(memoryModel: URL(fileURLWithPath: modelPath),
                                                  retriever: URL(fileURLWithPath: retrieverPath))
-        let precision = try dtype.map(InferencePrecision.parse)
-        configuration.dtype = precision?.dtype
-        configuration.int8Weights = precision?.int8Weights
+        // Resolved here rather than inside MemoRAG so that the command can say what it runs in.
+        let precision = try dtype.map(InferencePrecision.parse) ?? InferencePrecision.choose()
+        configuration.dtype = precision.dtype
+        configuration.int8Weights = precision.int8Weights
+        let why = dtype == nil ? " (chosen for this CPU; --dtype fp32 for float weights)" : ""
+        FileHandle.standardError.write(Data("[precision \(precision)\(why)]\n".utf8))
         configuration.promptsFile = prompts.map { URL(fileURLWithPath: $0) }
         configuration.evidenceTokens = evidenceTokens?.limit
         if let hits {

@@ -55,6 +55,12 @@ extension DecoderLM {
         }
         let unread = Array(promptIds[alreadyRead...])
         try checkBeaconInput(unread, memory)
+        let capacity = beaconCapacity(memory.rule, settings: memory.settings)
+        guard memory.tokensSeen + unread.count <= capacity.tokens else {
+            throw ModelError.invalidInput("the prompt is \(memory.tokensSeen + unread.count) tokens; even compressed "
+                + "\(capacity.ratio)× this beacon model holds at most \(capacity.tokens) in its \(positionBudget) "
+                + "positions (max_position_embeddings)")
+        }
         // The prompt goes through the window loop like any text (compressed when it fills a window); so does each
         // new token, one at a time.
         return try decode(promptIds: promptIds, parameters: parameters, onToken: onToken,
@@ -89,6 +95,22 @@ extension DecoderLM {
             progress?(memory.tokensSeen - start, ids.count)
         }
         return last!
+    }
+
+    /// The most raw tokens a memory whose windows take their ratios by `rule` can read within `positionBudget`:
+    /// finished windows keep one entry per `ratio` tokens and the unfinished one its raw tokens, so at best (every
+    /// window at the largest ratio the rule can pick) (positions − sink − window) beacons of `ratio` tokens each
+    /// plus a window.
+    func beaconCapacity(_ rule: BeaconRatioRule, settings: BeaconSettings) -> (tokens: Int, ratio: Int) {
+        let ratio: Int
+        switch rule {
+        case .fixed(let r): ratio = r
+        case .stepRandom(let rs, _), .instanceRandom(let rs, _), .sequence(let rs), .adapt(let rs, _), .schedule(let rs):
+            ratio = rs.max() ?? 1
+        }
+        let beacons = max(0, positionBudget - settings.sinkSize - settings.window)
+        let (product, overflow) = beacons.multipliedReportingOverflow(by: ratio)
+        return (overflow ? .max : product + settings.window + settings.sinkSize, ratio)
     }
 
     /// Positions RoPE was trained for (scaled by rope_scaling's factor), what the `adapt-X` ratio rule budgets.

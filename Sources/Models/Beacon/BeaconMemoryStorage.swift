@@ -111,6 +111,8 @@ extension BeaconMemory {
                 guard t.rank == 4, t.dim(0) == 1, t.dim(1) == c.numKeyValueHeads, t.dim(3) == c.headDim else {
                     throw fail("tensor \(key) has shape \(t.shape), expected [1, \(c.numKeyValueHeads), n, \(c.headDim)]")
                 }
+                // A NaN entry would poison every answer (int8 inference fails inside libtorch): refuse it here.
+                guard try t.isFinite().all().item() != 0 else { throw fail("tensor \(key) holds NaN or infinite values") }
                 return t.dtype == model.dtype ? t : try t.to(model.dtype)
             }
             (s.sinkKeys, s.sinkValues) = (try part("sink.keys"), try part("sink.values"))

@@ -59,25 +59,23 @@ public struct BeaconSettings: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: Keys.self)
         let defaults = BeaconSettings(parameters: [])
-        window = try c.decodeIfPresent(Int.self, forKey: .window) ?? defaults.window
-        stride = try c.decodeIfPresent(Int.self, forKey: .stride) ?? defaults.stride
+        window = try c.decodeIntegerIfPresent(.window) ?? defaults.window
+        stride = try c.decodeIntegerIfPresent(.stride) ?? defaults.stride
         attention = try c.decodeIfPresent(String.self, forKey: .attention) ?? defaults.attention
-        if let single = try? c.decodeIfPresent(Int.self, forKey: .ratios) {
+        if let single = try? c.decodeIntegerIfPresent(.ratios) {
             ratios = [single]
         } else {
-            ratios = try c.decodeIfPresent([Int].self, forKey: .ratios) ?? defaults.ratios
+            ratios = try c.decodeIntegersIfPresent(.ratios) ?? defaults.ratios
         }
         ratioMix = try c.decodeIfPresent(String.self, forKey: .ratioMix) ?? defaults.ratioMix
         parameters = try c.decodeIfPresent([String].self, forKey: .parameters) ?? defaults.parameters
         embedInit = try c.decodeIfPresent(String.self, forKey: .embedInit) ?? defaults.embedInit
-        sinkSize = try c.decodeIfPresent(Int.self, forKey: .sinkSize) ?? defaults.sinkSize
+        sinkSize = try c.decodeIntegerIfPresent(.sinkSize) ?? defaults.sinkSize
         attendPrevious = try c.decodeIfPresent(Bool.self, forKey: .attendPrevious) ?? defaults.attendPrevious
         position = try c.decodeIfPresent(String.self, forKey: .position) ?? defaults.position
-        parallelWindow = try c.decodeIfPresent(Int.self, forKey: .parallelWindow) ?? defaults.parallelWindow
-        do {
-            try validate()
-        } catch let error as ModelError {
-            throw DecodingError.dataCorruptedError(forKey: .window, in: c, debugDescription: error.localizedDescription)
+        parallelWindow = try c.decodeIntegerIfPresent(.parallelWindow) ?? defaults.parallelWindow
+        if let (key, why) = problem() {
+            throw DecodingError.dataCorruptedError(forKey: key, in: c, debugDescription: why)
         }
     }
 
@@ -98,20 +96,50 @@ public struct BeaconSettings: Codable, Sendable, Equatable {
 
     /// Refuses settings this implementation does not run (rather than silently running something else).
     public func validate() throws {
-        func fail(_ why: String) -> ModelError { .invalidConfig(why) }
-        guard window > 0 else { throw fail("beacon_window must be positive, got \(window)") }
-        guard stride == window else { throw fail("beacon_stride \(stride) must equal beacon_window \(window) (interleaved beacons)") }
-        guard attention == "full-coverage" else { throw fail("beacon_attn '\(attention)' is not supported (only full-coverage)") }
-        guard position == "interleave" else { throw fail("beacon_pos '\(position)' is not supported (only interleave)") }
-        guard parallelWindow == 1 else { throw fail("beacon_parallel_window \(parallelWindow) is not supported (only 1)") }
-        guard !ratios.isEmpty, ratios.allSatisfy({ $0 > 0 }) else {
-            throw fail("beacon_ratio must list positive ratios, got \(ratios) (ratio 0, no compression, is not supported)")
+        if let (_, why) = problem() { throw ModelError.invalidConfig(why) }
+    }
+
+    /// The first key whose value this implementation cannot run, and why.
+    func problem() -> (Keys, String)? {
+        guard window > 0 else { return (.window, "beacon_window must be positive, got \(window)") }
+        guard window <= 1 << 20 else { return (.window, "beacon_window \(window) is beyond any supported model") }
+        guard stride == window else {
+            return (.stride, "beacon_stride \(stride) must equal beacon_window \(window) (interleaved beacons)")
         }
-        guard sinkSize >= 0 else { throw fail("beacon_sink_size must not be negative") }
-        guard ["eos", "bos"].contains(embedInit) else { throw fail("beacon_embed_init must be eos or bos, got '\(embedInit)'") }
+        guard attention == "full-coverage" else {
+            return (.attention, "beacon_attn '\(attention)' is not supported (only full-coverage)")
+        }
+        guard position == "interleave" else { return (.position, "beacon_pos '\(position)' is not supported (only interleave)") }
+        guard parallelWindow == 1 else {
+            return (.parallelWindow, "beacon_parallel_window \(parallelWindow) is not supported (only 1)")
+        }
+        guard !ratios.isEmpty, ratios.allSatisfy({ $0 > 0 }) else {
+            return (.ratios, "beacon_ratio must list positive ratios, got \(ratios) (ratio 0, no compression, is not supported)")
+        }
+        guard sinkSize >= 0 else { return (.sinkSize, "beacon_sink_size must not be negative") }
+        guard ["eos", "bos"].contains(embedInit) else {
+            return (.embedInit, "beacon_embed_init must be eos or bos, got '\(embedInit)'")
+        }
         let unknown = parameters.filter { !["q", "k", "v", "o"].contains($0) }
-        guard unknown.isEmpty else { throw fail("beacon_param has unknown entries \(unknown) (allowed: q, k, v, o)") }
-        _ = try ratioRule(fixed: nil)
+        guard unknown.isEmpty else { return (.parameters, "beacon_param has unknown entries \(unknown) (allowed: q, k, v, o)") }
+        do {
+            _ = try ratioRule(fixed: nil)
+        } catch ModelError.invalidConfig(let why) {
+            return (.ratioMix, why)
+        } catch {
+            return (.ratioMix, "\(error)")
+        }
+        return nil
+    }
+
+    /// How generation reads a prompt when no ratio is given: a single configured ratio is fixed; the training mix
+    /// (`step-random`, a fresh random ratio per window) becomes the smallest configured ratio whose memory holds the
+    /// prompt plus `futureTokens` within the model's positions (`adapt`), since random picks only add noise at
+    /// inference and a long prompt must still fit; other mixes run as configured.
+    public func inferenceRule(futureTokens: Int) throws -> BeaconRatioRule {
+        let rule = try ratioRule(fixed: nil)
+        if case .stepRandom(let ratios, _) = rule { return .adapt(ratios, futureTokens: max(0, futureTokens)) }
+        return rule
     }
 
     /// The configured way of choosing a window's ratio, or a fixed `ratio` when one is given.

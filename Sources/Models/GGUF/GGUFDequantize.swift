@@ -128,7 +128,7 @@ extension GGUFFile {
     }
 
     /// Dequantizes into `output`, which must hold exactly `info.elementCount` floats.
-    public func dequantize(_ info: GGUFTensorInfo, into output: UnsafeMutableBufferPointer<Float>) throws {
+    func dequantize(_ info: GGUFTensorInfo, into output: UnsafeMutableBufferPointer<Float>) throws {
         try checkDequantizable(info, outputCount: output.count)
         guard info.elementCount > 0, let dst = output.baseAddress else { return }
         let type = info.type

@@ -120,7 +120,7 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// Calls `body` with the tensor's raw bytes, exactly as stored (e.g. the IEEE half / bfloat16 bit patterns of
     /// an F16 / BF16 tensor, little-endian). The buffer is only valid inside `body`.
-    public func withRawBytes<R>(of info: GGUFTensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    func withRawBytes<R>(of info: GGUFTensorInfo, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         try body(UnsafeRawBufferPointer(start: base + info.fileOffset, count: info.byteCount))
     }
 

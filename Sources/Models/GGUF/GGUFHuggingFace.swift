@@ -142,7 +142,7 @@ extension GGUFFile {
     }
 
     /// Dequantizes into `output` (exactly `tensor.info.elementCount` floats) in HF order.
-    public func dequantize(_ tensor: GGUFHFTensor, into output: UnsafeMutableBufferPointer<Float>) throws {
+    func dequantize(_ tensor: GGUFHFTensor, into output: UnsafeMutableBufferPointer<Float>) throws {
         guard let heads = tensor.permutationHeads else {
             return try dequantize(tensor.info, into: output)
         }
@@ -186,9 +186,14 @@ extension GGUFFile {
     // MARK: config
 
     /// A float32 metadata value as the Double with the same shortest decimal form (1e-05, not 9.99999974e-06).
-    private func configNumber(_ key: String) -> Double? {
-        if case .float32(let f)? = metadata[key] { return Double(String(f)) ?? Double(f) }
-        return double(key)
+    /// A NaN or infinity is refused here, naming the key (a config cannot hold one; JSON cannot even write it).
+    private func configNumber(_ key: String) throws -> Double? {
+        let value: Double?
+        if case .float32(let f)? = metadata[key] { value = Double(String(f)) ?? Double(f) } else { value = double(key) }
+        if let value, !value.isFinite {
+            throw GGUFError.invalidMetadata(path: path, key: key, reason: "\(value) is not a finite number")
+        }
+        return value
     }
 
     /// A transformers-style config.json dictionary (JSONSerialization-ready) for llama / qwen2 / qwen3 files.
@@ -204,8 +209,8 @@ extension GGUFFile {
             "num_hidden_layers": try requiredInt("\(arch).block_count"),
             "num_attention_heads": heads,
             "num_key_value_heads": int("\(arch).attention.head_count_kv") ?? heads,
-            "rms_norm_eps": configNumber("\(arch).attention.layer_norm_rms_epsilon") ?? 1e-6,
-            "rope_theta": configNumber("\(arch).rope.freq_base") ?? 10000.0,
+            "rms_norm_eps": try configNumber("\(arch).attention.layer_norm_rms_epsilon") ?? 1e-6,
+            "rope_theta": try configNumber("\(arch).rope.freq_base") ?? 10000.0,
             "hidden_act": "silu",
             "tie_word_embeddings": tensor(named: "output.weight") == nil,
             "torch_dtype": "float32",
@@ -240,7 +245,7 @@ extension GGUFFile {
                 case .bool(let b): scaling[hfKey] = b
                 case .string(let s): scaling[hfKey] = s
                 case let v where v.intValue != nil: scaling[hfKey] = v.intValue!
-                default: if let d = configNumber(key) { scaling[hfKey] = d }
+                default: if let d = try configNumber(key) { scaling[hfKey] = d }
                 }
             }
             c["rope_scaling"] = scaling
