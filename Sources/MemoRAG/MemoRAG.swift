@@ -222,7 +222,7 @@ public actor MemoRAG {
         }
         var memories: [any ContextMemory] = []
         for document in manifest.documents {
-            let url = cacheDir.appendingPathComponent(document.memoryFile)
+            let url = try CacheManifest.memoryURL(of: document, in: cacheDir)
             switch manifest.mode {
             // The fingerprint computed once at init: recomputing it reads every weight (most of a second).
             case .beacon: memories.append(try BeaconContextMemory.load(from: url, for: memoryModel.lm,
