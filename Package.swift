@@ -101,7 +101,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TinyModels"], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "Torch", "TestSupport"], resources: [.copy("Fixtures")],
                     swiftSettings: strict),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Models", "Tokenizers", "Torch", "TestSupport"],
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Models", "Tokenizers", "Torch", "TestSupport", "TinyModels"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
     ],
     cxxLanguageStandard: .cxx17

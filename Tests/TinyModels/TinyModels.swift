@@ -67,7 +67,13 @@ public enum TinyModels {
         weights["lm_head.weight"] = try Tensor(rows, shape: head.shape)
         try Safetensors.save(weights, to: directory.appendingPathComponent("model.safetensors"))
 
-        let trained = try BPETrainer.train(texts: corpus, vocabSize: 400, minFrequency: 2,
+        try writeChatTokenizer(to: directory, texts: corpus)
+    }
+
+    /// A byte-level BPE tokenizer trained on `texts`, with ChatML special tokens (ids 0-2 `<|endoftext|>`,
+    /// `<|im_start|>`, `<|im_end|>`) and a ChatML chat template in tokenizer_config.json, written to `directory`.
+    public static func writeChatTokenizer(to directory: URL, texts: [String], vocabSize: Int = 400) throws {
+        let trained = try BPETrainer.train(texts: texts, vocabSize: vocabSize, minFrequency: 2,
                                            specialTokens: specialTokens)
         try trained.write(to: directory)
         let configURL = directory.appendingPathComponent("tokenizer_config.json")
@@ -75,7 +81,6 @@ public enum TinyModels {
         tokenizerConfig["chat_template"] = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
             + "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
             + "{{ '<|im_start|>assistant\\n' }}{% endif %}"
-        tokenizerConfig["eos_token"] = "<|im_end|>"
         try JSONSerialization.data(withJSONObject: tokenizerConfig).write(to: configURL)
     }
 
