@@ -54,7 +54,13 @@ struct AskCommand: AsyncParsableCommand {
             if !json {
                 stream = { piece in FileHandle.standardOutput.write(Data((label.take() + piece).utf8)) }
             }
-            let result = try await rag.ask(question, task: kind, maxNewTokens: maxNewTokens, onText: stream)
+            let result: AskResult
+            do {
+                result = try await rag.ask(question, task: kind, maxNewTokens: maxNewTokens, onText: stream)
+            } catch {
+                if label.take().isEmpty { print("") }  // end a partly streamed answer's line before the error
+                throw error
+            }
             if json {
                 print(try encodeJSON(result))
                 return
