@@ -266,10 +266,11 @@ public final class MemoRAGModels: @unchecked Sendable {
     let memoryIdentity: CacheManifest.ModelIdentity
     let retrieverIdentity: CacheManifest.ModelIdentity
     let customPrompts: PromptSet?
+    /// What the local models compute in (the configuration's choice, or the CPU's default when it made none).
+    public let precision: InferencePrecision
 
     public init(configuration: MemoRAGConfiguration) throws {
         self.configuration = configuration
-        let precision: InferencePrecision
         do {
             precision = try InferencePrecision.resolve(dtype: configuration.dtype, int8Weights: configuration.int8Weights)
         } catch let error as TorchError {

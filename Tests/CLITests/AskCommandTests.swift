@@ -22,6 +22,8 @@ final class AskCommandTests: XCTestCase {
         let made = try runProcess(memorag, ["memorize", "--cache", cache.path, "--mode", "longllm",
                                             "--chunk-tokens", "64", text.path] + models)
         XCTAssertEqual(made.status, 0, made.stderr)
+        // The precision is said, on stderr (stdout may be JSON).
+        XCTAssertTrue(made.stderr.contains("memorag: models run in float32"), made.stderr)
 
         // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
         let asked = try runProcess(memorag, ["ask", "--cache", cache.path, "--generator", "openai",

@@ -33,6 +33,7 @@ struct AskCommand: AsyncParsableCommand {
         configuration.generator = try generatorOptions.choice()
         if let clueTokens { configuration.clueTokens = clueTokens }
         let rag = try MemoRAG(configuration: configuration)
+        announcePrecision(rag.models)
         try await rag.load(cacheDir: URL(fileURLWithPath: cache))
         switch task {
         case .recall, .rewrite:
