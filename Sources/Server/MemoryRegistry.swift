@@ -56,9 +56,9 @@ actor MemoryRegistry {
             try fm.createDirectory(at: root, withIntermediateDirectories: true)
         } catch {
             // Foundation's own message here is a bare NSCocoaErrorDomain code; say what could not be made.
-            let reason = (error as NSError).userInfo[NSUnderlyingErrorKey].map { ($0 as? NSError)?.localizedDescription ?? "\($0)" }
-            throw ServerError.invalidConfiguration("cannot make the memories dir \(root.path)"
-                + (reason.map { ": \($0)" } ?? " (is a part of that path a file, or not writable?)"))
+            let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+            throw ServerError.invalidConfiguration("cannot make the memories dir \(root.path): "
+                + (underlying?.localizedDescription ?? "\(error)"))
         }
         for name in try fm.contentsOfDirectory(atPath: root.path) where name.hasPrefix(".") {
             try? fm.removeItem(at: root.appendingPathComponent(name))  // staging or half-deleted dirs of a crash

@@ -81,5 +81,13 @@ final class MemoryStorageTests: XCTestCase {
                           $0.localizedDescription)
         }
         XCTAssertEqual(try Data(contentsOf: file), Data("x".utf8))
+        // A data dir whose memories dir cannot be made says which dir and why.
+        let data = file.deletingLastPathComponent().appendingPathComponent("data-dir")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: data.appendingPathComponent("memories"))
+        XCTAssertThrowsError(try ServerHarness(dataDir: data)) {
+            XCTAssertTrue($0.localizedDescription.contains("cannot make the memories dir \(data.path)/memories"),
+                          $0.localizedDescription)
+        }
     }
 }
