@@ -223,7 +223,7 @@ public actor MemoRAG {
         }
         var memories: [any ContextMemory] = []
         for document in manifest.documents {
-            let url = cacheDir.appendingPathComponent(document.memoryFile)
+            let url = try CacheManifest.memoryURL(of: document, in: cacheDir)
             switch manifest.mode {
             // The fingerprint computed once at init: recomputing it reads every weight (most of a second).
             case .beacon: memories.append(try BeaconContextMemory.load(from: url, for: memoryModel.lm,
@@ -267,10 +267,11 @@ public final class MemoRAGModels: @unchecked Sendable {
     let memoryIdentity: CacheManifest.ModelIdentity
     let retrieverIdentity: CacheManifest.ModelIdentity
     let customPrompts: PromptSet?
+    /// What the local models compute in (the configuration's choice, or the CPU's default when it made none).
+    public let precision: InferencePrecision
 
     public init(configuration: MemoRAGConfiguration) throws {
         self.configuration = configuration
-        let precision: InferencePrecision
         do {
             precision = try InferencePrecision.resolve(dtype: configuration.dtype, int8Weights: configuration.int8Weights)
         } catch let error as TorchError {

@@ -61,12 +61,33 @@ public enum BeaconDelta {
     }
 
     /// Where the base is: the recorded path, else the same file name anywhere one level below `modelsDirectory`.
+    /// A delta may come from anyone, so its manifest cannot point the loader at any file it likes: `base_model` is a
+    /// plain name resolved inside the models cache (no `..`, no symlink out), and `base_path` — the absolute place
+    /// the base was when the delta was made — is followed only when it names that same file.
     public static func locateBase(_ manifest: Manifest, modelsDirectory: URL, delta: URL) throws -> URL {
         let fm = FileManager.default
+        func refused(_ reason: String) -> ModelError {
+            .unreadable(path: delta.appendingPathComponent("manifest.json").path, reason: reason)
+        }
+        guard !manifest.baseModel.contains("/") else {
+            throw refused("base_model \"\(manifest.baseModel)\" must be a file or dir name, not a path")
+        }
         var candidates: [URL] = []
-        if let path = manifest.basePath { candidates.append(URL(fileURLWithPath: path)) }
+        if let path = manifest.basePath {
+            let url = URL(fileURLWithPath: path)
+            guard path.hasPrefix("/"), !path.split(separator: "/").contains(".."),
+                  url.lastPathComponent == manifest.baseModel else {
+                throw refused("base_path \"\(path)\" must be an absolute path (without '..') to base_model "
+                    + "\"\(manifest.baseModel)\"")
+            }
+            candidates.append(url)
+        }
         let subdirectories = (try? fm.contentsOfDirectory(at: modelsDirectory, includingPropertiesForKeys: nil)) ?? []
-        candidates += subdirectories.map { $0.appendingPathComponent(manifest.baseModel) }
+        do {
+            candidates += try subdirectories.map { try ContainedPath.resolve(manifest.baseModel, in: $0) }
+        } catch let escape as ContainedPath.Escape {
+            throw refused("base_model: \(escape.localizedDescription)")
+        }
         guard let base = candidates.first(where: { fm.fileExists(atPath: $0.path) }) else {
             throw ModelError.unreadable(path: delta.path, reason: "its base model \(manifest.baseModel) is not installed "
                 + "(looked in \(modelsDirectory.path)); run scripts/setup.sh, which installs it")

@@ -27,8 +27,16 @@ public final class SentenceEmbedder {
         let types = modules.compactMap { $0["type"]?.string }
         normalize = types.contains { $0.hasSuffix("Normalize") }
         let poolingPath = modules.first { $0["type"]?.string?.hasSuffix("Pooling") == true }?["path"]?.string ?? "1_Pooling"
+        // modules.json is the model author's: its pooling dir must be inside the model dir.
+        let poolingDir: URL
+        do {
+            poolingDir = try ContainedPath.resolve(poolingPath, in: directory)
+        } catch let escape as ContainedPath.Escape {
+            throw ModelError.unreadable(path: directory.appendingPathComponent("modules.json").path,
+                                        reason: "the Pooling module's path: \(escape.localizedDescription)")
+        }
         let poolingConfig: [String: AnyJSON] =
-            (try? readJSONObject(directory.appendingPathComponent(poolingPath).appendingPathComponent("config.json"))) ?? [:]
+            (try? readJSONObject(poolingDir.appendingPathComponent("config.json"))) ?? [:]
         if poolingConfig["pooling_mode_cls_token"]?.bool == true { pooling = .cls }
         else if poolingConfig["pooling_mode_max_tokens"]?.bool == true { pooling = .max }
         else { pooling = .mean }

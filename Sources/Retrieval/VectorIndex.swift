@@ -1,4 +1,3 @@
-import CTorch
 import CTorch.Faiss
 import Foundation
 
@@ -169,7 +168,7 @@ public final class VectorIndex: @unchecked Sendable {
 
     // MARK: - Helpers
 
-    private static var lastError: String { String(cString: mr_last_error()) }
+    private static var lastError: String { String(cString: mr_faiss_last_error()) }
 
     private func check(_ status: Int32, _ operation: String) throws {
         if status != 0 { throw RetrievalError.index(operation: operation, reason: Self.lastError) }

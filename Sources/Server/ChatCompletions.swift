@@ -25,7 +25,7 @@ struct ChatCompletions {
         let task = body.task ?? .memorag
         let maxTokens = body.maxCompletionTokens ?? body.maxTokens
         try routes.limits.check(query: query, task: task, maxNewTokens: maxTokens)
-        let rag = try await server.registry.pipeline(memoryId)
+        let rag = try await routes.pipeline(memoryId)
         let model = body.model ?? routes.configuration.modelName
         let id = "chatcmpl-" + ResourceID.random()
         let created = Int(Date().timeIntervalSince1970)

@@ -87,6 +87,13 @@ actor JobRegistry {
         jobs.values.filter { $0.memoryId == memoryId && ($0.state == .queued || $0.state == .running) }.count
     }
 
+    /// The id of the unfinished job that is creating memory `memoryId` (it has no files until that job succeeds).
+    func creatingJob(of memoryId: String) -> String? {
+        jobs.values.first {
+            $0.memoryId == memoryId && $0.kind == .memorize && ($0.state == .queued || $0.state == .running)
+        }?.id
+    }
+
     var active: Int { tasks.count }
 
     /// Shutdown: cancels jobs that have not started (a running memorize cannot stop midway, and finishing it loses

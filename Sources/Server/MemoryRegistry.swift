@@ -52,7 +52,14 @@ actor MemoryRegistry {
         self.models = models
         root = dataDir.appendingPathComponent("memories", isDirectory: true)
         let fm = FileManager.default
-        try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        do {
+            try fm.createDirectory(at: root, withIntermediateDirectories: true)
+        } catch {
+            // Foundation's own message here is a bare NSCocoaErrorDomain code; say what could not be made.
+            let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+            throw ServerError.invalidConfiguration("cannot make the memories dir \(root.path): "
+                + (underlying?.localizedDescription ?? "\(error)"))
+        }
         for name in try fm.contentsOfDirectory(atPath: root.path) where name.hasPrefix(".") {
             try? fm.removeItem(at: root.appendingPathComponent(name))  // staging or half-deleted dirs of a crash
         }
@@ -120,12 +127,10 @@ actor MemoryRegistry {
 
     private func manifest(_ id: String) throws -> CacheManifest {
         guard ResourceID.isWellFormed(id, prefix: Self.idPrefix) else { throw APIError.notFound("no memory '\(id)'") }
-        let url = dir(id).appendingPathComponent("manifest.json")
-        guard let data = try? Data(contentsOf: url) else { throw APIError.notFound("no memory '\(id)'") }
-        do {
-            return try JSONDecoder().decode(CacheManifest.self, from: data)
-        } catch {
-            throw APIError(.internalServerError, "storage", "\(url.path): unreadable manifest: \(error)")
+        guard FileManager.default.fileExists(atPath: dir(id).appendingPathComponent("manifest.json").path) else {
+            throw APIError.notFound("no memory '\(id)'")
         }
+        // The same checks as any cache load (format, chunk ranges, memory files inside the dir): a 500 naming it.
+        return try CacheManifest.read(from: dir(id))
     }
 }

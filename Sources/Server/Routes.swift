@@ -125,7 +125,7 @@ struct Routes: Sendable {
             let body = try RequestDecoding.json(AskRequest.self, from: data)
             let task = body.task ?? .memorag
             try limits.check(query: body.query, task: task, maxNewTokens: body.maxNewTokens)
-            let rag = try await server.registry.pipeline(id)
+            let rag = try await pipeline(id)
             let lease = try await acquireSlot()
             defer { lease.release() }
             let result = try await generate {
@@ -136,6 +136,18 @@ struct Routes: Sendable {
     }
 
     // MARK: shared
+
+    /// The pipeline over memory `id`. A memory whose memorize job has not finished has no files yet: that is a 409
+    /// naming the job (ask again when it succeeds), not a 404.
+    func pipeline(_ id: String) async throws -> MemoRAG {
+        do {
+            return try await server.registry.pipeline(id)
+        } catch let error as APIError where error.status == .notFound {
+            guard let job = await server.jobs.creatingJob(of: id) else { throw error }
+            throw APIError.conflict("memory \(id) is still being memorized by job \(job) (see /v1/jobs/\(job)); "
+                + "ask again when that job has succeeded")
+        }
+    }
 
     /// Runs `handler` on the request's body while watching the connection: when the client goes away the
     /// handler's task is cancelled, which takes it out of the queue or stops its generation. The body is always

@@ -1,4 +1,9 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// How `memorag serve` listens and what it allows. The limits are per request; see `ConcurrencyGate` for load.
 public struct ServerConfiguration: Sendable {
@@ -33,9 +38,18 @@ public struct ServerConfiguration: Sendable {
         self.dataDir = dataDir
     }
 
-    /// True for addresses that only this machine can reach.
+    /// True for addresses that only this machine can reach: `localhost`, an IPv4 address in 127.0.0.0/8, or `::1`.
+    /// The host is parsed as an address, not matched as text, so a name such as `127.example.com` (which DNS may
+    /// send anywhere) is not loopback.
     public static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        if host == "localhost" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, host, &v6) == 1 {
+            return withUnsafeBytes(of: &v6) { Array($0) } == [UInt8](repeating: 0, count: 15) + [1]
+        }
+        return false
     }
 
     /// Throws when the settings are unusable or unsafe (a public address without a key).
@@ -43,6 +57,11 @@ public struct ServerConfiguration: Sendable {
         guard maxConcurrent >= 1 else { throw ServerError.invalidConfiguration("--max-concurrent must be at least 1") }
         guard maxQueued >= 0 else { throw ServerError.invalidConfiguration("the queue bound must not be negative") }
         guard (0...65535).contains(port) else { throw ServerError.invalidConfiguration("port \(port) is out of range") }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dataDir.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw ServerError.invalidConfiguration("the data dir \(dataDir.path) is a file, not a directory: pass "
+                + "--data-dir a directory (it is created when missing)")
+        }
         if apiKey == nil, !allowUnauthenticatedRemote, !Self.isLoopback(host) {
             throw ServerError.invalidConfiguration("refusing to listen on \(host) without an API key: pass "
                 + "--api-key-file, or --allow-unauthenticated-remote if this network is trusted")

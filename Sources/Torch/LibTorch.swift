@@ -66,4 +66,13 @@ public enum LibTorch {
         guard call(&buffer, capacity) == 0 else { return "unknown (\(String(cString: mr_last_error())))" }
         return String(cString: buffer)
     }
+
+    /// Seconds `count` calls of a shim function that does nothing take: the Swift→C crossing alone, with no libtorch
+    /// work (`bench ops`' "crossing" case; only this module calls the shim).
+    public static func timeShimCrossings(_ count: Int) -> Double {
+        var out: mr_tensor?
+        let start = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<count { _ = mr_noop(&out, nil) }
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
 }

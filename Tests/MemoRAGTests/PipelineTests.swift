@@ -1,12 +1,14 @@
 import Foundation
 import TestSupport
+import TinyModels
 import Torch
 import XCTest
 
 @testable import MemoRAG
 
-/// The pipeline end to end on the installed SmolLM2-135M-Instruct and all-MiniLM-L6-v2, with short documents and
-/// short replies so each test takes seconds.
+/// The pipeline end to end on tiny random models made at test time (a Llama memory model, a BERT retriever; see
+/// `TinyModels`), with short documents and short replies so each test takes seconds on any machine. What they
+/// check is the mechanics — caches, evidence, reloads, errors — not the quality of the answers.
 final class PipelineTests: XCTestCase {
     static let lighthouse = """
         The lighthouse on Gull Rock was kept by Marta Vell for thirty-one years. Every evening she climbed the \
@@ -47,11 +49,8 @@ final class PipelineTests: XCTestCase {
     }
 
     func configuration(mode: MemoryMode = .longllm) throws -> MemoRAGConfiguration {
-        for url in [InstalledModels.smolLM2, InstalledModels.miniLM]
-        where !FileManager.default.fileExists(atPath: url.path) {
-            throw XCTSkip("\(url.path) is not installed: run scripts/fetch-models.sh")
-        }
-        var configuration = MemoRAGConfiguration(memoryModel: InstalledModels.smolLM2, retriever: InstalledModels.miniLM)
+        let tiny = try TinyModels.shared()
+        var configuration = MemoRAGConfiguration(memoryModel: tiny.memoryModel, retriever: tiny.retriever)
         configuration.mode = mode
         configuration.dtype = .float32
         configuration.chunkTokens = 64
@@ -118,7 +117,7 @@ final class PipelineTests: XCTestCase {
         let first = try await rag.ask("Who rescued the fishermen of the Silver Herring?")
         XCTAssertFalse(first.answer.isEmpty)
         var separate = try configuration()
-        separate.generator = .localModel(InstalledModels.smolLM2)
+        separate.generator = .localModel(separate.memoryModel)
         let other = try MemoRAG(configuration: separate)
         try await other.load(cacheDir: dir)
         let second = try await other.ask("Who rescued the fishermen of the Silver Herring?")
@@ -251,6 +250,21 @@ final class PipelineTests: XCTestCase {
         // Garbage manifest.
         try Data("{\"format\": 3".utf8).write(to: manifestURL)
         await expectLoadError("manifest.json")
+        // A memory file outside the cache dir, by "..", by an absolute path, or by a symlink leading out.
+        let outside = dir.deletingLastPathComponent().appendingPathComponent("outside.safetensors")
+        try FileManager.default.copyItem(at: dir.appendingPathComponent("memory.safetensors"), to: outside)
+        try FileManager.default.createSymbolicLink(at: dir.appendingPathComponent("link.safetensors"), withDestinationURL: outside)
+        for (name, reason) in [("../outside.safetensors", "climbs out"), (outside.path, "absolute path"),
+                               ("link.safetensors", "is a symlink to")] {
+            object = try JSONSerialization.jsonObject(with: manifest) as! [String: Any]
+            var documents = object["documents"] as! [[String: Any]]
+            documents[0]["memory_file"] = name
+            object["documents"] = documents
+            try JSONSerialization.data(withJSONObject: object).write(to: manifestURL)
+            await expectLoadError("memory_file \"\(name)\" is not a file inside")
+            await expectLoadError(reason)
+        }
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("link.safetensors"))
         try manifest.write(to: manifestURL)
         // Truncated index.
         let indexURL = dir.appendingPathComponent("index.faiss")

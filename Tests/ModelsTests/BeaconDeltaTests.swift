@@ -137,6 +137,7 @@ final class BeaconDeltaTests: XCTestCase {
         // A base file of the wrong size (another quantisation, say) is named as the problem.
         var manifest = try XCTUnwrap(try BeaconDelta.manifest(in: deltaDir))
         manifest.basePath = baseDir.appendingPathComponent("model.safetensors").path
+        manifest.baseModel = "model.safetensors"
         manifest.baseSize = 12
         XCTAssertThrowsError(try BeaconDelta.locateBase(manifest, modelsDirectory: baseDir, delta: deltaDir)) {
             XCTAssertTrue($0.localizedDescription.contains("12 bytes"), $0.localizedDescription)
@@ -146,5 +147,39 @@ final class BeaconDeltaTests: XCTestCase {
         XCTAssertThrowsError(try BeaconDelta.locateBase(manifest, modelsDirectory: baseDir, delta: deltaDir)) {
             XCTAssertTrue($0.localizedDescription.contains("not installed"), $0.localizedDescription)
         }
+    }
+
+    /// A delta's manifest cannot send the loader outside the models cache: `base_model` is a name inside it (no
+    /// `..`, no symlink out), and `base_path` is followed only when it names that same base.
+    func testTheManifestCannotNameABaseOutsideTheModelsCache() throws {
+        let (baseDir, deltaDir, _) = try layout()
+        let models = try temporaryDirectory("beacon-delta-models")
+        let installed = models.appendingPathComponent("smollm2")
+        try FileManager.default.createDirectory(at: installed, withIntermediateDirectories: true)
+        var manifest = try XCTUnwrap(try BeaconDelta.manifest(in: deltaDir))
+        func refusal() throws -> String {
+            var message = ""
+            XCTAssertThrowsError(try BeaconDelta.locateBase(manifest, modelsDirectory: models, delta: deltaDir)) {
+                message = $0.localizedDescription
+            }
+            return message
+        }
+        manifest.basePath = nil
+        manifest.baseModel = "../../\(baseDir.lastPathComponent)"
+        XCTAssertTrue(try refusal().contains("not a path"))
+        manifest.baseModel = "base"
+        manifest.basePath = "/etc/passwd"
+        XCTAssertTrue(try refusal().contains("base_path \"/etc/passwd\""))
+        manifest.basePath = baseDir.path + "/../base"
+        XCTAssertTrue(try refusal().contains("without '..'"))
+        // A symlink in the cache that leads out of it.
+        manifest.basePath = nil
+        try FileManager.default.createSymbolicLink(at: installed.appendingPathComponent("base"), withDestinationURL: baseDir)
+        XCTAssertTrue(try refusal().contains("symlink"))
+        // The base itself, inside the cache, is found.
+        try FileManager.default.removeItem(at: installed.appendingPathComponent("base"))
+        try FileManager.default.copyItem(at: baseDir, to: installed.appendingPathComponent("base"))
+        XCTAssertEqual(try BeaconDelta.locateBase(manifest, modelsDirectory: models, delta: deltaDir).lastPathComponent,
+                       "base")
     }
 }

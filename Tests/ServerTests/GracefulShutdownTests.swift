@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import TestSupport
+import TinyModels
 import XCTest
 
 @testable import Server
@@ -37,8 +38,9 @@ final class GracefulShutdownTests: XCTestCase {
         let data = try temporaryDirectoryURL()
         let serve = try ServeProcess(dataDir: data)
         defer { serve.stopIfRunning() }
-        // Long enough (about 3,500 tokens) that the kill lands while the memory is being computed.
-        let (id, client) = try await startLongMemorize(on: serve, repeats: 40)
+        // Long enough that the kill lands while the memory is being computed: on the tiny test models one document
+        // takes milliseconds, so the job memorizes many, one after the other.
+        let (id, client) = try await startLongMemorize(on: serve, documents: 400)
         try await client.close()
         kill(serve.process.processIdentifier, SIGKILL)
         _ = try await serve.waitForExit(seconds: 30)
@@ -59,11 +61,14 @@ final class GracefulShutdownTests: XCTestCase {
         XCTAssertEqual(after.status, 200)
     }
 
-    /// Posts a memorize of a longer text and waits until its job runs.
-    private func startLongMemorize(on serve: ServeProcess, repeats: Int = 6) async throws -> (String, ProbeClient) {
+    /// Posts a memorize of a longer text (as `documents` documents when more than one) and waits until its job runs.
+    private func startLongMemorize(on serve: ServeProcess, repeats: Int = 6, documents: Int = 1) async throws
+        -> (String, ProbeClient)
+    {
         let client = try ProbeClient(port: serve.port)
         let text = String(repeating: ServerHarness.text + "\n\n", count: repeats)
-        let created = try await client.post("/v1/memories", ["text": text, "name": "long"])
+        let created = try await client.post("/v1/memories", documents == 1 ? ["text": text, "name": "long"]
+            : ["documents": (0..<documents).map { ["name": "part-\($0)", "text": text] }])
         XCTAssertEqual(created.status, 202, created.text)
         let id = try XCTUnwrap(created.json["memory_id"] as? String)
         try await eventually(30, "the job is running") {
@@ -74,7 +79,7 @@ final class GracefulShutdownTests: XCTestCase {
     }
 }
 
-/// `memorag serve` in a child process on a free port, over the installed test models.
+/// `memorag serve` in a child process on a free port, over the tiny test models.
 final class ServeProcess: @unchecked Sendable {
     let process = Process()
     let port: Int
@@ -82,14 +87,14 @@ final class ServeProcess: @unchecked Sendable {
     private var seen = ""
 
     init(dataDir: URL) throws {
-        _ = try ServerHarness.models()  // skips without the installed models
+        let tiny = try TinyModels.shared()
         guard let binary = builtExecutable("memorag") else {
             throw XCTSkip("the memorag binary is not built next to the tests (scripts/test.sh builds it)")
         }
         process.executableURL = binary
         process.arguments = ["serve", "--port", "0", "--data-dir", dataDir.path, "--mode", "longllm",
-                             "--dtype", "fp32", "--model", InstalledModels.smolLM2.path,
-                             "--retriever", InstalledModels.miniLM.path,
+                             "--dtype", "fp32", "--model", tiny.memoryModel.path,
+                             "--retriever", tiny.retriever.path,
                              "--chunk-tokens", "64", "--clue-tokens", "8", "--answer-tokens", "8"]
         process.standardOutput = output
         process.standardError = output

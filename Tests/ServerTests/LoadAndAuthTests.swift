@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TestSupport
 import XCTest
 
 @testable import Server
@@ -87,7 +88,10 @@ final class LoadAndAuthTests: XCTestCase {
                                    ["query": "Tell the whole story of the lighthouse in great detail.",
                                     "max_new_tokens": 400])
         }
-        try await Task.sleep(nanoseconds: 1_500_000_000)
+        // Cancelled as soon as it holds the model (a fixed wait would outlast the whole answer on a tiny model).
+        try await eventually(20, "the plain ask runs") {
+            (try await harness.health()["queue"] as? [String: Any])?["running"] as? Int == 1
+        }
         impatient.cancel()
         _ = try? await impatient.value
         try await eventually(30, "the plain ask is cancelled and its slot freed") {
@@ -145,6 +149,20 @@ final class LoadAndAuthTests: XCTestCase {
         open.allowUnauthenticatedRemote = false
         open.apiKey = "k"
         XCTAssertNoThrow(try open.validate())
+    }
+
+    /// Loopback is an address, parsed: 127.0.0.0/8, ::1 and localhost; a name that only starts like one is not.
+    func testLoopbackIsParsedAsAnAddress() throws {
+        for host in ["127.0.0.1", "127.1.2.3", "127.255.255.255", "::1", "0:0:0:0:0:0:0:1", "localhost"] {
+            XCTAssertTrue(ServerConfiguration.isLoopback(host), host)
+        }
+        for host in ["127.example.com", "127.0.0.1.nip.io", "127.", "127.0.0.256", "128.0.0.1", "::2", "::ffff:8.8.8.8",
+                     "0.0.0.0", "::", "localhost.example.com", ""] {
+            XCTAssertFalse(ServerConfiguration.isLoopback(host), host)
+        }
+        var named = ServerConfiguration(dataDir: try temporaryDirectory("memorag-loopback"))
+        named.host = "127.example.com"
+        XCTAssertThrowsError(try named.validate()) { XCTAssertTrue($0.localizedDescription.contains("API key")) }
     }
 
     func testConstantTimeComparison() {

@@ -5,12 +5,14 @@ import MemoRAG
 import NIOCore
 import NIOHTTP1
 import TestSupport
+import TinyModels
 import XCTest
 
 @testable import Server
 
-/// A `memorag serve` on loopback (port 0) over the installed SmolLM2 + MiniLM, with short replies, for the
-/// server tests. The models load once per test process.
+/// A `memorag serve` on loopback (port 0) over tiny random models made at test time (`TinyModels`), with short
+/// replies, for the server tests: they check the HTTP API's mechanics on any machine. The models load once per
+/// test process.
 final class ServerHarness: @unchecked Sendable {
     static let text = """
         The lighthouse on Gull Rock was kept by Marta Vell for thirty-one years. Every evening she climbed the \
@@ -28,14 +30,11 @@ final class ServerHarness: @unchecked Sendable {
     nonisolated(unsafe) private static var sharedModels: MemoRAGModels?
 
     static func models() throws -> MemoRAGModels {
-        for url in [InstalledModels.smolLM2, InstalledModels.miniLM]
-        where !FileManager.default.fileExists(atPath: url.path) {
-            throw XCTSkip("\(url.path) is not installed: run scripts/fetch-models.sh")
-        }
         lock.lock()
         defer { lock.unlock() }
         if let sharedModels { return sharedModels }
-        var configuration = MemoRAGConfiguration(memoryModel: InstalledModels.smolLM2, retriever: InstalledModels.miniLM)
+        let tiny = try TinyModels.shared()
+        var configuration = MemoRAGConfiguration(memoryModel: tiny.memoryModel, retriever: tiny.retriever)
         configuration.mode = .longllm
         configuration.dtype = .float32
         configuration.chunkTokens = 64

@@ -421,7 +421,15 @@ final class SafetensorsTests: XCTestCase {
             (#"{"weight_map": {"a": 1}}"#, "expected a file name"),
             (#"{"weight_map": {"a": "../model-00001-of-00002.safetensors"}}"#, "not a file name"),
             (#"{"weight_map": {"a": ".."}}"#, "not a file name"),
+            (#"{"weight_map": {"a": "/etc/passwd"}}"#, "absolute path"),
+            (#"{"weight_map": {"a": "outside.safetensors"}}"#, "symlink"),
         ]
+        // A shard that is a symlink out of the checkpoint directory.
+        let outside = directory.deletingLastPathComponent().appendingPathComponent("outside-\(UUID().uuidString)")
+        try Data().write(to: outside)
+        defer { try? FileManager.default.removeItem(at: outside) }
+        try FileManager.default.createSymbolicLink(at: directory.appendingPathComponent("outside.safetensors"),
+                                                   withDestinationURL: outside)
         for (text, fragment) in cases {
             try Data(text.utf8).write(to: directory.appendingPathComponent("model.safetensors.index.json"))
             expectError(try SafetensorsCheckpoint(directory: directory),

@@ -2,7 +2,7 @@
 //
 // Debian's libfaiss-dev 1.7.3 ships only the static C++ library (no C API), so these bodies are C++ inside the
 // shim, with the conventions of CTorch.h: opaque handles, an `int` status (0 = success) with the reason kept for
-// `mr_last_error()`, results through out-parameters, one `*_free` per handle, no C++ exception leaving the shim.
+// `mr_faiss_last_error()`, results through out-parameters, one `*_free` per handle, no C++ exception leaving the shim.
 // Vectors cross as dense row-major float32 arrays of `n × dimension`; ids are faiss's sequential ids (the order of
 // `add`), int64.
 #ifndef CTORCH_FAISS_H
@@ -23,6 +23,9 @@ typedef enum {
     MR_FAISS_METRIC_L2 = 1,
 } mr_faiss_metric;
 
+/// The reason the last failed call on this thread gave (the shim's one thread-local error; this accessor lets the
+/// faiss part's users read it without the tensor API).
+const char *mr_faiss_last_error(void);
 /// Writes "MAJOR.MINOR.PATCH" of the faiss the shim was compiled against.
 int mr_faiss_version(char *buffer, size_t capacity);
 /// OpenMP threads for faiss calls: n ≥ 1, or 0 to follow libtorch's intra-op thread count (the default). Each call

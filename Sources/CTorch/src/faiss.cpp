@@ -106,6 +106,8 @@ std::string faiss_reason(const std::string &message) {
 
 extern "C" {
 
+const char *mr_faiss_last_error(void) { return mr_last_error(); }
+
 int mr_faiss_version(char *buffer, size_t capacity) {
     FAISS_PROTECT(write_string(std::to_string(FAISS_VERSION_MAJOR) + "." + std::to_string(FAISS_VERSION_MINOR) + "." +
                                    std::to_string(FAISS_VERSION_PATCH),

@@ -1,4 +1,5 @@
 import Foundation
+import Torch
 
 /// `manifest.json` of a memory cache dir: what made it and what it holds. Loading compares the identities with
 /// the models at hand, so a cache made by another memory model or retriever is refused instead of misread.
@@ -105,7 +106,20 @@ public struct CacheManifest: Codable, Sendable, Equatable {
         guard next == manifest.chunkCount else {
             throw MemoRAGError.corrupt(path: url.path, reason: "documents cover \(next) chunks, manifest says \(manifest.chunkCount)")
         }
+        for document in manifest.documents { _ = try memoryURL(of: document, in: dir) }
         return manifest
+    }
+
+    /// The memory file of `document` inside the cache dir `dir`. A manifest is data (a cache may be copied from
+    /// anywhere), so a `memory_file` such as "../other/memory.safetensors" or a symlink out is refused rather than
+    /// read — or, when a document is added, carried into the new cache.
+    static func memoryURL(of document: Document, in dir: URL) throws -> URL {
+        do {
+            return try ContainedPath.resolve(document.memoryFile, in: dir)
+        } catch let escape as ContainedPath.Escape {
+            throw MemoRAGError.corrupt(path: dir.appendingPathComponent("manifest.json").path,
+                                       reason: "document '\(document.name)': memory_file \(escape.localizedDescription)")
+        }
     }
 
     func write(to dir: URL) throws {

@@ -1,4 +1,3 @@
-import CTorch
 import Foundation
 import Torch
 
@@ -64,8 +63,7 @@ enum OpsCases {
 
     /// The Swift→C crossing alone (a shim function that does nothing), no libtorch work. Ours only.
     static func crossing(repeats: Int) -> (String, [Double], Int) {
-        var out: mr_tensor?
-        let loop = { timeLoop(overheadLoop * 10) { _ = mr_noop(&out, nil) } }
+        let loop = { LibTorch.timeShimCrossings(overheadLoop * 10) }
         _ = loop()
         return ("us_per_op", (0..<repeats).map { _ in loop() / Double(overheadLoop * 10) * 1e6 }, overheadLoop * 10)
     }

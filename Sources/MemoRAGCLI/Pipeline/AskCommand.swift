@@ -40,6 +40,7 @@ struct AskCommand: AsyncParsableCommand {
         configuration.generator = try generatorOptions.choice()
         if let clueTokens { configuration.clueTokens = clueTokens }
         let rag = try MemoRAG(configuration: configuration)
+        announcePrecision(rag.models)
         try await rag.load(cacheDir: URL(fileURLWithPath: cache))
         switch task {
         case .recall, .rewrite:
@@ -54,17 +55,25 @@ struct AskCommand: AsyncParsableCommand {
         case .memorag, .qa, .summarize:
             guard task == .summarize || !question.isEmpty else { throw ValidationError("give a question") }
             let kind = TaskKind(rawValue: task.rawValue)!
-            if !json { FileHandle.standardOutput.write(Data("answer: ".utf8)) }
+            // The "answer:" label goes out with the first piece of the answer, so a generator that fails (an API
+            // error, say) leaves no label before the error, which goes to stderr alone.
+            let label = AnswerLabel()
             var stream: (@Sendable (String) -> Void)?
             if !json {
-                stream = { piece in FileHandle.standardOutput.write(Data(piece.utf8)) }
+                stream = { piece in FileHandle.standardOutput.write(Data((label.take() + piece).utf8)) }
             }
-            let result = try await rag.ask(question, task: kind, maxNewTokens: maxNewTokens, onText: stream)
+            let result: AskResult
+            do {
+                result = try await rag.ask(question, task: kind, maxNewTokens: maxNewTokens, onText: stream)
+            } catch {
+                if label.take().isEmpty { print("") }  // end a partly streamed answer's line before the error
+                throw error
+            }
             if json {
                 print(try encodeJSON(result))
                 return
             }
-            print("")
+            print(label.take())
             if !result.clues.isEmpty {
                 print("\nclues:")
                 for clue in result.clues { print("  [\(clue.kind.rawValue)] \(clue.text)") }
@@ -84,6 +93,19 @@ struct AskCommand: AsyncParsableCommand {
             print(String(format: "\ntime: %.1f s (clues %.1f, retrieval %.2f, answer %.1f)", t.total, t.recall,
                          t.retrieve, t.generate))
         }
+    }
+}
+
+/// "answer: " the first time it is taken, "" after.
+private final class AnswerLabel: @unchecked Sendable {
+    private let lock = NSLock()
+    private var taken = false
+
+    func take() -> String {
+        lock.lock()
+        defer { lock.unlock() }
+        defer { taken = true }
+        return taken ? "" : "answer: "
     }
 }
 

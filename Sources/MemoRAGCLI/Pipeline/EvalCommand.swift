@@ -44,6 +44,7 @@ struct EvalCommand: AsyncParsableCommand {
         var configuration = try options.configuration(manifest: try readManifest(cache))
         configuration.generator = try generatorOptions.choice()
         let rag = try MemoRAG(configuration: configuration)
+        announcePrecision(rag.models)
         try await rag.load(cacheDir: URL(fileURLWithPath: cache))
         var rows: [EvalRow] = []
         let line = ProgressLine()

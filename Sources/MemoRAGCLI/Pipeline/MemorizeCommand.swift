@@ -45,6 +45,7 @@ struct MemorizeCommand: AsyncParsableCommand {
         }
         configuration.ratio = ratio
         let rag = try MemoRAG(configuration: configuration)
+        announcePrecision(rag.models)
         let line = ProgressLine()
         let started = Date()
         let progress: @Sendable (MemorizeProgress) -> Void = { p in

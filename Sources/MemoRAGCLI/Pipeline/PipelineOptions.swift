@@ -74,6 +74,14 @@ struct PipelineOptions: ParsableArguments {
     }
 }
 
+/// Tells on stderr what the models compute in, so a default the CPU picked (int8 weights, say) is never silent.
+func announcePrecision(_ models: MemoRAGModels) {
+    let precision = models.precision
+    let detail = precision.int8Weights ? "int8 weights, float32 activations; --dtype fp32 for full precision"
+                                       : "\(precision.dtype) weights and activations"
+    FileHandle.standardError.write(Data("memorag: models run in \(precision) (\(detail))\n".utf8))
+}
+
 /// `--evidence-tokens`: a positive token count, or `all` (what the generator's context holds).
 struct EvidenceTokens: ExpressibleByArgument {
     let limit: Int

@@ -54,6 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxQueryTokens = maxQueryTokens
         try configuration.validate()  // before the models load, so a refused setup fails fast
         let models = try MemoRAGModels(configuration: pipeline)
+        announcePrecision(models)
         let server = try MemoragServer(configuration: configuration, models: models)
         let banner = "(data: \(configuration.dataDir.path), auth: \(configuration.apiKey == nil ? "off" : "bearer"))"
         let host = self.host

@@ -71,8 +71,8 @@ public final class SafetensorsCheckpoint: Sendable {
         return try file.withBytes(of: name, body)
     }
 
-    /// Reads `weight_map` from an index file, insisting that every shard is a plain file name: an index comes from
-    /// the checkpoint's author, and a name like "../x" must not reach outside the checkpoint directory.
+    /// Reads `weight_map` from an index file, insisting that every shard is a file inside the checkpoint directory: an
+    /// index comes from the checkpoint's author, and a name like "../x" or a symlink out must not reach outside it.
     private static func readWeightMap(_ indexURL: URL) throws -> [String: String] {
         let path = indexURL.path
         func invalid(_ reason: String) -> SafetensorsError { .invalidIndex(path: path, reason: reason) }
@@ -102,9 +102,11 @@ public final class SafetensorsCheckpoint: Sendable {
                 throw invalid("weight_map[\(SafetensorsJSON.quoted(tensor))] is \(value.kindDescription),"
                     + " expected a file name")
             }
-            guard !shard.isEmpty, shard != ".", shard != "..", !shard.contains("/"), !shard.contains("\0") else {
+            do {
+                _ = try ContainedPath.resolve(shard, in: indexURL.deletingLastPathComponent())
+            } catch let escape as ContainedPath.Escape {
                 throw invalid("weight_map[\(SafetensorsJSON.quoted(tensor))] is \(SafetensorsJSON.quoted(shard)),"
-                    + " which is not a file name inside the checkpoint directory")
+                    + " which is not a file name inside the checkpoint directory (\(escape.reason))")
             }
             weightMap[tensor] = shard
         }

@@ -1,0 +1,39 @@
+import Foundation
+import TestSupport
+import TinyModels
+import XCTest
+
+/// `memorag memorize` and `ask` through the built binary on tiny models made at test time.
+final class AskCommandTests: XCTestCase {
+    /// An answer generator that fails (here an API nothing listens on) is an error on stderr with a non-zero exit;
+    /// stdout carries no "answer:" label in front of a failure.
+    func testAFailingAPIGeneratorIsAnErrorWithNoAnswerLabel() throws {
+        guard let memorag = builtExecutable("memorag") else { return XCTFail("the memorag binary is not built") }
+        let tiny = try TinyModels.shared()
+        let dir = try temporaryDirectory("ask-command")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let text = dir.appendingPathComponent("lighthouse.txt")
+        try Data("""
+            The lighthouse on Gull Rock was kept by Marta Vell for thirty-one years. Every evening she climbed the \
+            hundred and twelve steps to light the great lamp.
+            """.utf8).write(to: text)
+        let cache = dir.appendingPathComponent("cache")
+        let models = ["--model", tiny.memoryModel.path, "--retriever", tiny.retriever.path, "--dtype", "fp32"]
+        let made = try runProcess(memorag, ["memorize", "--cache", cache.path, "--mode", "longllm",
+                                            "--chunk-tokens", "64", text.path] + models)
+        XCTAssertEqual(made.status, 0, made.stderr)
+        // The precision is said, on stderr (stdout may be JSON).
+        XCTAssertTrue(made.stderr.contains("memorag: models run in float32"), made.stderr)
+
+        // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+        let asked = try runProcess(memorag, ["ask", "--cache", cache.path, "--generator", "openai",
+                                             "--base-url", "http://127.0.0.1:9/v1", "--api-model", "m",
+                                             // the HTTP client retries a refused connection until the timeout
+                                             "--api-timeout", "2",
+                                             "--clue-tokens", "4", "--max-new-tokens", "4",
+                                             "Who kept the lighthouse?"] + models)
+        XCTAssertNotEqual(asked.status, 0, asked.stdout)
+        XCTAssertFalse(asked.stdout.contains("answer:"), "stdout: \(asked.stdout)")
+        XCTAssertTrue(asked.stderr.contains("Error"), asked.stderr)
+    }
+}
