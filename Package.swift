@@ -90,7 +90,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Models", "Tokenizers", "Torch", "TestSupport", "TinyModels"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Datasets", "Models", "NN", "Torch", "Tokenizers", "TestSupport"], exclude: ["Scripts"],
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Datasets", "Models", "NN", "Torch", "Tokenizers", "TestSupport", "TinyModels"], exclude: ["Scripts"],
                     swiftSettings: strict),
         .testTarget(name: "ServerTests",
                     dependencies: ["Server", "MemoRAG", "TestSupport", "TinyModels",

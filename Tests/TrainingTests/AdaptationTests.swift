@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import Models
 import TestSupport
+import TinyModels
 import Tokenizers
 import Torch
 import Training
@@ -44,15 +45,7 @@ final class AdaptationTests: XCTestCase {
             try Data(AdaptationTests.book.utf8).write(to: documents.appendingPathComponent("alice.txt"))
             // Tokenizer: byte-level BPE trained on the book, ChatML specials and template.
             try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
-            let trained = try BPETrainer.train(texts: [AdaptationTests.book], vocabSize: 320, minFrequency: 2,
-                                               specialTokens: ["<|endoftext|>", "<|im_start|>", "<|im_end|>"])
-            try trained.write(to: base)
-            let configURL = base.appendingPathComponent("tokenizer_config.json")
-            var tokenizerConfig = try JSONSerialization.jsonObject(with: Data(contentsOf: configURL)) as! [String: Any]
-            tokenizerConfig["chat_template"] = "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
-                + "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}{% if add_generation_prompt %}"
-                + "{{ '<|im_start|>assistant\\n' }}{% endif %}"
-            try JSONSerialization.data(withJSONObject: tokenizerConfig).write(to: configURL)
+            try TinyModels.writeChatTokenizer(to: base, texts: [AdaptationTests.book], vocabSize: 320)
             // Base: a random 2-layer Llama over that vocabulary.
             try LibTorch.manualSeed(11)
             let config = try JSONDecoder().decode(DecoderConfig.self, from: Data("""

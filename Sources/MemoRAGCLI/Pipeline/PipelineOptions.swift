@@ -33,12 +33,11 @@ struct PipelineOptions: ParsableArguments {
         let retrieverPath = retriever ?? manifest?.retriever.source ?? ModelPaths.defaultRetriever.path
         var configuration = MemoRAGConfiguration(memoryModel: URL(fileURLWithPath: modelPath),
                                                  retriever: URL(fileURLWithPath: retrieverPath))
-        // Resolved here rather than inside MemoRAG so that the command can say what it runs in.
-        let precision = try dtype.map(InferencePrecision.parse) ?? InferencePrecision.choose()
-        configuration.dtype = precision.dtype
-        configuration.int8Weights = precision.int8Weights
-        let why = dtype == nil ? " (chosen for this CPU; --dtype fp32 for float weights)" : ""
-        FileHandle.standardError.write(Data("[precision \(precision)\(why)]\n".utf8))
+        // nil leaves the choice to the CPU (`InferencePrecision.choose`); the command announces what the loaded
+        // models run in (`announcePrecision`).
+        let precision = try dtype.map(InferencePrecision.parse)
+        configuration.dtype = precision?.dtype
+        configuration.int8Weights = precision?.int8Weights
         configuration.promptsFile = prompts.map { URL(fileURLWithPath: $0) }
         configuration.evidenceTokens = evidenceTokens?.limit
         if let hits {
