@@ -1,9 +1,6 @@
 import Foundation
 import TestSupport
 import XCTest
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Runs every row of the fault corpus (`FaultCase.models`, `.training`, `.serving`) through the real `memorag`
 /// binary: each case makes its input with its own script in a fresh directory, and the CLI must fail with the
@@ -71,10 +68,13 @@ final class FaultCorpusTests: XCTestCase {
     }
 }
 
-/// Runs a child with a wall-clock limit and reports its exit, its stderr and its peak resident memory (from
-/// `wait4`'s rusage, so only the child itself is measured). A child past its time is killed. The child's address
-/// space is capped (`ulimit -v`) well above the bound a case checks, so a runaway allocation fails inside it
-/// instead of taking the machine's memory.
+/// Runs a child with a wall-clock limit and reports its exit, its stderr and its peak resident memory.
+///
+/// The measuring is done by a small Python parent rather than by this test process: Linux carries a process's peak
+/// RSS across `exec`, so a child spawned straight from a test runner that already holds gigabytes would report the
+/// runner's size. Python forks the CLI from its own small image, caps its address space (`RLIMIT_AS`, well above
+/// the bound a case checks, so a runaway allocation fails inside the child instead of taking the machine's
+/// memory), kills it past its time, and reads its peak from `wait4`.
 enum BoundedRun {
     struct Outcome {
         var status: Int32
@@ -84,48 +84,49 @@ enum BoundedRun {
         var stderr: String
     }
 
+    static let measurer = """
+        import json, os, resource, signal, sys, time
+        seconds, address_space, err_path, out_path = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+        argv = sys.argv[5:]
+        pid = os.fork()
+        if pid == 0:
+            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+            fd_in, fd_out, fd_err = os.open(os.devnull, os.O_RDONLY), os.open(os.devnull, os.O_WRONLY), \
+                os.open(err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(fd_in, 0); os.dup2(fd_out, 1); os.dup2(fd_err, 2)
+            os.execv(argv[0], argv)
+        deadline, timed_out = time.monotonic() + seconds, False
+        while True:
+            done, status, usage = os.wait4(pid, os.WNOHANG)
+            if done == pid:
+                break
+            if not timed_out and time.monotonic() > deadline:
+                timed_out = True
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(0.02)
+        json.dump({"status": os.waitstatus_to_exitcode(status), "timed_out": timed_out,
+                   "peak_kb": usage.ru_maxrss}, open(out_path, "w"))
+        """
+
     static func run(_ executable: URL, _ arguments: [String], environment: [String: String], seconds: Double,
-                    directory: URL, addressSpaceKilobytes: Int = 16 << 20) throws -> Outcome {
+                    directory: URL, addressSpaceBytes: Int = 16 << 30) throws -> Outcome {
         let errFile = directory.appendingPathComponent(".fault-stderr")
-        // bash sets the limits and redirections, then execs the CLI in the same process, which wait4 measures.
-        let script = "ulimit -v \(addressSpaceKilobytes); exec \"$0\" \"$@\" </dev/null >/dev/null 2>\"$FAULT_STDERR\""
-        let argv = ["/bin/bash", "-c", script, executable.path] + arguments
-        var env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        env["FAULT_STDERR"] = errFile.path
-        let envp = env.map { "\($0.key)=\($0.value)" }
-
-        var pid: pid_t = 0
-        let status = withCStrings(argv) { cArgv in
-            withCStrings(envp) { cEnv in posix_spawn(&pid, "/bin/bash", nil, nil, cArgv, cEnv) }
+        let resultFile = directory.appendingPathComponent(".fault-result.json")
+        let python = FileManager.default.isExecutableFile(atPath: "/usr/bin/python3") ? "/usr/bin/python3" : "python3"
+        let made = try runProcess(URL(fileURLWithPath: "/usr/bin/env"),
+                                  [python, "-c", measurer, "\(seconds)", "\(addressSpaceBytes)", errFile.path,
+                                   resultFile.path, executable.path] + arguments,
+                                  environment: environment)
+        guard made.status == 0, let data = try? Data(contentsOf: resultFile),
+              let result = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let status = result["status"] as? Int, let timedOut = result["timed_out"] as? Bool,
+              let peak = result["peak_kb"] as? Int else {
+            throw NSError(domain: "FaultCorpus", code: 1,
+                          userInfo: [NSLocalizedDescriptionKey: "the measuring parent failed: \(made.stderr)"])
         }
-        guard status == 0 else { throw POSIXError(POSIXErrorCode(rawValue: status) ?? .EINVAL) }
-
-        let deadline = Date().addingTimeInterval(seconds)
-        var waitStatus: Int32 = 0
-        var usage = rusage()
-        var timedOut = false
-        while true {
-            let done = wait4(pid, &waitStatus, WNOHANG, &usage)
-            if done == pid { break }
-            if done < 0 && errno != EINTR { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .ECHILD) }
-            if Date() > deadline, !timedOut {
-                timedOut = true
-                kill(pid, SIGKILL)
-            }
-            usleep(20_000)
-        }
-        let signaled = (waitStatus & 0x7f) != 0 && (waitStatus & 0x7f) != 0x7f
-        let exitCode = (waitStatus >> 8) & 0xff
         let stderr = (try? String(contentsOf: errFile, encoding: .utf8)) ?? ""
-        return Outcome(status: signaled ? -1 : exitCode, signaled: signaled && !timedOut, timedOut: timedOut,
-                       peakMegabytes: Int(usage.ru_maxrss) / 1024, stderr: stderr)
-    }
-
-    /// A NULL-terminated C array of the strings, alive for the duration of `body`.
-    private static func withCStrings<R>(_ strings: [String],
-                                        _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
-        let pointers = strings.map { strdup($0) } + [nil]
-        defer { pointers.forEach { free($0) } }
-        return body(pointers)
+        // waitstatus_to_exitcode gives -N for a death by signal N.
+        return Outcome(status: Int32(status), signaled: status < 0 && !timedOut, timedOut: timedOut,
+                       peakMegabytes: peak / 1024, stderr: stderr)
     }
 }
