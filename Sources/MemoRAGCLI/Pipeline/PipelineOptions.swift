@@ -19,9 +19,9 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Passages retrieved per clue and for the question (default: 3, as MemoRAG).") var hits: Int?
     @Option(help: "How the question's and the clues' passage lists merge: rrf (reciprocal rank fusion, the default) or max-score (MemoRAG's: best raw cosine).")
     var fusion: EvidenceFusion?
-    @Option(help: "Weight of the question's own list in rrf fusion (each clue's weighs 1; default 1).")
+    @Option(help: "Weight of the question's own list in rrf fusion (each clue's weighs 1; default 3).")
     var questionWeight: Double?
-    @Option(help: "Clues written before retrieval, comma-separated: span, surrogate, answer (default: span,surrogate, as MemoRAG).")
+    @Option(help: "Clues written before retrieval, comma-separated: span, surrogate, answer (default: surrogate; MemoRAG writes span,surrogate).")
     var clues: String?
     @Option(help: "Passage search: dense (the default) or hybrid (dense fused with BM25 per query).")
     var search: PassageSearch?
