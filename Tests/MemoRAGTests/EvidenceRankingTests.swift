@@ -1,0 +1,74 @@
+import Foundation
+import TestSupport
+import TinyModels
+import XCTest
+
+@testable import MemoRAG
+
+/// `rankPassages` on a real faiss index and BM25 over a memorized text (tiny random models: the scores mean nothing,
+/// but the fusion rules must hold whatever they are).
+final class EvidenceRankingTests: XCTestCase {
+    private func memorized(_ change: (inout MemoRAGConfiguration) -> Void) async throws -> MemoRAG {
+        let tiny = try TinyModels.shared()
+        var configuration = MemoRAGConfiguration(memoryModel: tiny.memoryModel, retriever: tiny.retriever)
+        configuration.mode = .longllm
+        configuration.dtype = .float32
+        configuration.chunkTokens = 32
+        change(&configuration)
+        let rag = try MemoRAG(configuration: configuration)
+        let text = [PipelineTests.lighthouse, PipelineTests.bees, PipelineTests.orchard].joined(separator: "\n\n")
+        try await rag.memorize(text, name: "book", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
+        return rag
+    }
+
+    private let question = Clue(kind: .query, text: "Who kept the lighthouse?", document: nil)
+    private let clues = ["The honey won a prize at the fair", "Nineteen kinds of apple grew behind the mill",
+                         "A fishing boat lost its rudder"].map { Clue(kind: .surrogate, text: $0, document: "book") }
+
+    /// MemoRAG's fusion: the union of every list, each passage at its best cosine, best first.
+    func testMaxScoreRanksTheUnionByBestCosine() async throws {
+        let rag = try await memorized { $0.fusion = .maxScore; $0.hits = 2 }
+        let ranked = try await rag.rankPassages(for: [question] + clues)
+        var union: [Int: Float] = [:]
+        for clue in [question] + clues {
+            for passage in try await rag.rankPassages(for: [clue]) { union[passage.chunkId] = max(union[passage.chunkId] ?? -1, passage.score) }
+        }
+        XCTAssertEqual(Set(ranked.map(\.chunkId)), Set(union.keys))
+        XCTAssertEqual(ranked.map(\.score), ranked.map(\.score).sorted(by: >))
+        for passage in ranked { XCTAssertEqual(passage.score, union[passage.chunkId]!, accuracy: 1e-6) }
+    }
+
+    /// With the question's weight large enough (w / (60 + hits) above clues / 61), no agreement among the clues can
+    /// lift a passage the question did not find above one it did: the question's own passages come first, ordered
+    /// by the fused score (the clues may reorder them). With weight 0 the question's list counts for nothing.
+    func testTheQuestionsWeightBoundsWhatTheCluesCanDisplace() async throws {
+        let weight = Double(clues.count) + 0.5  // 3.5 / 63 > 3 / 61 with 3 passages per list
+        let heavy = try await memorized { $0.fusion = .reciprocalRank; $0.queryWeight = weight }
+        let own = try await heavy.rankPassages(for: [question])
+        let fused = try await heavy.rankPassages(for: clues + [question])
+        XCTAssertEqual(Set(fused.prefix(own.count).map(\.chunkId)), Set(own.map(\.chunkId)))
+        // Each fused score is the weighted sum of reciprocal ranks over the single lists.
+        var lists: [(ranks: [Int: Int], weight: Double)] = []
+        for clue in clues + [question] {
+            let ranked = try await heavy.rankPassages(for: [clue])
+            lists.append((Dictionary(uniqueKeysWithValues: ranked.enumerated().map { ($1.chunkId, $0 + 1) }),
+                          clue.kind == .query ? weight : 1))
+        }
+        for passage in fused {
+            let expected = lists.reduce(0.0) { sum, list in sum + (list.ranks[passage.chunkId].map { list.weight / (60 + Double($0)) } ?? 0) }
+            XCTAssertEqual(Double(passage.score), expected, accuracy: 1e-6, "passage \(passage.chunkId)")
+        }
+
+        let ignored = try await memorized { $0.fusion = .reciprocalRank; $0.queryWeight = 0 }
+        let cluesOnly = try await ignored.rankPassages(for: clues)
+        let withQuestion = try await ignored.rankPassages(for: clues + [question])
+        XCTAssertEqual(Array(withQuestion.map(\.chunkId).prefix(cluesOnly.count)), cluesOnly.map(\.chunkId))
+    }
+
+    /// Hybrid search finds a passage by a rare word that only it contains, whatever the dense retriever thinks.
+    func testHybridSearchFindsAPassageByItsRareWord() async throws {
+        let rag = try await memorized { $0.search = .hybrid; $0.hits = 2 }
+        let ranked = try await rag.rankPassages(for: [Clue(kind: .query, text: "Ilse grafted", document: nil)])
+        XCTAssertTrue(ranked.contains { $0.text.contains("Ilse Moor") }, ranked.map(\.text).joined(separator: " | "))
+    }
+}
