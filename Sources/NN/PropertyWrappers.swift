@@ -1,7 +1,7 @@
 import Torch
 
-// Property wrappers that attach checkpoint keys to a module's parameters and children. Both are one generic class (a reference type) so that
-// `Module` can find them by reflection and swap their values in place (loading weights).
+// Property wrappers that attach checkpoint keys to a module's parameters and children. Both are one generic class
+// (a reference type) so that `Module` can find them by reflection and swap their values in place (loading weights).
 //
 // Typical use, mirroring mlx-swift: declare with the key, call `super.init()`, then assign.
 //
