@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Datasets", "Models", "NN", "Torch", "Tokenizers", "TestSupport", "TinyModels"], exclude: ["Scripts"],
                     swiftSettings: strict),
         .testTarget(name: "ServerTests",
-                    dependencies: ["Server", "MemoRAG", "TestSupport", "TinyModels",
+                    dependencies: ["Server", "MemoRAG", "Torch", "TestSupport", "TinyModels",
                                    .product(name: "Hummingbird", package: "hummingbird"),
                                    .product(name: "AsyncHTTPClient", package: "async-http-client")],
                     resources: [.copy("Fixtures")], swiftSettings: strict),

@@ -58,16 +58,7 @@ extension BPETokenizer {
         for (i, t) in tokens.enumerated() {
             vocab[inAlphabet(t) ? t : ByteLevel.encode(Array(t.utf8))] = i
         }
-        var pairs = [(String, String)]()
-        pairs.reserveCapacity(merges.count)
-        for (i, m) in merges.enumerated() {
-            let parts = m.split(separator: " ", omittingEmptySubsequences: false)
-            guard parts.count == 2 else {
-                throw TokenizerError.invalid(path: source, reason: "merge #\(i) \"\(m)\" is not two tokens")
-            }
-            pairs.append((String(parts[0]), String(parts[1])))
-        }
-        var c = BPEConfiguration(vocab: vocab, merges: pairs)
+        var c = BPEConfiguration(vocab: vocab, merges: try ggufMergePairs(merges, source: source))
         c.byteLevel = true
         if let split = preTokenizer.splitPattern {
             c.preTokenizer = [.split(split)]
@@ -75,29 +66,9 @@ extension BPETokenizer {
             c.preTokenizer = [.split(.gpt2)]
         }
         c.decoder = .byteLevel
-
-        var added = [AddedToken]()
-        var seen = Set<Int>()
-        func add(_ id: Int, special: Bool) {
-            guard id >= 0, id < tokens.count, !seen.contains(id) else { return }
-            seen.insert(id)
-            added.append(AddedToken(id: id, content: tokens[id], special: special))
-        }
-        if let types = tokenTypes {
-            for (i, t) in types.enumerated() where t == 3 && inAlphabet(tokens[i]) { add(i, special: true) }
-        }
-        for id in [specialTokens.bos, specialTokens.eos, specialTokens.unk, specialTokens.pad].compactMap({ $0 }) {
-            add(id, special: true)
-        }
-        if let types = tokenTypes {
-            for (i, t) in types.enumerated() where t == 4 && vocab[tokens[i]] != nil { add(i, special: false) }
-        }
-        c.addedTokens = added
-        if addBOS, let b = specialTokens.bos { c.prefixIDs = [b] }
-        if addEOS, let e = specialTokens.eos { c.suffixIDs = [e] }
-        var special = specialTokens
-        if special.extraEOS.isEmpty { special.extraEOS = defaultExtraEOS(added, eos: special.eos) }
-        c.specialTokens = special
+        c.setGGUFAddedTokens(tokens: tokens, tokenTypes: tokenTypes, specialTokens: specialTokens, addBOS: addBOS,
+                             addEOS: addEOS, control: { inAlphabet(tokens[$0]) },
+                             userDefined: { vocab[tokens[$0]] != nil }, addedID: { $0 })
         try self.init(configuration: c, path: source)
     }
 
@@ -119,13 +90,7 @@ extension BPETokenizer {
         for (i, t) in tokens.enumerated() { vocab[t] = i }
         var pairs = [(String, String)]()
         if let merges, !merges.isEmpty {
-            for (i, m) in merges.enumerated() {
-                let parts = m.split(separator: " ", omittingEmptySubsequences: false)
-                guard parts.count == 2 else {
-                    throw TokenizerError.invalid(path: source, reason: "merge #\(i) \"\(m)\" is not two tokens")
-                }
-                pairs.append((String(parts[0]), String(parts[1])))
-            }
+            pairs = try ggufMergePairs(merges, source: source)
         } else {
             guard let scores, scores.count == tokens.count else {
                 throw TokenizerError.invalid(path: source, reason: "neither merges nor one score per token")
@@ -138,28 +103,10 @@ extension BPETokenizer {
         c.preTokenizer = [.metaspace(replacement: "\u{2581}", prepend: .first, split: false)]
         c.decoder = .sequence([.replace(pattern: "\u{2581}", content: " "), .byteFallback, .fuse,
                                .strip(content: " ", start: 1, stop: 0)])
-        var added = [AddedToken]()
-        var seen = Set<Int>()
-        func add(_ id: Int, special: Bool) {
-            guard id >= 0, id < tokens.count, !seen.contains(id) else { return }
-            seen.insert(id)
-            added.append(AddedToken(id: vocab[tokens[id]] ?? id, content: tokens[id], special: special))
-        }
-        if let types = tokenTypes {
-            for (i, t) in types.enumerated() where t == 3 { add(i, special: true) }
-        }
-        for id in [specialTokens.bos, specialTokens.eos, specialTokens.unk, specialTokens.pad].compactMap({ $0 }) {
-            add(id, special: true)
-        }
-        if let types = tokenTypes {
-            for (i, t) in types.enumerated() where t == 4 { add(i, special: false) }
-        }
-        c.addedTokens = added
-        if addBOS, let b = specialTokens.bos { c.prefixIDs = [b] }
-        if addEOS, let e = specialTokens.eos { c.suffixIDs = [e] }
-        var special = specialTokens
-        if special.extraEOS.isEmpty { special.extraEOS = defaultExtraEOS(added, eos: special.eos) }
-        c.specialTokens = special
+        // A token spelled twice in the file is added under the id the vocabulary kept for it (the last).
+        c.setGGUFAddedTokens(tokens: tokens, tokenTypes: tokenTypes, specialTokens: specialTokens, addBOS: addBOS,
+                             addEOS: addEOS, control: { _ in true }, userDefined: { _ in true },
+                             addedID: { vocab[tokens[$0]] ?? $0 })
         try self.init(configuration: c, path: source)
     }
 
@@ -259,4 +206,51 @@ func generateMerges(tokens: [String], scores: [Float], vocab: [String: Int]) -> 
         return a.index < b.index
     }
     return all.map { ($0.left, $0.right) }
+}
+
+/// `tokenizer.ggml.merges` entries ("left right") as pairs; `source` names the file in errors.
+private func ggufMergePairs(_ merges: [String], source: String) throws -> [(String, String)] {
+    var pairs = [(String, String)]()
+    pairs.reserveCapacity(merges.count)
+    for (i, m) in merges.enumerated() {
+        let parts = m.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 2 else {
+            throw TokenizerError.invalid(path: source, reason: "merge #\(i) \"\(m)\" is not two tokens")
+        }
+        pairs.append((String(parts[0]), String(parts[1])))
+    }
+    return pairs
+}
+
+extension BPEConfiguration {
+    /// The added tokens, BOS / EOS post-processing and special-token roles that transformers' GGUF conversion gives
+    /// both vocabulary kinds, in its order: CONTROL tokens (type 3) that `control` accepts and the special-token roles
+    /// as special tokens, then USER_DEFINED ones (type 4) that `userDefined` accepts as plain ones; each token index
+    /// once, added under the id `addedID` gives it.
+    fileprivate mutating func setGGUFAddedTokens(tokens: [String], tokenTypes: [Int]?, specialTokens: SpecialTokens,
+                                                 addBOS: Bool, addEOS: Bool, control: (Int) -> Bool,
+                                                 userDefined: (Int) -> Bool, addedID: (Int) -> Int) {
+        var added = [AddedToken]()
+        var seen = Set<Int>()
+        func add(_ id: Int, special: Bool) {
+            guard id >= 0, id < tokens.count, !seen.contains(id) else { return }
+            seen.insert(id)
+            added.append(AddedToken(id: addedID(id), content: tokens[id], special: special))
+        }
+        if let types = tokenTypes {
+            for (i, t) in types.enumerated() where t == 3 && control(i) { add(i, special: true) }
+        }
+        for id in [specialTokens.bos, specialTokens.eos, specialTokens.unk, specialTokens.pad].compactMap({ $0 }) {
+            add(id, special: true)
+        }
+        if let types = tokenTypes {
+            for (i, t) in types.enumerated() where t == 4 && userDefined(i) { add(i, special: false) }
+        }
+        addedTokens = added
+        if addBOS, let b = specialTokens.bos { prefixIDs = [b] }
+        if addEOS, let e = specialTokens.eos { suffixIDs = [e] }
+        var special = specialTokens
+        if special.extraEOS.isEmpty { special.extraEOS = defaultExtraEOS(added, eos: special.eos) }
+        self.specialTokens = special
+    }
 }

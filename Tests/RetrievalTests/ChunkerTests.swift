@@ -2,6 +2,7 @@ import Foundation
 import Retrieval
 import TestSupport
 import Tokenizers
+import Torch
 import XCTest
 
 /// Chunker invariants with a WordPiece (all-MiniLM-L6-v2) and a byte-level BPE (SmolLM2) tokenizer.
@@ -12,7 +13,7 @@ final class ChunkerTests: XCTestCase {
 
     /// Paragraphs of sentences of random words, with the odd long paragraph and a line-broken verse.
     private func prose(paragraphs: Int, seed: UInt64) -> String {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SplitMix64(seed: seed)
         var result: [String] = []
         for p in 0..<paragraphs {
             let sentences = p % 7 == 3 ? 40 : Int.random(in: 1...6, using: &rng)
@@ -25,7 +26,7 @@ final class ChunkerTests: XCTestCase {
         return "  " + result.joined(separator: p(&rng)) + "\n"
     }
 
-    private func p(_ rng: inout SeededGenerator) -> String { ["\n\n", "\n \n\t", "\r\n\r\n"].randomElement(using: &rng)! }
+    private func p(_ rng: inout SplitMix64) -> String { ["\n\n", "\n \n\t", "\r\n\r\n"].randomElement(using: &rng)! }
 
     private func wordPiece() throws -> any Tokenizer { try loadTokenizer(directory: Paths.requireMiniLM()) }
     private func smolBPE() throws -> any Tokenizer { try loadTokenizer(directory: Paths.smolLM2) }

@@ -1,19 +1,7 @@
 import Foundation
 import TestSupport
+import Torch
 import XCTest
-
-/// A seeded generator (SplitMix64) so random vectors and texts are the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
 
 enum Paths {
     static var repository: URL {
@@ -44,7 +32,7 @@ func runFixtureScript(_ script: String, _ arguments: [String]) throws {
 }
 
 /// Random unit vectors (rows).
-func randomUnitVectors(_ count: Int, dimension: Int, using generator: inout SeededGenerator) -> [[Float]] {
+func randomUnitVectors(_ count: Int, dimension: Int, using generator: inout SplitMix64) -> [[Float]] {
     (0..<count).map { _ in
         let v = (0..<dimension).map { _ in Float.random(in: -1...1, using: &generator) }
         let norm = v.map { $0 * $0 }.reduce(0, +).squareRoot()

@@ -19,7 +19,7 @@ final class VectorIndexTests: XCTestCase {
     }
 
     func testFlatSearchEqualsBruteForce() throws {
-        var rng = SeededGenerator(seed: 1)
+        var rng = SplitMix64(seed: 1)
         let data = randomUnitVectors(500, dimension: 24, using: &rng)
         let queries = randomUnitVectors(30, dimension: 24, using: &rng)  // ≥ 20 queries: faiss takes its BLAS path
         for metric in [VectorMetric.innerProduct, .l2] {
@@ -62,7 +62,7 @@ final class VectorIndexTests: XCTestCase {
 
     /// Approximate indexes (trained IVF, HNSW) find most of the true neighbours of random data.
     func testApproximateIndexesRecall() throws {
-        var rng = SeededGenerator(seed: 2)
+        var rng = SplitMix64(seed: 2)
         let data = randomUnitVectors(3000, dimension: 32, using: &rng)
         let queries = randomUnitVectors(50, dimension: 32, using: &rng)
         let truth = queries.map { Set(bruteForce(data, $0, k: 10, metric: .innerProduct).map(\.id)) }
@@ -88,7 +88,7 @@ final class VectorIndexTests: XCTestCase {
     func testWriteReadRoundTripAndPythonReadsIt() throws {
         let directory = try temporaryDirectory("memorag-faiss")
         defer { try? FileManager.default.removeItem(at: directory) }
-        var rng = SeededGenerator(seed: 3)
+        var rng = SplitMix64(seed: 3)
         let data = randomUnitVectors(1500, dimension: 16, using: &rng)
         let queries = randomUnitVectors(5, dimension: 16, using: &rng)
         for (name, factory) in [("flat", "Flat"), ("ivf", "IVF16,Flat")] {
@@ -137,7 +137,7 @@ final class VectorIndexTests: XCTestCase {
         assertUnreadable(garbage, mentions: "not recognized")
 
         let index = try VectorIndex(dimension: 8)
-        var rng = SeededGenerator(seed: 4)
+        var rng = SplitMix64(seed: 4)
         try index.add(randomUnitVectors(100, dimension: 8, using: &rng))
         let good = directory.appendingPathComponent("good.faiss")
         try index.write(to: good)
@@ -203,7 +203,7 @@ final class VectorIndexTests: XCTestCase {
     /// libtorch's wheel bundles a libgomp with the system's soname, so faiss and libtorch share one OpenMP runtime;
     /// both thread pools run side by side, from several threads, and faiss's thread setting leaves libtorch's alone.
     func testFaissAndLibtorchShareOneOpenMPRuntime() throws {
-        var rng = SeededGenerator(seed: 5)
+        var rng = SplitMix64(seed: 5)
         let data = randomUnitVectors(2000, dimension: 64, using: &rng)
         let queries = randomUnitVectors(64, dimension: 64, using: &rng)
         let index = try VectorIndex(dimension: 64, factory: "IVF16,Flat")

@@ -110,18 +110,10 @@ final class H5File: @unchecked Sendable {
     /// A string (or the strings) of a root attribute; nil when absent. Fixed-length and variable-length strings are
     /// both read (h5py writes variable-length ones).
     func stringsAttribute(_ name: String) throws -> [String]? {
-        try HDF5.run {
-            if H5Aexists(id, name) <= 0 { _ = HDF5.takeErrorStack(); return nil }
-            let attr = H5Aopen(id, name, 0)
-            try HDF5.check(attr) { .invalid(path: path, reason: "attribute \(name): \($0)") }
-            defer { H5Aclose(attr) }
-            let fileType = H5Aget_type(attr)
-            defer { H5Tclose(fileType) }
+        try readAttribute(name) { attr, fileType, space in
             guard H5Tget_class(fileType) == H5T_STRING else {
                 throw DataError.invalid(path: path, reason: "attribute \(name) is not a string")
             }
-            let space = H5Aget_space(attr)
-            defer { H5Sclose(space) }
             let count = Int(H5Sget_simple_extent_npoints(space))
             if H5Tis_variable_str(fileType) > 0 {
                 let memType = H5Tcopy(mr_h5t_c_s1())
@@ -146,6 +138,20 @@ final class H5File: @unchecked Sendable {
 
     /// An integer root attribute (any integer file type, converted by HDF5); nil when absent.
     func intAttribute(_ name: String) throws -> Int64? {
+        try readAttribute(name) { attr, fileType, space in
+            guard H5Tget_class(fileType) == H5T_INTEGER, H5Sget_simple_extent_npoints(space) == 1 else {
+                throw DataError.invalid(path: path, reason: "attribute \(name) is not a single integer")
+            }
+            var v: Int64 = 0
+            try HDF5.check(H5Aread(attr, Int64.memoryType, &v)) { .invalid(path: path, reason: "attribute \(name): \($0)") }
+            return v
+        }
+    }
+
+    /// Runs `read` on root attribute `name` with its file type and dataspace (all three closed after); nil when the
+    /// attribute is absent. The one place both attribute readers open an attribute.
+    private func readAttribute<T>(_ name: String, _ read: (_ attr: hid_t, _ fileType: hid_t, _ space: hid_t) throws -> T)
+        throws -> T? {
         try HDF5.run {
             if H5Aexists(id, name) <= 0 { _ = HDF5.takeErrorStack(); return nil }
             let attr = H5Aopen(id, name, 0)
@@ -155,12 +161,7 @@ final class H5File: @unchecked Sendable {
             defer { H5Tclose(fileType) }
             let space = H5Aget_space(attr)
             defer { H5Sclose(space) }
-            guard H5Tget_class(fileType) == H5T_INTEGER, H5Sget_simple_extent_npoints(space) == 1 else {
-                throw DataError.invalid(path: path, reason: "attribute \(name) is not a single integer")
-            }
-            var v: Int64 = 0
-            try HDF5.check(H5Aread(attr, Int64.memoryType, &v)) { .invalid(path: path, reason: "attribute \(name): \($0)") }
-            return v
+            return try read(attr, fileType, space)
         }
     }
 }

@@ -28,3 +28,32 @@ struct AtomicOutput {
 
     func discard() { try? FileManager.default.removeItem(at: temporary) }
 }
+
+// The life of a store file, the same for both writers (TokenStoreWriter, SFTStoreWriter).
+extension AtomicOutput {
+    /// Refuses a vocabulary whose ids do not fit the stores' uint32 tokens, then opens a new HDF5 file under the
+    /// temporary name of `url`.
+    static func openStore(url: URL, vocabSize: Int) throws -> (AtomicOutput, H5File) {
+        guard vocabSize > 0, vocabSize <= Int(UInt32.max) else {
+            throw DataError.writeFailed(path: url.path, reason: "vocabulary size \(vocabSize) does not fit uint32 ids")
+        }
+        let output = try AtomicOutput(destination: url)
+        return (output, try H5File.create(path: output.temporary.path))
+    }
+
+    /// Runs `write` (the writer's last datasets and attributes) and flushes `file`; then `close` (the writer drops its
+    /// handles, closing the file) and the rename into place. On any error the temporary file is removed instead, so
+    /// a failed store never replaces the destination.
+    func finishStore(_ file: H5File, write: () throws -> Void, close: () -> Void) throws {
+        do {
+            try write()
+            try file.flush()
+        } catch {
+            close()
+            discard()
+            throw error
+        }
+        close()
+        try commit()
+    }
+}

@@ -150,14 +150,11 @@ public final class SFTStoreWriter {
     private var finished = false
 
     public init(url: URL, vocabSize: Int, tokenizerSHA256: String) throws {
-        guard vocabSize > 0, vocabSize <= Int(UInt32.max) else {
-            throw DataError.writeFailed(path: url.path, reason: "vocabulary size \(vocabSize) does not fit uint32 ids")
-        }
+        let (output, file) = try AtomicOutput.openStore(url: url, vocabSize: vocabSize)
         self.url = url
         self.vocabSize = vocabSize
         self.tokenizerSHA256 = tokenizerSHA256
-        output = try AtomicOutput(destination: url)
-        let file = try H5File.create(path: output.temporary.path)
+        self.output = output
         self.file = file
         try file.createGroup("/contexts")
         try file.createGroup("/examples")
@@ -219,7 +216,7 @@ public final class SFTStoreWriter {
 
     public func finish() throws {
         guard let file, !finished else { return }
-        do {
+        try output.finishStore(file, write: {
             for (name, values) in [("/contexts/offsets", contextOffsets), ("/examples/prompt_offsets", promptOffsets),
                                    ("/examples/target_offsets", targetOffsets)] {
                 let set = try H5Dataset.create(in: file, name: name, of: UInt64.self, chunk: min(1 << 14, values.count))
@@ -229,17 +226,10 @@ public final class SFTStoreWriter {
                                   tokenizerSHA256: tokenizerSHA256, sources: sources)
             try file.setAttribute("n_contexts", Int64(contextCount))
             try file.setAttribute("n_examples", Int64(exampleCount))
-            try file.flush()
-        } catch {
+        }, close: {
             sets = [:]
             self.file = nil
-            output.discard()
             finished = true
-            throw error
-        }
-        sets = [:]
-        self.file = nil
-        finished = true
-        try output.commit()
+        })
     }
 }

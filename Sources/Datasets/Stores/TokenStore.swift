@@ -112,14 +112,11 @@ public final class TokenStoreWriter {
     /// `chunkTokens` is the HDF5 chunk length (also the unit of compression and of partial reads).
     public init(url: URL, vocabSize: Int, tokenizerSHA256: String, chunkTokens: Int = 1 << 16,
                 compressionLevel: Int = 4) throws {
-        guard vocabSize > 0, vocabSize <= Int(UInt32.max) else {
-            throw DataError.writeFailed(path: url.path, reason: "vocabulary size \(vocabSize) does not fit uint32 ids")
-        }
+        let (output, file) = try AtomicOutput.openStore(url: url, vocabSize: vocabSize)
         self.url = url
         self.vocabSize = vocabSize
         self.tokenizerSHA256 = tokenizerSHA256
-        output = try AtomicOutput(destination: url)
-        let file = try H5File.create(path: output.temporary.path)
+        self.output = output
         self.file = file
         tokens = try H5Dataset.create(in: file, name: "/tokens", of: UInt32.self, chunk: chunkTokens,
                                       deflate: compressionLevel)
@@ -157,7 +154,7 @@ public final class TokenStoreWriter {
     /// Writes the offsets and attributes, closes the file and moves it into place.
     public func finish() throws {
         guard let file, !finished else { return }
-        do {
+        try output.finishStore(file, write: {
             try flushTokens()
             let offsetSet = try H5Dataset.create(in: file, name: "/doc_offsets", of: UInt64.self,
                                                  chunk: min(1 << 16, max(1, offsets.count)))
@@ -174,17 +171,10 @@ public final class TokenStoreWriter {
                                   vocabSize: vocabSize, tokenizerSHA256: tokenizerSHA256, sources: sources)
             try file.setAttribute("n_tokens", Int64(tokenCount))
             try file.setAttribute("n_documents", Int64(documentCount))
-            try file.flush()
-        } catch {
-            self.tokens = nil
+        }, close: {
+            tokens = nil
             self.file = nil
-            output.discard()
             finished = true
-            throw error
-        }
-        tokens = nil
-        self.file = nil  // closes the file before the rename
-        finished = true
-        try output.commit()
+        })
     }
 }

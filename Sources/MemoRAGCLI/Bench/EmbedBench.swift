@@ -62,17 +62,9 @@ struct EmbedBench: ParsableCommand {
 extension EmbedBench {
     /// Runs scripts/bench-text.sh (idempotent: it fetches the text once) and returns the path it prints.
     static func defaultText() throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [PeerEnvironment.script("scripts/bench-text.sh")]
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        try process.run()
-        let output = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let path = String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init)
-        else { throw ValidationError("scripts/bench-text.sh could not make the benchmark text; pass --file TEXT") }
+        guard let path = try PeerEnvironment.lastLine(ofScript: "scripts/bench-text.sh") else {
+            throw ValidationError("scripts/bench-text.sh could not make the benchmark text; pass --file TEXT")
+        }
         return path
     }
 }

@@ -142,17 +142,23 @@ enum PeerEnvironment {
 
     /// Runs a venv script (idempotent: it makes the venv once under the cache dir) and returns its python.
     static func python(venvScript: String = "scripts/peer-venv.sh") throws -> String {
+        guard let python = try lastLine(ofScript: venvScript) else {
+            throw ValidationError("could not make the peer venv (\(venvScript) failed); use --no-peer or --peer-python")
+        }
+        return python
+    }
+
+    /// Runs a repository bash script and returns the last line it prints (its result: a path); nil when it fails.
+    static func lastLine(ofScript relative: String) throws -> String? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script(venvScript)]
+        process.arguments = [script(relative)]
         let stdout = Pipe()
         process.standardOutput = stdout
         try process.run()
         let output = stdout.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        guard process.terminationStatus == 0,
-              let python = String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init)
-        else { throw ValidationError("could not make the peer venv (\(venvScript) failed); use --no-peer or --peer-python") }
-        return python
+        guard process.terminationStatus == 0 else { return nil }
+        return String(decoding: output, as: UTF8.self).split(separator: "\n").last.map(String.init)
     }
 }
