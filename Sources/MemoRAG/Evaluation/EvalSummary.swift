@@ -8,7 +8,7 @@ public struct EvalSummary: Codable, Sendable {
         public var f1: Double
         public var rougeL: Double
         /// Mean recall per variant over the questions with gold passages (a variant a question lacks counts 0:
-        /// no clue of that kind found nothing).
+        /// no clue of that kind found nothing); a variant no question had (a clue kind not asked for) is absent.
         public var recall: [String: Double]
         public var passages: Double
 
@@ -39,7 +39,7 @@ public struct EvalSummary: Codable, Sendable {
         depths = RetrievalComparison.depths
         let compared = rows.compactMap(\.retrieval)
         curves = [:]
-        for variant in RetrievalComparison.Variant.allCases where !compared.isEmpty {
+        for variant in RetrievalComparison.Variant.allCases where compared.contains(where: { $0.curves[variant] != nil }) {
             curves[variant.rawValue] = depths.indices.map { k in
                 compared.map { $0.curves[variant]?[k] ?? 0 }.reduce(0, +) / Double(compared.count)
             }
@@ -58,7 +58,7 @@ public struct EvalSummary: Codable, Sendable {
         let compared = rows.compactMap(\.retrieval)
         var recall: [String: Double] = [:]
         if !compared.isEmpty {
-            for variant in RetrievalComparison.Variant.allCases {
+            for variant in RetrievalComparison.Variant.allCases where compared.contains(where: { $0.recall[variant] != nil }) {
                 recall[variant.rawValue] = compared.map { $0.recall[variant] ?? 0 }.reduce(0, +) / Double(compared.count)
             }
         }
