@@ -8,7 +8,7 @@ public enum GeneratorChoice: Sendable, Equatable {
     case memoryModel
     /// The memory model's own LM reading the evidence alone, without the memory (the default): no second model to
     /// load, and a small memory model answers better and sooner than when it continues from a book-sized memory
-    /// (SmolLM2-135M on *Alice*'s 24 questions: token F1 0.052 against 0.033, ask p50 3.1 s against 5.1 s; README).
+    /// (SmolLM2-135M on *Alice*'s 24 questions: token F1 0.052 against 0.033, ask p50 3.1 s against 5.1 s; docs/pipeline.md).
     case memoryModelOnEvidence
     /// Another local model (HF-layout dir or GGUF), without the memory.
     case localModel(URL)
@@ -56,7 +56,7 @@ public struct MemoRAGConfiguration: Sendable {
     /// answer's time on a CPU, so the local cap trades recall of evidence for latency; `Int.max` fills the context.
     public var evidenceTokens: Int?
     /// The evidence cap of local generators when `evidenceTokens` is nil. On *Alice*'s 24 questions (SmolLM2-135M
-    /// memory model) it kept token F1 where filling the context had it and halved the answer's time (README).
+    /// memory model) it kept token F1 where filling the context had it and halved the answer's time (docs/pipeline.md).
     public var localEvidenceTokens = 1024
     /// Reply lengths.
     public var clueTokens = 128
@@ -76,7 +76,7 @@ public struct MemoRAGConfiguration: Sendable {
     public var dtype: DType?
     /// Runs the memory model's (and a local generator's) linear layers on int8 weights with dynamically quantized
     /// activations (`DecoderLM.quantizeInt8`; float32 activations). Decoding reads a quarter of the weight bytes and
-    /// prefill uses int8 dot products, for ~0.03 nats of held-out loss (README). Caches made either way load in the
+    /// prefill uses int8 dot products, for ~0.03 nats of held-out loss (Benchmarks/RESULTS.md). Caches made either way load in the
     /// other: the model's fingerprint is that of its float weights.
     /// With both nil the CPU decides (`InferencePrecision.choose`: int8 where it has VNNI); setting either decides.
     public var int8Weights: Bool?

@@ -115,7 +115,7 @@ struct SFTCommand: ParsableCommand {
             Lines: {"context_id": ID, "context": TEXT} declares a document; {"task": recall|rewrite|answer|summarize, \
             "conversations": [{"role","content"}…], "context_id": ID (or "context": TEXT), "memory_turns": N} is an \
             example. The first memory_turns messages (default 2 with a context) are the memory, with {context} \
-            replaced by the document; the last message is the assistant's target. See README "Clue SFT data".
+            replaced by the document; the last message is the assistant's target. See docs/training.md, "Clue SFT data".
             """)
 
     @Option(help: "Tokenizer directory (tokenizer.json and a chat template in tokenizer_config.json).") var tokenizer: String

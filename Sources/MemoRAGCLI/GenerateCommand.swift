@@ -111,8 +111,7 @@ struct GenerateCommand: ParsableCommand {
     private func precision(of path: URL) throws -> InferencePrecision {
         if let dtype { return try InferencePrecision.parse(dtype) }
         if LanguageModel.isGGUF(path) { return try InferencePrecision.choose() }
-        let requested = ProcessInfo.processInfo.environment["MEMORAG_DTYPE"] ?? ""
-        return requested.isEmpty ? InferencePrecision(dtype: .float32) : try InferencePrecision.parse(requested)
+        return try InferencePrecision.requested() ?? InferencePrecision(dtype: .float32)
     }
 
     /// The memory the prompt is read into: with `--ratio` one at that ratio (a plain model first gets fresh beacon

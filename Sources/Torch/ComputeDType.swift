@@ -124,14 +124,22 @@ public struct InferencePrecision: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { int8Weights ? "int8" : "\(dtype)" }
 
+    /// The precision `MEMORAG_DTYPE` asks for (fp32, bf16 or int8), or nil when it is unset.
+    public static func requested(environment: [String: String] = ProcessInfo.processInfo.environment) throws
+        -> InferencePrecision?
+    {
+        guard let value = environment["MEMORAG_DTYPE"], !value.isEmpty else { return nil }
+        return try parse(value)
+    }
+
     /// What inference runs in by default: `MEMORAG_DTYPE` when set (fp32, bf16 or int8); else int8 weights where
     /// the CPU has VNNI and libtorch an x86 quantized engine (decoding SmolLM2-135M 2.6× faster than fp32 for
-    /// +0.03 nats of held-out loss, README); else `ComputeDType.choose`.
+    /// +0.03 nats of held-out loss, Benchmarks/RESULTS.md); else `ComputeDType.choose`.
     public static func choose(
         features: CPUFeatures = .detect(), environment: [String: String] = ProcessInfo.processInfo.environment,
         int8Available: Bool = Int8Linear.isSupported
     ) throws -> InferencePrecision {
-        if let requested = environment["MEMORAG_DTYPE"], !requested.isEmpty { return try parse(requested) }
+        if let requested = try requested(environment: environment) { return requested }
         if features.vnni && int8Available { return InferencePrecision(dtype: .float32, int8Weights: true) }
         return InferencePrecision(dtype: try ComputeDType.choose(features: features, environment: environment))
     }
