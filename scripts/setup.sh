@@ -18,7 +18,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache="${MEMORAG_CACHE:-$HOME/.cache/memorag}"
-packages=(libtorch-dev libfaiss-dev libhdf5-dev libopenblas0-openmp pkg-config liblapack-dev libgomp1 zlib1g-dev)
+packages=(libtorch-dev libfaiss-dev libgloo-dev libhdf5-dev libopenblas0-openmp pkg-config liblapack-dev libgomp1 zlib1g-dev)
 torch_wheel="torch==2.13.0+cpu"
 
 say() { printf 'setup: %s\n' "$*" >&2; }

@@ -63,6 +63,7 @@ struct AdaptCommand: ParsableCommand {
         case .validation(let step, let loss, _): print(String(format: "   step %d  validation loss %.4f", step, loss))
         case .checkpoint(let step, let url): print("   step \(step): checkpoint \(url.path)")
         case .skippedCheckpoint(let name, let reason): print("   not resuming from \(name): \(reason)")
+        case .resharded(let from, let to): print("   resumed a \(from)-rank checkpoint on \(to) rank(s), data re-sharded")
         case .untrainableSamples(let step, let count):
             print("   step \(step): \(count) sample(s) gave no gradient (each fits in one beacon window)")
         }

@@ -12,26 +12,49 @@ struct TrainCommand: ParsableCommand {
             Overrides use dotted keys and are typed: optimizer.lr=3e-4 max_steps=500 data.ratios=[2,4,8] resume=true.
             ~key deletes an optional key (~clip_grad_norm). Unknown keys are rejected with the valid ones near them.
             The resolved recipe is printed and saved as OUTPUT_DIR/recipe.yaml; checkpoints go to OUTPUT_DIR/step-N.
+            Data-parallel: --nproc-per-node N runs N ranks on this machine; a process started with RANK, WORLD_SIZE,
+            MASTER_ADDR and MASTER_PORT set (torchrun --no-python, SLURM, …) is one rank (docs/distributed.md).
             """)
 
     @Argument(help: "Recipe YAML file (`memorag recipes` lists the bundled ones).") var recipe: String
     @Argument(help: "Overrides: key=value (dotted keys) or ~key.") var overrides: [String] = []
+    @Option(name: .customLong("nproc-per-node"),
+            help: "Run N data-parallel ranks on this machine (c10d over loopback), the cores split between them.")
+    var nprocPerNode: Int?
 
     func run() throws {
         var resolved = try RecipeLoader.load(file: URL(fileURLWithPath: recipe), overrides: overrides)
-        if resolved.dtype == "auto" {
-            resolved.dtype = try TrainingSetup.concreteDType(resolved)
-            let rates = ComputeDType.measuredRates
-            print("# dtype auto: \(resolved.dtype) (matmul fp32 \(Int(rates.float32)), bf16 \(Int(rates.bfloat16)) GFLOP/s "
-                  + "here; a resumed run keeps its saved recipe's)")
+        if let ranks = nprocPerNode {
+            guard ranks >= 1, ranks <= 256 else { throw ValidationError("--nproc-per-node must lie in 1…256, got \(ranks)") }
+            // The ranks share the cores unless the recipe says otherwise (bitwise resume needs the same count).
+            let threads = resolved.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / ranks)
+            let arguments = [recipe] + overrides + (resolved.threads == nil ? ["threads=\(threads)"] : [])
+            throw ExitCode(try RankLauncher(ranks: ranks, arguments: arguments, threadsPerRank: threads).run())
         }
-        print("# resolved recipe (saved as \(resolved.outputDir)/recipe.yaml)")
-        print(try RecipeLoader.yaml(resolved), terminator: "")
-        let trainer = try TrainingSetup.makeTrainer(recipe: resolved)
+        let parallel = try RankEnvironment.current().map { try DataParallel($0, settings: resolved.distributed) }
+        // Only rank 0 speaks; every rank reports its own errors (on stderr, prefixed by the launcher).
+        let speaks = parallel?.isRankZero ?? true
+        func say(_ text: String, terminator: String = "\n") { if speaks { print(text, terminator: terminator) } }
+        if resolved.dtype == "auto" {
+            // Measured on this machine: with several ranks, rank 0 measures once and the others take its choice.
+            let recipe = resolved
+            let choice = try parallel?.shareFromRankZero("dtype") { Data(try TrainingSetup.concreteDType(recipe).utf8) }
+            resolved.dtype = try choice.map { String(decoding: $0, as: UTF8.self) } ?? TrainingSetup.concreteDType(resolved)
+            let rates = ComputeDType.measuredRates
+            say("# dtype auto: \(resolved.dtype) (matmul fp32 \(Int(rates.float32)), bf16 \(Int(rates.bfloat16)) GFLOP/s "
+                + "here; a resumed run keeps its saved recipe's)")
+        }
+        say("# resolved recipe (saved as \(resolved.outputDir)/recipe.yaml)")
+        say(try RecipeLoader.yaml(resolved), terminator: "")
+        let trainer = try TrainingSetup.makeTrainer(recipe: resolved, parallel: parallel)
         let count = trainer.objective.model.trainableParameters().reduce(0) { $0 + $1.tensor.shape.reduce(1, *) }
-        print("training \(trainer.optimizer.names.count) tensors (\(count) parameters) for \(resolved.maxSteps) steps")
+        let world = parallel.map { " on \($0.worldSize) ranks (\($0.backend.rawValue)), global batch "
+            + "\(resolved.batchSize * $0.worldSize) × \(resolved.gradAccumulation) accumulation" } ?? ""
+        say("training \(trainer.optimizer.names.count) tensors (\(count) parameters) for \(resolved.maxSteps) steps\(world)")
         let terminal = isatty(STDOUT_FILENO) != 0
+        let ranksLabel = parallel.map { "  ×\($0.worldSize) ranks" } ?? ""
         try trainer.run { event in
+            guard speaks else { return }
             switch event {
             case .resumed(let step, let url, let removed):
                 print("resumed at step \(step) from \(url.path)" + (removed.isEmpty ? "" : " (removed partial: \(removed.joined(separator: ", ")))"))
@@ -39,7 +62,7 @@ struct TrainCommand: ParsableCommand {
                 let eta = m.step > 0 ? m.elapsed / Double(m.step) * Double(m.maxSteps - m.step) : 0
                 let line = String(format: "step %d/%d  loss %.4f  lr %.3g  %.0f tok/s (%.0f with loss)  grad %.3f  ETA %@",
                                   m.step, m.maxSteps, m.loss, m.lr, m.inputTokensPerSecond, m.tokensPerSecond,
-                                  m.gradNorm, clock(eta))
+                                  m.gradNorm, clock(eta)) + ranksLabel
                 if terminal {
                     // Unbuffered, so the line shows at once (stdout on a terminal is line-buffered).
                     FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line).utf8))
@@ -50,6 +73,9 @@ struct TrainCommand: ParsableCommand {
                 print((terminal ? "\n" : "") + String(format: "step %d  validation loss %.4f (%d tokens)", step, loss, tokens))
             case .checkpoint(let step, let url):
                 print((terminal ? "\n" : "") + "step \(step): checkpoint \(url.path)")
+            case .resharded(let from, let to):
+                print("the checkpoint was written by \(from) rank(s); continuing on \(to) with the data re-sharded "
+                      + "from the same global position (not bitwise the run \(from) rank(s) would have made)")
             case .skippedCheckpoint(let name, let reason):
                 print("not resuming from \(name): \(reason)")
             case .untrainableSamples(let step, let count):

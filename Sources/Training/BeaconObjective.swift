@@ -86,7 +86,11 @@ public final class BeaconObjective: TrainingObjective {
         let labels = try batch.labels.toArray(Int64.self).map(Int.init)
         let length = batch.inputIds.dim(1)
         return (0..<n).map { r in
-            (Array(ids[r * length..<(r + 1) * length]), Array(labels[r * length..<(r + 1) * length]))
+            let rowLabels = labels[r * length..<(r + 1) * length]
+            // Positions after the last labelled one (the padding of a shorter row of a batch) predict nothing and
+            // are read by no labelled position: dropping them leaves the row exactly the sample it was alone.
+            let end = (rowLabels.lastIndex { $0 != TrainingBatch.ignoreIndex } ?? (rowLabels.endIndex - 1)) + 1
+            return (Array(ids[r * length..<end]), Array(labels[r * length..<end]))
         }
     }
 }

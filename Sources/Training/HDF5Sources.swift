@@ -56,21 +56,25 @@ public final class TokenStoreSource: TrainingDataSource {
 
 /// Clue SFT batches from an HDF5 SFT store: each example is its memorized context (the document inside MemoRAG's
 /// memory turns), the task turn and the reply, with labels only on the reply. Examples come in a seeded order,
-/// reshuffled every epoch; the cursor is (epoch, index).
+/// reshuffled every epoch; the cursor is (epoch, index). A batch of several examples is right-padded to its longest
+/// (padding labelled −100; the beacon objective drops it, so each row trains exactly as it would alone).
 public final class SFTStoreSource: TrainingDataSource {
     private let store: SFTStore
     private let seed: UInt64
     private let maxLength: Int
+    private let batchSize: Int
     private var order: [Int] = []
     private var epoch = 0
     private var index = 0
 
-    public init(url: URL, maxLength: Int, seed: UInt64, model: StoreCompatibility? = nil) throws {
+    public init(url: URL, maxLength: Int, batchSize: Int = 1, seed: UInt64, model: StoreCompatibility? = nil) throws {
         store = try SFTStore(url: url, tokenizerSHA256: model?.tokenizerSHA256)
         try model?.check(url: url, vocabSize: store.vocabSize)
         guard store.exampleCount > 0 else { throw TrainingDataError.tooLittleData("\(url.path) has no examples") }
+        guard batchSize > 0 else { throw TrainingDataError.tooLittleData("batch size must be positive") }
         self.seed = seed
         self.maxLength = maxLength
+        self.batchSize = batchSize
         shuffle()
     }
 
@@ -80,6 +84,19 @@ public final class SFTStoreSource: TrainingDataSource {
     }
 
     public func next() throws -> TrainingBatch {
+        let rows = try (0..<batchSize).map { _ in try nextExample() }
+        let length = rows.map(\.ids.count).max()!
+        let padding = Int64(TrainingBatch.ignoreIndex)
+        var ids: [Int64] = [], labels: [Int64] = []
+        for row in rows {
+            ids += row.ids + Array(repeating: 0, count: length - row.ids.count)
+            labels += row.labels + Array(repeating: padding, count: length - row.labels.count)
+        }
+        return TrainingBatch(inputIds: try Tensor(ids, shape: [batchSize, length]),
+                             labels: try Tensor(labels, shape: [batchSize, length]))
+    }
+
+    private func nextExample() throws -> (ids: [Int64], labels: [Int64]) {
         if index == order.count {
             epoch += 1
             index = 0
@@ -96,8 +113,7 @@ public final class SFTStoreSource: TrainingDataSource {
             ids.removeFirst(ids.count - maxLength)
             labels.removeFirst(labels.count - maxLength)
         }
-        return TrainingBatch(inputIds: try Tensor(ids, shape: [1, ids.count]),
-                             labels: try Tensor(labels, shape: [1, labels.count]))
+        return (ids, labels)
     }
 
     public var cursor: DataCursor { DataCursor(["epoch": epoch, "index": index]) }

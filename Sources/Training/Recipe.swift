@@ -94,6 +94,25 @@ public struct Recipe: Codable, Sendable, Equatable {
         public var every: Int
     }
 
+    /// Data-parallel training over c10d (used only when the process is one rank of several: `RANK`/`WORLD_SIZE` set
+    /// by `memorag train --nproc-per-node N`, torchrun or a scheduler). Every key has a default.
+    public struct Distributed: Codable, Sendable, Equatable {
+        public enum Backend: String, Codable, Sendable, CaseIterable {
+            /// Gloo for CPU tensors (NCCL once tensors live on CUDA devices).
+            case auto, gloo, nccl
+        }
+        public var backend: Backend?
+        /// Seconds a rendezvous or a collective may wait for the other ranks before it fails.
+        public var timeoutS: Double?
+        /// Gradient bucket size in MB: one all-reduce per bucket (DDP's default is 25).
+        public var bucketMB: Double?
+
+        public static let defaultTimeoutS = 300.0
+        public static let defaultBucketMB = 25.0
+
+        enum CodingKeys: String, CodingKey { case backend, timeoutS = "timeout_s", bucketMB = "bucket_mb" }
+    }
+
     public var model: Model
     public var data: DataSection
     public var stage: Stage
@@ -119,11 +138,12 @@ public struct Recipe: Codable, Sendable, Equatable {
     public var outputDir: String
     /// Continue from the newest complete checkpoint in `output_dir`.
     public var resume: Bool
+    public var distributed: Distributed?
 
     enum CodingKeys: String, CodingKey {
         case model, data, stage, trainable, optimizer, schedule, maxSteps = "max_steps", batchSize = "batch_size"
         case gradAccumulation = "grad_accumulation", clipGradNorm = "clip_grad_norm", dtype, checkpoint, validation, log
-        case seed, threads, outputDir = "output_dir", resume
+        case seed, threads, outputDir = "output_dir", resume, distributed
     }
 
     /// Tokens one micro-batch may hold (batch_size × data.max_length): 16M tokens of ids alone are 128 MB, and the
@@ -183,6 +203,12 @@ public struct Recipe: Codable, Sendable, Equatable {
             guard let alpha = trainable.loraAlpha, alpha > 0, alpha.isFinite else {
                 throw fail("trainable.lora_alpha", "mode 'lora' needs a positive, finite alpha")
             }
+        }
+        if let timeout = distributed?.timeoutS, !(timeout > 0 && timeout <= 86_400) {
+            throw fail("distributed.timeout_s", "must lie in (0, 86400] seconds, got \(timeout)")
+        }
+        if let bucket = distributed?.bucketMB, !(bucket > 0 && bucket <= 4096) {
+            throw fail("distributed.bucket_mb", "must lie in (0, 4096] MB, got \(bucket)")
         }
         if trainable.mode == .patterns, (trainable.patterns ?? []).isEmpty {
             throw fail("trainable.patterns", "mode 'patterns' needs a non-empty list")

@@ -62,6 +62,9 @@ public enum RecipeSchema {
         Field(path: "threads", kind: .int, optional: true),
         Field(path: "output_dir", kind: .string, optional: false),
         Field(path: "resume", kind: .bool, optional: false),
+        Field(path: "distributed.backend", kind: .choice(Recipe.Distributed.Backend.allCases.map(\.rawValue)), optional: true),
+        Field(path: "distributed.timeout_s", kind: .float, optional: true),
+        Field(path: "distributed.bucket_mb", kind: .float, optional: true),
     ]
 
     /// The recipe's keys as a schema the loader checks files and overrides against.

@@ -6,6 +6,11 @@ import Torch
 /// The training loop: micro-batches with token-weighted gradient accumulation, gradient clipping, AdamW under a
 /// warmup + decay schedule, periodic validation, metrics.jsonl, and atomic checkpoints it can resume from bitwise.
 ///
+/// With `parallel` the process is one rank of a data-parallel run: every rank computes the gradients of its rows of
+/// each global batch, the gradient sums (and the loss and token counts) are all-reduced once per step, after the last
+/// micro-batch, so each step is the one a single process would take on the whole global batch; rank 0 alone writes
+/// checkpoints and metrics.
+///
 /// Output dir: `metrics.jsonl`, `recipe.yaml` (written by the caller), and `step-N/` checkpoints (see
 /// `CheckpointStore`), each a complete HF model dir — config.json + model.safetensors with **all** weights of the
 /// model, so `memorag generate` and `memorag export` take it directly (with LoRA the adapters are in it too, and
@@ -21,6 +26,8 @@ public final class Trainer {
     public let schedule: LRSchedule
     /// Files copied into every checkpoint (tokenizer.json, tokenizer_config.json, generation_config.json).
     public let extraFiles: [String: Data]
+    /// This process's rank in a data-parallel run (nil: a single process).
+    public let parallel: DataParallel?
     public private(set) var step = 0
     /// Samples of the last step whose loss depended on no trainable parameter (see `TrainingObjective`): they
     /// counted in the loss and gave no gradient.
@@ -29,16 +36,18 @@ public final class Trainer {
     private let trainable: [Tensor]
     private let validationStart: DataCursor?
     private var tokensSeen = 0
-    /// Input tokens read by this process (for the throughput line only; not part of the checkpointed state).
+    /// Input tokens read by all ranks (for the throughput line only; not part of the checkpointed state).
     private var inputTokensSeen = 0
     private var elapsedBefore = 0.0
     private var metricsURL: URL { store.directory.appendingPathComponent("metrics.jsonl") }
 
     /// Freezes the model according to `recipe.trainable` and builds the optimizer over what remains trainable.
     public init(recipe: Recipe, objective: TrainingObjective, data: TrainingDataSource,
-                validationData: TrainingDataSource? = nil, extraFiles: [String: Data] = [:]) throws {
+                validationData: TrainingDataSource? = nil, extraFiles: [String: Data] = [:],
+                parallel: DataParallel? = nil) throws {
         try recipe.validate()
         self.recipe = recipe
+        self.parallel = parallel
         self.objective = objective
         self.data = data
         self.validationData = validationData
@@ -104,7 +113,7 @@ public final class Trainer {
                 try recordValidation(progress: progress)
             }
             if step % recipe.checkpoint.every == 0 || step == recipe.maxSteps {
-                progress(.checkpoint(step: step, url: try saveCheckpoint(elapsed: elapsed)))
+                if let url = try saveCheckpoint(elapsed: elapsed) { progress(.checkpoint(step: step, url: url)) }
             }
             if logged {  // the rate window restarts after validation and checkpoint time
                 windowTokens = 0
@@ -112,6 +121,8 @@ public final class Trainer {
                 windowStart = clock.now
             }
         }
+        // No rank reports success before rank 0's last checkpoint is on disk.
+        try parallel?.barrier("the end of the run")
     }
 
     /// Validation loss at the current step, into metrics.jsonl and `progress`.
@@ -126,18 +137,28 @@ public final class Trainer {
     /// before clipping.
     public func trainStep() throws -> (loss: Double, tokens: Int, gradNorm: Double) {
         optimizer.learningRate = schedule.rate(at: step)
-        var lossSum = 0.0, tokens = 0, untrainable = 0
+        var lossSum = 0.0, tokens = 0, untrainable = 0, inputTokens = 0
         for _ in 0..<recipe.gradAccumulation {
             let batch = try data.next()
-            inputTokensSeen += batch.inputIds.shape.reduce(1, *)
+            inputTokens += batch.inputIds.shape.reduce(1, *)
             let out = try objective.accumulateGradients(batch)
             lossSum += out.lossSum
             tokens += out.tokens
             untrainable += out.untrainableSamples
         }
+        if let parallel {
+            // Accumulation stays local; the ranks meet once per step, after the last micro-batch.
+            try parallel.sumGradients(trainable, step: step + 1)
+            let totals = try parallel.sum([lossSum, Double(tokens), Double(untrainable), Double(inputTokens)],
+                                          what: "the loss and token counts of step \(step + 1)")
+            lossSum = totals[0]
+            (tokens, untrainable, inputTokens) = (Int(totals[1]), Int(totals[2]), Int(totals[3]))
+        }
+        inputTokensSeen += inputTokens
         untrainableSamples = untrainable
         // Gradients of the summed losses, divided once by all counted tokens: the mean over the whole step. That
-        // division and the clipping coefficient are one scale the optimizer applies as it reads each gradient.
+        // division and the clipping coefficient are one scale the optimizer applies as it reads each gradient. With
+        // several ranks the gradients are already the sums over all of them, so the norm is the global one.
         let meanScale = 1 / Double(max(tokens, 1))
         let gradNorm = try Torch.gradNorm(trainable) * meanScale
         var clipScale = 1.0
@@ -150,7 +171,7 @@ public final class Trainer {
     }
 
     /// Mean loss per token over the first `validation.batches` batches of the validation source (the same batches
-    /// every time).
+    /// every time; with several ranks each computes its rows and the sums are all-reduced).
     public func validate() throws -> (loss: Double, tokens: Int) {
         guard let validationData, let validationStart else { return (.nan, 0) }
         try validationData.restore(validationStart)
@@ -161,6 +182,10 @@ public final class Trainer {
                 sum += try out.sum.item()
                 tokens += out.tokens
             }
+        }
+        if let parallel {
+            let totals = try parallel.sum([sum, Double(tokens)], what: "the validation loss at step \(step)")
+            (sum, tokens) = (totals[0], Int(totals[1]))
         }
         return (sum / Double(max(tokens, 1)), tokens)
     }
@@ -174,30 +199,50 @@ public final class Trainer {
         try LibTorch.manualSeed(UInt64(recipe.seed))
         // Any step-N dir, even an incomplete one, is a run this process must not silently replace.
         guard !store.holdsARun || recipe.resume else { throw TrainingError.outputExists(path: store.directory.path) }
-        let removed = try store.removeLeftovers()
+        let writes = parallel?.isRankZero ?? true
+        let removed = writes ? try store.removeLeftovers() : []
+        var chosen = writes ? newestResumable(progress: progress) : nil
+        if let parallel {
+            // Rank 0 chooses; every rank resumes from the same checkpoint (the output dir must be shared).
+            let name = try parallel.shareFromRankZero("resume-from") { Data((chosen?.url.lastPathComponent ?? "").utf8) }
+            let checkpoint = String(decoding: name, as: UTF8.self)
+            if !parallel.isRankZero, !checkpoint.isEmpty {
+                let url = store.directory.appendingPathComponent(checkpoint)
+                chosen = (url, try TrainerState.read(from: url))
+            }
+        }
+        if let (url, state) = chosen {
+            try loadWeightsInPlace(from: url)
+            try optimizer.load(from: url.appendingPathComponent(TrainerState.optimizerFileName))
+            let saved = state.worldSize ?? 1, now = parallel?.worldSize ?? 1
+            // The same world size continues each rank exactly; another one continues from rank 0's position.
+            let mine = saved == now ? state.ranks?.first { $0.rank == (parallel?.rank ?? 0) } : nil
+            try data.restore(mine?.dataCursor ?? state.dataCursor)
+            try LibTorch.setRNGState(TrainerState.decodeRNG(mine?.rngState ?? state.rngState))
+            step = state.step
+            tokensSeen = state.tokensSeen
+            elapsedBefore = state.elapsed
+            if writes { try truncateMetrics(to: state.metricsOffset) }
+            progress(.resumed(step: step, from: url, removedLeftovers: removed))
+            if saved != now { progress(.resharded(from: saved, to: now)) }
+        } else if writes {
+            try? FileManager.default.removeItem(at: metricsURL)
+        }
+        // Every rank starts from rank 0's weights (fresh beacon or LoRA parameters included).
+        try parallel?.broadcast(objective.model.parameters().map(\.tensor))
+    }
+
+    /// The newest complete checkpoint whose trainer state reads, reporting the ones skipped on the way.
+    private func newestResumable(progress: (TrainingEvent) -> Void) -> (url: URL, state: TrainerState)? {
         for (name, reason) in store.incomplete() { progress(.skippedCheckpoint(name: name, reason: reason)) }
-        var resumable: (url: URL, state: TrainerState)?
         for candidate in store.checkpoints().reversed() {
             do {
-                resumable = (candidate.url, try TrainerState.read(from: candidate.url))
-                break
+                return (candidate.url, try TrainerState.read(from: candidate.url))
             } catch {
                 progress(.skippedCheckpoint(name: candidate.url.lastPathComponent, reason: error.localizedDescription))
             }
         }
-        guard let (url, state) = resumable else {
-            try? FileManager.default.removeItem(at: metricsURL)
-            return
-        }
-        try loadWeightsInPlace(from: url)
-        try optimizer.load(from: url.appendingPathComponent(TrainerState.optimizerFileName))
-        try data.restore(state.dataCursor)
-        try LibTorch.setRNGState(TrainerState.decodeRNG(state.rngState))
-        step = state.step
-        tokensSeen = state.tokensSeen
-        elapsedBefore = state.elapsed
-        try truncateMetrics(to: state.metricsOffset)
-        progress(.resumed(step: step, from: url, removedLeftovers: removed))
+        return nil
     }
 
     /// Copies a checkpoint's weights into the model's existing tensors. (`Module.update` would install new tensor
@@ -220,10 +265,18 @@ public final class Trainer {
         }
     }
 
-    private func saveCheckpoint(elapsed: Double) throws -> URL {
-        let state = TrainerState(step: step, rngState: try TrainerState.encodeRNG(LibTorch.rngState()),
-                                 dataCursor: data.cursor, metricsOffset: metricsSize(), tokensSeen: tokensSeen,
-                                 elapsed: elapsed, recipe: recipe)
+    /// Writes `step-N/` (rank 0) and returns it; the other ranks hand rank 0 their cursor and RNG state and return nil.
+    private func saveCheckpoint(elapsed: Double) throws -> URL? {
+        let rngState = try TrainerState.encodeRNG(LibTorch.rngState())
+        var state = TrainerState(step: step, rngState: rngState, dataCursor: data.cursor, metricsOffset: metricsSize(),
+                                 tokensSeen: tokensSeen, elapsed: elapsed, recipe: recipe)
+        if let parallel {
+            let mine = TrainerState.RankState(rank: parallel.rank, dataCursor: data.cursor, rngState: rngState)
+            let gathered = try parallel.gatherOnRankZero("checkpoint-\(step)", JSONEncoder().encode(mine))
+            guard let gathered else { return nil }
+            state.worldSize = parallel.worldSize
+            state.ranks = try gathered.map { try JSONDecoder().decode(TrainerState.RankState.self, from: $0) }
+        }
         let model = objective.model
         return try store.save(step: step, keepLast: recipe.checkpoint.keepLast) { dir in
             let weights = Dictionary(uniqueKeysWithValues: model.parameters().map { ($0.name, $0.tensor) })
@@ -246,6 +299,7 @@ public final class Trainer {
     }
 
     private func appendMetrics<T: Encodable>(_ line: T) throws {
+        guard parallel?.isRankZero ?? true else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         var data = try encoder.encode(line)

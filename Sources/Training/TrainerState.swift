@@ -18,10 +18,24 @@ public struct TrainerState: Codable, Sendable, Equatable {
     /// Training seconds so far (excluding time the process was not running).
     public var elapsed: Double
     public var recipe: Recipe
+    /// Ranks of the data-parallel run that wrote it (absent: one process).
+    public var worldSize: Int?
+    /// Each rank's data cursor and RNG state, in rank order (absent: one process; `dataCursor` and `rngState` are
+    /// rank 0's).
+    public var ranks: [RankState]?
+
+    /// Where one rank of a data-parallel run stood at the checkpoint.
+    public struct RankState: Codable, Sendable, Equatable {
+        public var rank: Int
+        public var dataCursor: DataCursor
+        public var rngState: String
+
+        enum CodingKeys: String, CodingKey { case rank, dataCursor = "data_cursor", rngState = "rng_state" }
+    }
 
     enum CodingKeys: String, CodingKey {
         case format, version, step, rngState = "rng_state", dataCursor = "data_cursor", metricsOffset = "metrics_offset"
-        case tokensSeen = "tokens_seen", elapsed, recipe
+        case tokensSeen = "tokens_seen", elapsed, recipe, worldSize = "world_size", ranks
     }
 
     public static let fileName = "trainer_state.json"
@@ -86,6 +100,9 @@ public struct StepMetrics: Codable, Sendable, Equatable {
 /// What the trainer reports while it runs (the CLI turns these into terminal lines; the library never prints).
 public enum TrainingEvent: Sendable {
     case resumed(step: Int, from: URL, removedLeftovers: [String])
+    /// A checkpoint written by `from` ranks resumed on `to`: the data continues from the same global position,
+    /// re-sharded over the new ranks (not bitwise the run that would have continued on `from`).
+    case resharded(from: Int, to: Int)
     /// A `step-N/` dir that is not resumed from (what it lacks, or why its state is unreadable); reported before
     /// `resumed` (or before a fresh start when no checkpoint is left).
     case skippedCheckpoint(name: String, reason: String)

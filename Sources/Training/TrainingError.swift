@@ -11,6 +11,8 @@ public enum TrainingError: Error, LocalizedError, Equatable {
     case nonFiniteLoss(step: Int, loss: Double)
     case invalidModel(path: String, reason: String)
     case unsupported(String)
+    /// Rendezvous, agreement between ranks or a collective failed (a peer died, timed out or runs another recipe).
+    case distributed(String)
 
     public var errorDescription: String? {
         switch self {
@@ -21,6 +23,7 @@ public enum TrainingError: Error, LocalizedError, Equatable {
         case .nonFiniteLoss(let step, let loss): return "step \(step): loss is \(loss); lower optimizer.lr or check the data"
         case .invalidModel(let path, let reason): return "\(path): \(reason)"
         case .unsupported(let why): return why
+        case .distributed(let why): return "distributed: \(why)"
         }
     }
 }

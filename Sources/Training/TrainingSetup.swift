@@ -12,12 +12,16 @@ public enum TrainingSetup {
     /// The built-in one reads JSON token documents; HDF5 stores come from the `Data` target through the same shape.
     public typealias DataSourceFactory = (_ path: String, _ recipe: Recipe, _ seed: UInt64) throws -> TrainingDataSource
 
+    /// With `parallel` (one rank of a data-parallel run) the ranks first check that they all run the same resolved
+    /// recipe on the same model and data files; each data source is built for the global batch (`batch_size` ×
+    /// ranks) and sharded by rows, and only rank 0 writes `recipe.yaml`.
     public static func makeTrainer(recipe: Recipe, objective makeObjective: ObjectiveFactory? = nil,
-                                   data makeData: DataSourceFactory? = nil) throws -> Trainer {
+                                   data makeData: DataSourceFactory? = nil, parallel: DataParallel? = nil) throws -> Trainer {
         try recipe.validate()
         if let threads = recipe.threads { try LibTorch.setNumThreads(threads) }
         var recipe = recipe
         recipe.dtype = try concreteDType(recipe)
+        try parallel?.agree(on: RunFingerprint(worldSize: parallel?.worldSize ?? 1, recipe: recipe))
         let dtype: DType = recipe.dtype == "bf16" ? .bfloat16 : .float32
         let source = try ModelSource.load(path: recipe.model.path, dtype: dtype)
 
@@ -28,18 +32,27 @@ public enum TrainingSetup {
         let seed = UInt64(truncatingIfNeeded: recipe.seed)
         let separator = source.decoder.config.eosTokenIds.first
         let model = StoreCompatibility(source)
-        let train = try (makeData ?? { path, recipe, seed in
+        // Sources read global batches; each rank keeps its rows.
+        var global = recipe
+        global.batchSize = recipe.batchSize * (parallel?.worldSize ?? 1)
+        func shard(_ source: TrainingDataSource) -> TrainingDataSource {
+            guard let parallel else { return source }
+            return ShardedDataSource(global: source, rank: parallel.rank, worldSize: parallel.worldSize)
+        }
+        let train = shard(try (makeData ?? { path, recipe, seed in
             try defaultSource(path, recipe: recipe, seed: seed, separator: separator, validation: false, model: model)
-        })(recipe.data.train, recipe, seed)
+        })(recipe.data.train, global, seed))
         let validation = try recipe.data.validation.map { path in
-            try (makeData ?? { path, recipe, seed in
+            shard(try (makeData ?? { path, recipe, seed in
                 try defaultSource(path, recipe: recipe, seed: seed, separator: separator, validation: true, model: model)
-            })(path, recipe, seed &+ 1)
+            })(path, global, seed &+ 1))
         }
         let trainer = try Trainer(recipe: recipe, objective: objective, data: train, validationData: validation,
-                                  extraFiles: source.files)
-        try DurableFile.write(Data(try RecipeLoader.yaml(recipe).utf8),
-                              to: trainer.store.directory.appendingPathComponent("recipe.yaml"))
+                                  extraFiles: source.files, parallel: parallel)
+        if parallel?.isRankZero ?? true {
+            try DurableFile.write(Data(try RecipeLoader.yaml(recipe).utf8),
+                                  to: trainer.store.directory.appendingPathComponent("recipe.yaml"))
+        }
         return trainer
     }
 
@@ -76,7 +89,8 @@ public enum TrainingSetup {
         let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
         guard url.pathExtension == "h5" else { return try jsonTokenSource(path, recipe: recipe, seed: seed) }
         if recipe.stage == .sft {
-            return try SFTStoreSource(url: url, maxLength: recipe.data.maxLength, seed: seed, model: model)
+            return try SFTStoreSource(url: url, maxLength: recipe.data.maxLength, batchSize: recipe.batchSize, seed: seed,
+                                      model: model)
         }
         return try TokenStoreSource(url: url, minLength: recipe.data.minLength, maxLength: recipe.data.maxLength,
                                     batchSize: recipe.batchSize, seed: seed, separatorToken: separator,

@@ -1,0 +1,191 @@
+import Foundation
+import Torch
+
+/// One rank of a data-parallel run on libtorch's c10d: the rendezvous store (hosted by rank 0), a Gloo process
+/// group, and the few collectives the trainer needs — parameters broadcast from rank 0, gradients summed in buckets,
+/// scalar sums for losses and token counts, and small facts (fingerprints, cursors) exchanged through the store.
+///
+/// Every collective failure becomes a `TrainingError.distributed` that names the ranks that stopped answering (a
+/// census through the store right after the failure), so a killed rank never leaves the others hanging or guessing.
+public final class DataParallel {
+    public let environment: RankEnvironment
+    public let backend: ProcessGroup.Backend
+    public let timeout: Duration
+    public var rank: Int { environment.rank }
+    public var worldSize: Int { environment.worldSize }
+    public var isRankZero: Bool { rank == 0 }
+
+    private let store: DistributedStore
+    private let group: ProcessGroup
+    private let bucketBytes: Int
+    private var buckets: [[Tensor]]?
+
+    /// Rendezvous: rank 0 hosts the store at MASTER_ADDR:MASTER_PORT and every rank joins it, then the process group
+    /// connects all ranks; both wait at most `distributed.timeout_s`.
+    public init(_ environment: RankEnvironment, settings: Recipe.Distributed?) throws {
+        self.environment = environment
+        let seconds = settings?.timeoutS ?? Recipe.Distributed.defaultTimeoutS
+        timeout = .milliseconds(Int64(seconds * 1000))
+        bucketBytes = Int((settings?.bucketMB ?? Recipe.Distributed.defaultBucketMB) * 1_000_000)
+        backend = try Self.backend(settings?.backend ?? .auto)
+        let address = "\(environment.masterAddress):\(environment.masterPort)"
+        do {
+            store = try DistributedStore(host: environment.masterAddress, port: environment.masterPort,
+                                         isServer: environment.rank == 0, worldSize: environment.worldSize,
+                                         timeout: timeout)
+        } catch {
+            throw TrainingError.distributed(environment.rank == 0
+                ? "rank 0 could not host the rendezvous store on \(address) with all \(environment.worldSize) ranks "
+                  + "joining within \(Int(seconds)) s (port in use, wrong MASTER_ADDR, or ranks missing): \(error.localizedDescription)"
+                : "rank \(environment.rank) could not join the rendezvous store at \(address) within \(Int(seconds)) s "
+                  + "(is rank 0 running and MASTER_ADDR reachable?): \(error.localizedDescription)")
+        }
+        do {
+            group = try ProcessGroup(store: store, rank: environment.rank, size: environment.worldSize, backend: backend,
+                                     timeout: timeout, hostname: environment.isLoopback ? "127.0.0.1" : nil, threads: 2)
+        } catch {
+            throw TrainingError.distributed("rank \(environment.rank) could not connect the \(backend.rawValue) process "
+                + "group of \(environment.worldSize) ranks: \(error.localizedDescription)")
+        }
+    }
+
+    /// `auto` is Gloo while tensors live on the CPU (all of this build's); NCCL needs CUDA tensors.
+    static func backend(_ choice: Recipe.Distributed.Backend) throws -> ProcessGroup.Backend {
+        switch choice {
+        case .auto, .gloo: return .gloo
+        case .nccl:
+            guard ProcessGroup.Backend.nccl.isAvailable else {
+                throw RecipeError.invalidValue(key: "distributed.backend", reason: "nccl needs CUDA tensors and a libtorch "
+                    + "with NCCL; this build trains on the CPU: use gloo (or auto)")
+            }
+            return .nccl
+        }
+    }
+
+    // MARK: - Agreement before step 1
+
+    /// Every rank publishes its fingerprint; each compares with rank 0's (and rank 0 with everyone's), so a rank that
+    /// runs another recipe, model or data is refused on both sides before any step, naming it and the difference.
+    public func agree(on fingerprint: RunFingerprint) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        try store.set("memorag/fingerprint/\(rank)", encoder.encode(fingerprint))
+        let others = isRankZero ? Array(1..<worldSize) : [0]
+        for other in others {
+            let theirs = try exchange("the run fingerprint of rank \(other)") {
+                try JSONDecoder().decode(RunFingerprint.self, from: store.get("memorag/fingerprint/\(other)"))
+            }
+            let (first, second) = isRankZero ? (fingerprint, theirs) : (theirs, fingerprint)
+            if let difference = first.difference(from: second) {
+                throw TrainingError.distributed("rank \(isRankZero ? other : rank) does not run what rank 0 runs: "
+                    + "\(difference); every rank must start the same recipe on the same model and data")
+            }
+        }
+    }
+
+    /// Rank 0's `value` on every rank (through the store): for choices that must not be made twice, such as a dtype
+    /// measured on the machine or the checkpoint to resume from.
+    public func shareFromRankZero(_ key: String, _ value: () throws -> Data) throws -> Data {
+        if isRankZero {
+            let data = try value()
+            try store.set("memorag/shared/\(key)", data)
+            return data
+        }
+        return try exchange(key) { try store.get("memorag/shared/\(key)") }
+    }
+
+    /// Every rank's `value`, on rank 0 in rank order (nil on the other ranks).
+    public func gatherOnRankZero(_ key: String, _ value: Data) throws -> [Data]? {
+        try store.set("memorag/gather/\(key)/\(rank)", value)
+        guard isRankZero else { return nil }
+        return try (0..<worldSize).map { r in try exchange("\(key) of rank \(r)") { try store.get("memorag/gather/\(key)/\(r)") } }
+    }
+
+    // MARK: - Collectives
+
+    /// Rank 0's values of `tensors` into every rank's (in buckets).
+    public func broadcast(_ tensors: [Tensor]) throws {
+        for bucket in Self.buckets(tensors, bytes: bucketBytes) {
+            try collective("the broadcast of the parameters") { try group.broadcast(bucket, root: 0) }
+        }
+    }
+
+    /// Sums the gradients of `parameters` over the ranks, bucket by bucket, every bucket in flight at once (the
+    /// buckets follow the reverse parameter order, the order backward finishes them in).
+    public func sumGradients(_ parameters: [Tensor], step: Int) throws {
+        let buckets = self.buckets ?? Self.buckets(parameters.reversed(), bytes: bucketBytes)
+        self.buckets = buckets
+        try collective("the gradient all-reduce of step \(step)") {
+            let works = try buckets.map { try group.startGradientSum($0) }
+            for work in works { try work.wait() }
+        }
+    }
+
+    /// `values` summed over the ranks (float64, so token counts stay exact).
+    public func sum(_ values: [Double], what: String) throws -> [Double] {
+        let tensor = try Tensor(values, shape: [values.count])
+        try collective(what) { try group.allReduceSum([tensor]) }
+        return try tensor.toArray(Double.self)
+    }
+
+    public func barrier(_ what: String) throws { try collective(what) { try group.barrier() } }
+
+    /// Consecutive runs of `tensors` of at most `bytes` each (a tensor larger than that is a bucket of its own).
+    static func buckets<S: Sequence>(_ tensors: S, bytes: Int) -> [[Tensor]] where S.Element == Tensor {
+        var buckets: [[Tensor]] = [], current: [Tensor] = [], size = 0
+        for tensor in tensors {
+            let bytesOfTensor = tensor.count * tensor.dtype.byteSize
+            if !current.isEmpty, size + bytesOfTensor > bytes {
+                buckets.append(current)
+                current = []
+                size = 0
+            }
+            current.append(tensor)
+            size += bytesOfTensor
+        }
+        if !current.isEmpty { buckets.append(current) }
+        return buckets
+    }
+
+    // MARK: - Failures
+
+    private func collective<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            throw TrainingError.distributed("rank \(rank): \(what) failed: \(error.localizedDescription). "
+                + census())
+        }
+    }
+
+    private func exchange<T>(_ what: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as DecodingError {
+            throw TrainingError.distributed("rank \(rank) could not read \(what): \(error)")
+        } catch {
+            throw TrainingError.distributed("rank \(rank) could not read \(what) from the rendezvous store: "
+                + "\(error.localizedDescription). " + census())
+        }
+    }
+
+    /// Which ranks still answer: each survivor marks itself in the store and looks, for a few seconds, for the
+    /// others' marks. When the store itself is gone, rank 0 (its host) is the one that stopped.
+    private func census() -> String {
+        let deadline = ContinuousClock.now + .seconds(3)
+        do {
+            try store.set("memorag/census/\(rank)", Data([1]))
+            var silent: [Int] = []
+            repeat {
+                silent = try (0..<worldSize).filter { try !store.contains("memorag/census/\($0)") }
+                if silent.isEmpty { break }
+                Thread.sleep(forTimeInterval: 0.1)
+            } while ContinuousClock.now < deadline
+            if silent.isEmpty { return "Every rank still answers (a rank failed on its own; see its output)." }
+            return "Rank(s) \(silent.map(String.init).joined(separator: ", ")) stopped answering (killed, crashed or "
+                + "hung; see their output)."
+        } catch {
+            return rank == 0 ? "The rendezvous store is unusable." : "Rank 0 stopped answering (its rendezvous store is gone)."
+        }
+    }
+}
