@@ -58,6 +58,8 @@ public final class Trainer {
                               totalSteps: recipe.maxSteps, decay: recipe.schedule.decay)
 
         let model = objective.model
+        // LoRA adapters are drawn here: from the recipe's seed, so a run (and every rank of one) starts the same.
+        try LibTorch.manualSeed(UInt64(recipe.seed))
         switch recipe.trainable.mode {
         case .full: try model.trainOnly(["*"])
         case .onlyBeacon: try model.trainOnly(["*beacon*"])

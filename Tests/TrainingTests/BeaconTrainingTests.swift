@@ -144,6 +144,28 @@ final class BeaconTrainingTests: XCTestCase {
         return url
     }
 
+    /// A batch of SFT examples of different lengths is right-padded to its longest; the beacon objective drops the
+    /// padding, so each row gives exactly the loss it gives alone (what lets ranks split a global SFT batch).
+    func testAPaddedSFTBatchGivesEachRowItsLossAlone() throws {
+        let workspace = try beaconWorkspace()
+        defer { workspace.remove() }
+        let url = try sftStore(in: workspace, contextLengths: [12, 40, 26, 33])
+        let pairs = try SFTStoreSource(url: url, maxLength: 64, batchSize: 2, seed: 9)
+        let singles = try SFTStoreSource(url: url, maxLength: 64, batchSize: 1, seed: 9)
+        let objective = try BeaconObjective(decoder: try beaconModel(), ratios: [2], seed: 5)
+        try withNoGrad {
+            for _ in 0..<2 {
+                let batch = try pairs.next()
+                XCTAssertEqual(batch.inputIds.dim(0), 2)
+                let together = try objective.loss(batch)
+                let alone = try [singles.next(), singles.next()].map { try objective.loss($0) }
+                XCTAssertEqual(together.tokens, alone[0].tokens + alone[1].tokens)
+                let sum = try alone[0].sum.item() + alone[1].sum.item()
+                XCTAssertEqual(try together.sum.item(), sum, accuracy: 1e-5 * abs(sum))
+            }
+        }
+    }
+
     /// `sft` on an SFT store: labels only on the replies, and the reply loss falls.
     func testSFTLowersTheReplyLoss() throws {
         let workspace = try beaconWorkspace()

@@ -40,12 +40,36 @@ public final class DataParallel {
                 : "rank \(environment.rank) could not join the rendezvous store at \(address) within \(Int(seconds)) s "
                   + "(is rank 0 running and MASTER_ADDR reachable?): \(error.localizedDescription)")
         }
+        try Self.checkWorldSize(store, environment)
         do {
             group = try ProcessGroup(store: store, rank: environment.rank, size: environment.worldSize, backend: backend,
                                      timeout: timeout, hostname: environment.isLoopback ? "127.0.0.1" : nil, threads: 2)
         } catch {
             throw TrainingError.distributed("rank \(environment.rank) could not connect the \(backend.rawValue) process "
                 + "group of \(environment.worldSize) ranks: \(error.localizedDescription)")
+        }
+    }
+
+    /// Every rank publishes its `WORLD_SIZE`; rank 0 reads those of its ranks 1…N−1 and the others read rank 0's, so
+    /// a mismatch fails on both sides naming the rank, before the process group waits for ranks that will never come.
+    private static func checkWorldSize(_ store: DistributedStore, _ environment: RankEnvironment) throws {
+        let rank = environment.rank, size = environment.worldSize
+        do {
+            try store.set("memorag/world-size/\(rank)", Data(String(size).utf8))
+            for other in rank == 0 ? Array(1..<size) : [0] {
+                let theirs = String(decoding: try store.get("memorag/world-size/\(other)"), as: UTF8.self)
+                guard theirs == String(size) else {
+                    let (mismatched, value) = rank == 0 ? (other, theirs) : (rank, String(size))
+                    let rankZero = rank == 0 ? String(size) : theirs
+                    throw TrainingError.distributed("rank \(mismatched) has WORLD_SIZE=\(value) but rank 0 has "
+                        + "WORLD_SIZE=\(rankZero); every rank must be started with the same world size")
+                }
+            }
+        } catch let error as TrainingError {
+            throw error
+        } catch {
+            throw TrainingError.distributed("rank \(rank) could not exchange world sizes through the rendezvous store: "
+                + error.localizedDescription)
         }
     }
 
