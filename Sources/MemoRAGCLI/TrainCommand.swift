@@ -53,6 +53,7 @@ struct TrainCommand: ParsableCommand {
         say("training \(trainer.optimizer.names.count) tensors (\(count) parameters) for \(resolved.maxSteps) steps\(world)")
         let terminal = isatty(STDOUT_FILENO) != 0
         let ranksLabel = parallel.map { "  ×\($0.worldSize) ranks" } ?? ""
+        let started = ContinuousClock.now
         try trainer.run { event in
             guard speaks else { return }
             switch event {
@@ -84,6 +85,11 @@ struct TrainCommand: ParsableCommand {
                 print((terminal ? "\n" : "") + "step \(step): \(count) sample(s) gave no gradient (nothing trainable "
                       + "reads them, e.g. a sample that fits in one beacon window)")
             }
+        }
+        if let parallel {
+            let total = (ContinuousClock.now - started).seconds
+            say(String(format: "communication: %.2f s of %.1f s (%.1f%%) in collectives on rank 0 (transfer and waiting for the slower rank), not overlapped with computation",
+                       parallel.communicationSeconds, total, 100 * parallel.communicationSeconds / max(total, 1e-9)))
         }
     }
 

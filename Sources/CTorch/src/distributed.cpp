@@ -74,7 +74,10 @@ void unflatten_into(const at::Tensor &flat, std::vector<at::Tensor> &targets) {
 
 int start_sum(c10d::Backend &group, std::vector<at::Tensor> targets, mr_dist_work *out) {
     at::NoGradGuard no_grad;
-    auto flat = flatten(targets);
+    // One contiguous tensor is reduced in place; a list goes through one flat buffer and is copied back.
+    const bool in_place = targets.size() == 1 && targets[0].is_contiguous();
+    auto flat = in_place ? targets[0].view({-1}) : flatten(targets);
+    if (in_place) targets.clear();
     std::vector<at::Tensor> buffers{flat};
     c10d::AllreduceOptions options;
     options.reduceOp = c10d::ReduceOp::SUM;

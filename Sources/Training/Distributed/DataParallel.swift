@@ -14,6 +14,9 @@ public final class DataParallel {
     public var rank: Int { environment.rank }
     public var worldSize: Int { environment.worldSize }
     public var isRankZero: Bool { rank == 0 }
+    /// Seconds this rank spent in the per-step collectives (gradient buckets, loss and token sums). None of it
+    /// overlaps computation: the gradients are summed after the step's last backward pass.
+    public private(set) var communicationSeconds = 0.0
 
     private let store: DistributedStore
     private let group: ProcessGroup
@@ -139,6 +142,8 @@ public final class DataParallel {
     public func sumGradients(_ parameters: [Tensor], step: Int) throws {
         let buckets = self.buckets ?? Self.buckets(parameters.reversed(), bytes: bucketBytes)
         self.buckets = buckets
+        let start = ContinuousClock.now
+        defer { communicationSeconds += (ContinuousClock.now - start).seconds }
         try collective("the gradient all-reduce of step \(step)") {
             let works = try buckets.map { try group.startGradientSum($0) }
             for work in works { try work.wait() }
@@ -148,6 +153,8 @@ public final class DataParallel {
     /// `values` summed over the ranks (float64, so token counts stay exact).
     public func sum(_ values: [Double], what: String) throws -> [Double] {
         let tensor = try Tensor(values, shape: [values.count])
+        let start = ContinuousClock.now
+        defer { communicationSeconds += (ContinuousClock.now - start).seconds }
         try collective(what) { try group.allReduceSum([tensor]) }
         return try tensor.toArray(Double.self)
     }
