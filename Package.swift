@@ -98,7 +98,8 @@ let package = Package(
                                    .product(name: "AsyncHTTPClient", package: "async-http-client")],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         // Data-parallel training end to end: real rank processes of the built `memorag` binary over c10d on loopback.
-        .testTarget(name: "DistributedTests", dependencies: ["Training", "Torch", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "DistributedTests", dependencies: ["Training", "Datasets", "Torch", "TestSupport"],
+                    swiftSettings: strict),
         // The CLI end to end: the fault corpus runs the built `memorag` binary on hostile inputs.
         .testTarget(name: "CLITests", dependencies: ["TestSupport", "TinyModels"], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "Torch", "TestSupport"], resources: [.copy("Fixtures")],

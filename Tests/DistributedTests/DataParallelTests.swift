@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import TestSupport
 import XCTest
@@ -79,6 +80,32 @@ final class DataParallelTests: XCTestCase {
                                 "\(name): \(file) vs accumulated micro-batches")
                 }
             }
+        }
+    }
+
+    /// Clue SFT across ranks: a global batch of 2 examples of different lengths is right-padded by the source and
+    /// split by rows, so each rank trains its example exactly as a process with the whole (padded) batch does. Full
+    /// training: the last layer's beacon output projection gets no gradient (nothing reads its output), so AdamW must
+    /// leave it alone on every rank, as in one process.
+    func testSFTAcrossRanksMatchesTheWholePaddedBatch() throws {
+        let w = try RankWorkspace()
+        defer { w.remove() }
+        let store = w.url("sft.h5")
+        let writer = try SFTStoreWriter(url: store, vocabSize: 96, tokenizerSHA256: String(repeating: "0", count: 64))
+        for (i, length) in [20, 44, 31, 38].enumerated() {
+            let document = (0..<length).map { UInt32((($0 + i) * 11 + 5) % 96) }
+            let context = try writer.addContext(document, key: "doc\(i)")
+            try writer.addExample(contextID: context, prompt: [3, 4], target: Array(document.prefix(4)), task: .recall)
+        }
+        try writer.finish()
+        let common = ["model.path=\(RankWorkspace.beaconLlama)", "data.train=\(store.path)", "stage=sft",
+                      "trainable.mode=full", "data.ratios=[2]", "data.max_length=64", "max_steps=3", "checkpoint.every=3",
+                      linearEps]
+        try w.train("sft-one", common + ["batch_size=2"])
+        try w.train("sft-two", ranks: 2, common + ["batch_size=1"])
+        for file in ["model.safetensors", "trainer_state.safetensors"] {
+            assertClose(try w.tensors("sft-two", step: 3, file: file), try w.tensors("sft-one", step: 3, file: file),
+                        relative: tolerance, "sft: \(file)")
         }
     }
 

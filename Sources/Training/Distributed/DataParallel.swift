@@ -139,7 +139,12 @@ public final class DataParallel {
 
     /// Sums the gradients of `parameters` over the ranks, bucket by bucket, every bucket in flight at once (the
     /// buckets follow the reverse parameter order, the order backward finishes them in).
+    ///
+    /// A parameter no backward pass reached has no gradient, and AdamW leaves it alone (no step, no weight decay).
+    /// The buckets need a tensor from every rank, so such a parameter takes part with zeros; where it had a gradient
+    /// on no rank, it gets none back, exactly as in one process.
     public func sumGradients(_ parameters: [Tensor], step: Int) throws {
+        let reached = try sum(parameters.map { try $0.grad == nil ? 0 : 1 }, what: "the gradient census of step \(step)")
         let buckets = self.buckets ?? Self.buckets(parameters.reversed(), bytes: bucketBytes)
         self.buckets = buckets
         let start = ContinuousClock.now
@@ -148,6 +153,7 @@ public final class DataParallel {
             let works = try buckets.map { try group.startGradientSum($0) }
             for work in works { try work.wait() }
         }
+        for (parameter, ranks) in zip(parameters, reached) where ranks == 0 { try parameter.setGrad(nil) }
     }
 
     /// `values` summed over the ranks (float64, so token counts stay exact).
