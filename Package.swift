@@ -84,8 +84,12 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Torch", "Tokenizers", "TestSupport"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
+        // A chat-completions server on loopback (Hummingbird), for the API client and `synth-clues --generator openai`.
+        .target(name: "FakeOpenAI", dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+                path: "Tests/FakeOpenAI", swiftSettings: strict),
         .testTarget(name: "MemoRAGTests",
                     dependencies: ["MemoRAG", "Retrieval", "Models", "Torch", "Tokenizers", "TestSupport", "TinyModels",
+                                   "FakeOpenAI",
                                    .product(name: "Hummingbird", package: "hummingbird")],
                     swiftSettings: strict),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Models", "Tokenizers", "Torch", "TestSupport", "TinyModels"],
@@ -101,7 +105,7 @@ let package = Package(
         .testTarget(name: "DistributedTests", dependencies: ["Training", "Datasets", "Torch", "TestSupport"],
                     swiftSettings: strict),
         // The CLI end to end: the fault corpus runs the built `memorag` binary on hostile inputs.
-        .testTarget(name: "CLITests", dependencies: ["TestSupport", "TinyModels"], swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["TestSupport", "TinyModels", "FakeOpenAI"], swiftSettings: strict),
         .testTarget(name: "NNTests", dependencies: ["NN", "Torch", "TestSupport"], resources: [.copy("Fixtures")],
                     swiftSettings: strict),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Models", "Tokenizers", "Torch", "TestSupport", "TinyModels"],

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import Tokenizers
 
 /// Where and how to reach an OpenAI-compatible chat-completions endpoint (OpenAI, DeepSeek, Azure OpenAI, vLLM,
@@ -24,7 +25,7 @@ public struct OpenAIConfiguration: Sendable, Equatable {
     public var apiKey: String?
     /// Seconds for one attempt, connection to last byte.
     public var timeout: Double
-    /// Further attempts after a 429, a 5xx or a dropped connection.
+    /// Further attempts after a 429, a 5xx, a refused or a dropped connection.
     public var maxRetries: Int
     /// First back-off in seconds; doubles each retry unless the server sends `Retry-After`.
     public var initialBackoff: Double
@@ -71,22 +72,33 @@ public struct ChatCompletion: Sendable, Equatable {
     public var completionTokens: Int?
 }
 
-/// A small client for `POST /chat/completions`: retries with back-off on 429 and 5xx, a timeout per attempt, and
-/// errors that say what the server answered (never the key).
+/// A small client for `POST /chat/completions`: retries with back-off on 429, 5xx and refused or dropped
+/// connections, a timeout per attempt, and errors that say what the server answered (never the key).
 public struct OpenAIChatClient: Sendable {
     public let configuration: OpenAIConfiguration
     private let http: HTTPClient
 
-    public init(configuration: OpenAIConfiguration, httpClient: HTTPClient = .shared) {
+    /// The default `httpClient` fails a refused connection at once, so the back-off and attempts of `configuration`
+    /// govern it (HTTPClient.shared would retry it by itself until the attempt's timeout, then fail with no word of
+    /// the retries).
+    public init(configuration: OpenAIConfiguration, httpClient: HTTPClient = OpenAIChatClient.sharedHTTPClient) {
         self.configuration = configuration
         self.http = httpClient
     }
 
-    /// The whole reply at once.
-    public func complete(_ messages: [ChatMessage], maxTokens: Int = 256, temperature: Double = 0) async throws
-        -> ChatCompletion
+    /// Like `HTTPClient.shared` but without its own retries of connection establishment; never shut down.
+    public static let sharedHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    /// The whole reply at once; `seed` goes in the request (servers that honour it sample reproducibly).
+    public func complete(_ messages: [ChatMessage], maxTokens: Int = 256, temperature: Double = 0,
+                         seed: UInt64? = nil) async throws -> ChatCompletion
     {
-        let response = try await send(body(messages, maxTokens: maxTokens, temperature: temperature, stream: false))
+        let response = try await send(body(messages, maxTokens: maxTokens, temperature: temperature, seed: seed,
+                                           stream: false))
         let bytes: ByteBuffer
         do {
             bytes = try await response.body.collect(upTo: 64 << 20)
@@ -104,7 +116,7 @@ public struct OpenAIChatClient: Sendable {
             let task = Task {
                 do {
                     let response = try await send(body(messages, maxTokens: maxTokens, temperature: temperature,
-                                                       stream: true))
+                                                       seed: nil, stream: true))
                     var parser = ServerSentEvents()
                     for try await buffer in response.body {
                         for event in parser.push(Data(buffer.readableBytesView)) {
@@ -123,16 +135,21 @@ public struct OpenAIChatClient: Sendable {
         }
     }
 
-    private func body(_ messages: [ChatMessage], maxTokens: Int, temperature: Double, stream: Bool) throws -> Data {
+    private func body(_ messages: [ChatMessage], maxTokens: Int, temperature: Double, seed: UInt64?, stream: Bool)
+        throws -> Data
+    {
         struct Request: Encodable {
             var model: String
             var messages: [ChatMessage]
             var max_tokens: Int
             var temperature: Double
+            /// Omitted when nil. APIs take a signed 64-bit seed: the top bit is dropped.
+            var seed: Int64?
             var stream: Bool
         }
-        return try JSONEncoder().encode(Request(model: configuration.model, messages: messages, max_tokens: maxTokens,
-                                                temperature: temperature, stream: stream))
+        return try JSONEncoder().encode(Request(
+            model: configuration.model, messages: messages, max_tokens: maxTokens, temperature: temperature,
+            seed: seed.map { Int64(bitPattern: $0 & UInt64(Int64.max)) }, stream: stream))
     }
 
     /// One POST, retried on 429/5xx/connection failures; returns a 2xx response with its body unread.
@@ -153,6 +170,14 @@ public struct OpenAIChatClient: Sendable {
             do {
                 response = try await http.execute(request, timeout: .milliseconds(Int64(configuration.timeout * 1000)))
             } catch let error as HTTPClientError where attempt < configuration.maxRetries && Self.isTransient(error) {
+                attempt += 1
+                try await Task.sleep(nanoseconds: backoff(attempt: attempt, retryAfter: nil))
+                continue
+            } catch where Self.isConnectionFailure(error) {
+                guard attempt < configuration.maxRetries else {
+                    throw MemoRAGError.generator("\(configuration.endpoint): cannot connect (\(Self.connectionProblem(error)))"
+                        + " after \(attempt + 1) attempt\(attempt == 0 ? "" : "s")")
+                }
                 attempt += 1
                 try await Task.sleep(nanoseconds: backoff(attempt: attempt, retryAfter: nil))
                 continue
@@ -181,6 +206,23 @@ public struct OpenAIChatClient: Sendable {
 
     private static func isTransient(_ error: HTTPClientError) -> Bool {
         error == .remoteConnectionClosed || error == .connectTimeout || error == .readTimeout
+    }
+
+    /// A connection that could not be made (refused, reset, unreachable, timed out connecting).
+    static func isConnectionFailure(_ error: Error) -> Bool {
+        if error is NIOConnectionError || error is IOError { return true }
+        if case .connectTimeout? = error as? ChannelError { return true }
+        return false
+    }
+
+    /// The system's words for a failed connection ("Connection refused").
+    static func connectionProblem(_ error: Error) -> String {
+        if let error = error as? NIOConnectionError {
+            if let first = error.connectionErrors.first { return connectionProblem(first.error) }
+            if let dns = error.dnsAAAAError ?? error.dnsAError { return "name lookup failed: \(dns)" }
+        }
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        return "\(error)"
     }
 
     private func describe(_ error: Error) -> Error {

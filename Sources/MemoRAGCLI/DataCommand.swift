@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import MemoRAG
 import Models
 import Tokenizers
 import Torch
@@ -26,6 +27,9 @@ private func reportingErrors<T>(_ body: () throws -> T) throws -> T {
         printError(error)
         throw ExitCode.failure
     } catch let error as ModelError {
+        printError(error)
+        throw ExitCode.failure
+    } catch let error as MemoRAGError {
         printError(error)
         throw ExitCode.failure
     }
@@ -137,15 +141,26 @@ struct SFTCommand: ParsableCommand {
 struct SynthCluesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "synth-clues",
-        abstract: "Build recall/rewrite/answer SFT examples from long documents with the base instruct model.",
+        abstract: "Build recall/rewrite/answer SFT examples from long documents with an instruct model or an API.",
         discussion: """
             Picks passages (seeded), asks the model for a question each passage answers and a vaguer version, keeps \
-            the passage as the clue span and its key sentence as the answer, filters (question shape, dedupe, clue \
-            verbatim in the document), and writes JSONL for `memorag data sft` with MemoRAG's memory prompts.
+            the passage as the clue span and its key sentence as the answer, filters (question shape, yes/no, \
+            copied runs, answer in the passage, near-duplicates, clue verbatim in the document), and writes JSONL \
+            for `memorag data sft` with MemoRAG's memory prompts. The output grows as examples are accepted; \
+            OUT.progress.json records the contexts done, so --resume continues a run that was stopped (SIGINT, \
+            SIGKILL, a reboot) with the same options. See docs/training.md, "Clue SFT data".
             """)
 
-    @Option(help: "Model: GGUF file or HF directory (default: the SmolLM2 GGUF).") var model: String?
-    @Option(help: "Output JSONL file.") var out: String
+    enum Generator: String, ExpressibleByArgument, CaseIterable { case local, openai, azure }
+
+    @Option(help: "Who writes the questions: local (--model, default), or openai/azure (an OpenAI-compatible API: --base-url, --api-model).")
+    var generator: Generator = .local
+    @Option(help: "Model: GGUF file or HF directory (default: the SmolLM2 GGUF). With an API generator only its tokenizer is read, to cut contexts.")
+    var model: String?
+    @OptionGroup var api: APIOptions
+    @Option(help: "Output JSONL file (its progress file is OUT.progress.json).") var out: String
+    @Flag(help: "Continue the run OUT.progress.json records (the same options are required); start one if there is none.")
+    var resume = false
     @Option(help: "Passages per context.") var passages = 4
     @Option(name: .customLong("context-tokens"),
             help: "Cut each document into contexts of at most this many tokens at paragraph boundaries (0: the whole document is one context).")
@@ -160,42 +175,126 @@ struct SynthCluesCommand: ParsableCommand {
 
     func validate() throws {
         if documents.isEmpty { throw ValidationError("Give at least one document.") }
+        if generator != .local, api.baseURL == nil || api.apiModel == nil {
+            throw ValidationError("--generator \(generator.rawValue) needs --base-url and --api-model")
+        }
     }
 
     func run() throws {
         try reportingErrors {
             let memoryPrompts = try prompts.map { try PromptSet.load(URL(fileURLWithPath: $0)) } ?? PromptSet.builtIn("en")
-            let lm = try LanguageModel.load(URL(fileURLWithPath: model ?? ModelPaths.defaultGGUF.path),
-                                            dtype: try ComputeDType.choose())
-            let writer = try ClueQuestionWriter.make(model: lm, maxNewTokens: maxNewTokens, temperature: temperature)
+            let modelPath = URL(fileURLWithPath: model ?? ModelPaths.defaultGGUF.path)
+            let writer: ClueSynthesis.QuestionWriter
+            var tokenizer: (any Tokenizer)?
+            var settings = settings(modelPath: modelPath)
+            switch generator {
+            case .local:
+                let lm = try LanguageModel.load(modelPath, dtype: try ComputeDType.choose())
+                writer = try ClueQuestionWriter.make(model: lm, maxNewTokens: maxNewTokens, temperature: temperature)
+                tokenizer = lm.tokenizer
+            case .openai, .azure:
+                let configuration = try api.configuration(generator: generator.rawValue, azure: generator == .azure)
+                writer = OpenAIQuestionWriter.make(configuration: configuration, maxNewTokens: maxNewTokens,
+                                                   temperature: temperature)
+                settings["api-model"] = configuration.model  // not the URL: the same model may move
+                if contextTokens > 0 { tokenizer = try LanguageModel.tokenizer(at: modelPath) }
+            }
             var options = ClueSynthesis.Options()
             options.passagesPerDocument = passages
+            settings["filters"] = Self.filterSettings(options)
             var allContexts: [ClueSynthesis.Context] = []
             for (d, path) in documents.enumerated() {
-                guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
-                else { throw DataError.unreadable(path: path, reason: "cannot read it as UTF-8 text") }
-                try EvaluationBooks.refuse(text: text, source: path)
-                var pieces = contextTokens > 0
-                    ? ClueSynthesis.contexts(of: text, maxTokens: contextTokens) { lm.tokenizer.encode($0, addSpecialTokens: false).count }
-                    : [text]
-                if contexts > 0 { pieces = ClueSynthesis.sample(pieces, count: contexts, seed: seed &+ UInt64(d)) }
-                FileHandle.standardError.write(Data("\(path): \(pieces.count) context(s)\n".utf8))
+                let text = try Self.readDocument(path)
+                settings["document \(d + 1)"] = "\(URL(fileURLWithPath: path).lastPathComponent) sha256 \(SHA256.hex(text))"
+                let pieces = tokenizer.map { tok in
+                    ClueSynthesis.contexts(of: text, maxTokens: contextTokens) { tok.encode($0, addSpecialTokens: false).count }
+                } ?? [text]
+                var chosen = Array(pieces.indices)
+                if contexts > 0 { chosen = ClueSynthesis.sample(chosen, count: contexts, seed: seed &+ UInt64(d)) }
+                FileHandle.standardError.write(Data("\(path): \(chosen.count) context(s)\n".utf8))
                 let name = URL(fileURLWithPath: path).lastPathComponent
-                allContexts += pieces.enumerated().map { c, piece in
-                    ClueSynthesis.Context(source: name, text: piece, seed: seed &+ UInt64(d) &* 7919 &+ UInt64(c))
+                allContexts += chosen.enumerated().map { c, index in
+                    ClueSynthesis.Context(source: name, text: pieces[index], seed: seed &+ UInt64(d) &* 7919 &+ UInt64(c),
+                                          index: index)
                 }
             }
-            let batch = try ClueSynthesis.synthesize(contexts: allContexts, options: options, prompts: memoryPrompts,
-                                                     write: writer) { event in
+            let output = URL(fileURLWithPath: out)
+            Self.exitOnInterrupt(output: output)
+            let started = Date()
+            let result = try ClueSynthesis.run(contexts: allContexts, options: options, prompts: memoryPrompts,
+                                               output: output, settings: settings, resume: resume, write: writer) { event in
+                let line: String
                 switch event {
-                case .accepted(let e): FileHandle.standardError.write(Data("+ \(e.question)\n".utf8))
-                case .rejected(let why, let q): FileHandle.standardError.write(Data("- (\(why.rawValue)) \(q.prefix(100))\n".utf8))
-                case .vagueRejected(let reply): FileHandle.standardError.write(Data("  (no rewrite: \(reply.prefix(100)))\n".utf8))
+                case .resumed(let done, let total, let dropped):
+                    line = "resuming: \(done) of \(total) contexts done"
+                        + (dropped > 0 ? ", \(dropped) bytes of an unfinished context dropped" : "")
+                case .question(.accepted(let e)): line = "+ \(e.question)"
+                case .question(.rejected(let why, let q)): line = "- (\(why.rawValue)) \(q.prefix(100))"
+                case .question(.vagueRejected(let reply)): line = "  (no rewrite: \(reply.prefix(100)))"
+                case .contextDone(_, _, let done, let total, let tally, let session):
+                    line = Self.progressLine(done: done, total: total, tally: tally, session: session, since: started)
                 }
+                FileHandle.standardError.write(Data((line + "\n").utf8))
             }
-            try batch.jsonl.write(to: URL(fileURLWithPath: out), options: .atomic)
-            print("wrote \(out): \(batch.examples) examples over \(batch.contexts) context(s) from \(batch.accepted) accepted passages "
-                  + "(\(batch.rejected) rejected) of \(documents.count) document(s)")
+            let t = result.tally
+            print("wrote \(out): \(t.examples) examples over \(t.contextsWithExamples) context(s) of \(documents.count) "
+                  + "document(s) from \(t.accepted) accepted passages; \(t.rejectedTotal) rejected\(Self.reasons(t))")
         }
     }
+
+    /// What decides the output, for the progress file: a resume with other values is refused.
+    func settings(modelPath: URL) -> [String: String] {
+        [
+            "generator": generator.rawValue, "model": modelPath.standardizedFileURL.path, "passages": "\(passages)",
+            "context-tokens": "\(contextTokens)", "contexts": "\(contexts)", "seed": "\(seed)",
+            "max-new-tokens": "\(maxNewTokens)", "temperature": "\(temperature)",
+            "prompts": prompts.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? "built-in en",
+        ]
+    }
+
+    static func filterSettings(_ o: ClueSynthesis.Options) -> String {
+        "passages \(o.minPassageCharacters)-\(o.maxPassageCharacters) chars, questions \(o.minQuestionWords)-"
+            + "\(o.maxQuestionWords) words, copied run < \(o.maxCopiedFraction) (\(o.minCopiedContentWords)+ words), "
+            + "near-duplicate Jaccard \(o.nearDuplicateJaccard)"
+    }
+
+    static func readDocument(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8)
+        else { throw DataError.unreadable(path: path, reason: "cannot read it as UTF-8 text") }
+        try EvaluationBooks.refuse(text: text, source: path)
+        return text
+    }
+
+    /// `[12/480 contexts] 30 accepted, 96 examples, 25 rejected (notAQuestion 5, …), 4.2 examples/min` (the rate
+    /// of this session).
+    static func progressLine(done: Int, total: Int, tally: ClueSynthesis.Tally, session: ClueSynthesis.Tally,
+                             since start: Date) -> String {
+        let minutes = max(Date().timeIntervalSince(start) / 60, 1e-9)
+        return "[\(done)/\(total) contexts] \(tally.accepted) accepted, \(tally.examples) examples, "
+            + "\(tally.rejectedTotal) rejected\(reasons(tally)), "
+            + String(format: "%.1f examples/min", Double(session.examples) / minutes)
+    }
+
+    static func reasons(_ tally: ClueSynthesis.Tally) -> String {
+        let counted = ClueSynthesis.Rejection.allCases.compactMap { why in
+            tally.rejected[why.key].map { "\(why.key) \($0)" }
+        }
+        return counted.isEmpty ? "" : " (" + counted.joined(separator: ", ") + ")"
+    }
+
+    /// SIGINT ends the process at once: whatever it was writing, the output and its progress file resume.
+    static func exitOnInterrupt(output: URL) {
+        signal(SIGINT, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler {
+            FileHandle.standardError.write(Data(("\ninterrupted: \(output.path) resumes; run the same command with "
+                + "--resume to continue\n").utf8))
+            _exit(130)
+        }
+        source.resume()
+        interruptSource = source
+    }
 }
+
+/// Kept alive for the process's life (a released signal source stops delivering).
+nonisolated(unsafe) private var interruptSource: DispatchSourceSignal?

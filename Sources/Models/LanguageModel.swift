@@ -39,6 +39,27 @@ public struct LanguageModel {
         return try loadGGUF(path.appendingPathComponent(ggufs[0]), dtype: dtype)
     }
 
+    /// The tokenizer of what `load(_:)` would load from `path`, without reading any weights (for counting tokens).
+    public static func tokenizer(at path: URL) throws -> any Tokenizer {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path.path, isDirectory: &isDirectory) else {
+            throw ModelError.unreadable(path: path.path, reason: "no such file or directory")
+        }
+        if !isDirectory.boolValue { return try tokenizer(of: GGUFFile(url: path)) }
+        if FileManager.default.fileExists(atPath: path.appendingPathComponent("tokenizer.json").path) {
+            return try loadTokenizer(directory: path)
+        }
+        if let delta = try BeaconDelta.manifest(in: path) {
+            return try tokenizer(at: BeaconDelta.locateBase(delta, modelsDirectory: modelsDirectory, delta: path))
+        }
+        let ggufs = (try? FileManager.default.contentsOfDirectory(atPath: path.path))?.filter { $0.hasSuffix(".gguf") } ?? []
+        guard ggufs.count == 1 else {
+            throw ModelError.unreadable(path: path.path, reason: ggufs.isEmpty
+                ? "neither tokenizer.json nor a .gguf file here" : "several .gguf files here; name one")
+        }
+        return try tokenizer(of: GGUFFile(url: path.appendingPathComponent(ggufs[0])))
+    }
+
     /// Whether `path` holds llama.cpp weights (a `.gguf`, a directory holding only one, or a beacon delta over one):
     /// their own precision is no float dtype, so callers choose one by speed; HF weights run in float32 by default,
     /// as transformers runs them.

@@ -17,7 +17,13 @@ public enum ClueQuestionWriter {
             let parameters = GenerationParameters(
                 maxNewTokens: maxNewTokens, sampling: SamplingParameters(temperature: temperature, topP: 0.9, seed: seed),
                 stopTokenIds: lm.stopTokenIds)
-            return try lm.generateText(promptIds: ids, parameters: parameters, stopStrings: ["\n"]).text
+            return firstLine(try lm.generateText(promptIds: ids, parameters: parameters, stopStrings: ["\n"]).text)
         }
+    }
+
+    /// A reply up to its first newline: the cut the local writer's stop string makes while sampling, for writers
+    /// whose reply comes whole (an API).
+    public static func firstLine(_ reply: String) -> String {
+        reply.firstIndex(of: "\n").map { String(reply[..<$0]) } ?? reply
     }
 }

@@ -28,12 +28,13 @@ final class AskCommandTests: XCTestCase {
         // Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
         let asked = try runProcess(memorag, ["ask", "--cache", cache.path, "--generator", "openai",
                                              "--base-url", "http://127.0.0.1:9/v1", "--api-model", "m",
-                                             // the HTTP client retries a refused connection until the timeout
-                                             "--api-timeout", "2",
+                                             // a refused connection is retried after 0.05 s, then 0.1 s, …
+                                             "--api-backoff", "0.05",
                                              "--clue-tokens", "4", "--max-new-tokens", "4",
                                              "Who kept the lighthouse?"] + models)
         XCTAssertNotEqual(asked.status, 0, asked.stdout)
         XCTAssertFalse(asked.stdout.contains("answer:"), "stdout: \(asked.stdout)")
         XCTAssertTrue(asked.stderr.contains("Error"), asked.stderr)
+        XCTAssertTrue(asked.stderr.contains("cannot connect"), asked.stderr)
     }
 }

@@ -85,6 +85,46 @@ final class ClueSynthesisTests: XCTestCase {
                        "Two ships ran aground on the reef.")
     }
 
+    /// The stricter filters on hand-made questions: each is rejected for the one reason it was made to show.
+    func testStricterFilters() throws {
+        let document = """
+            The lighthouse keeper rowed to the mainland every Tuesday to buy oil, bread and newspapers for the week.
+
+            Marta Vell kept the lighthouse on Gull Rock for thirty-one years. She climbed the hundred steps each evening.
+
+            His daughter kept a logbook of every ship that passed, noting its flag, its cargo and the hour it was seen.
+            """
+        let keeper = "The lighthouse keeper rowed to the mainland every Tuesday to buy oil, bread and newspapers for the week."
+        let marta = "Marta Vell kept the lighthouse on Gull Rock for thirty-one years. She climbed the hundred steps each evening."
+        let logbook = "His daughter kept a logbook of every ship that passed, noting its flag, its cargo and the hour it was seen."
+        var filter = ClueSynthesis.Filter(options: options)
+        XCTAssertEqual(filter.admit(question: "Did the keeper's daughter keep a logbook of ships?", clue: logbook,
+                                    document: document), .yesNoQuestion)
+        XCTAssertEqual(filter.admit(question: "Who rowed to the mainland every Tuesday to buy oil and bread?", clue: keeper,
+                                    document: document), .copiedFromPassage, "rowed, mainland, tuesday of 4: one run")
+        XCTAssertEqual(filter.admit(question: "What was Marta's favourite colour as a child?", clue: marta,
+                                    document: document), .answerNotInPassage, "only the name is in the passage")
+        XCTAssertEqual(filter.admit(question: "What happens with Marta Vell?", clue: marta, document: document),
+                       .answerNotInPassage, "nothing but names to find the answer by")
+        XCTAssertNil(filter.admit(question: "On which weekday did the keeper go ashore for supplies?", clue: keeper,
+                                  document: document))
+        XCTAssertNil(filter.admit(question: "How many steps did Marta climb every evening?", clue: marta, document: document))
+        XCTAssertNil(filter.admit(question: "What did the daughter record about every passing ship?", clue: logbook,
+                                  document: document))
+        XCTAssertEqual(filter.admit(question: "What did the daughter record about each passing ship?", clue: keeper,
+                                    document: document), .nearDuplicateQuestion, "Jaccard 8/10 with the one before")
+
+        XCTAssertTrue(ClueSynthesis.isYesNo("Was Alice afraid of the Queen?"))
+        XCTAssertTrue(ClueSynthesis.isYesNo("Doesn't the Hatter sing?"))
+        XCTAssertFalse(ClueSynthesis.isYesNo("Why was Alice afraid of the Queen?"))
+        let copied = ClueSynthesis.copiedRun(question: "Why did the keeper row to the mainland every Tuesday?",
+                                             passage: keeper)
+        XCTAssertEqual(copied.words, 2, "'to the mainland every tuesday': mainland and tuesday ('row' is not 'rowed')")
+        XCTAssertEqual(copied.fraction, 2.0 / 3, accuracy: 1e-12, "of keeper, mainland, tuesday")
+        XCTAssertEqual(ClueSynthesis.askedWords("What did Marta Vell keep on Gull Rock?"), ["keep"])
+        XCTAssertEqual(ClueSynthesis.jaccard(["a", "b"], ["a", "c"]), 1.0 / 3)
+    }
+
     /// A scripted model: answers are fixed per passage, so every filter path is taken on purpose.
     func testSynthesizeWithScriptedModel() throws {
         var asked: [String] = []

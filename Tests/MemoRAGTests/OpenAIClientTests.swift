@@ -1,3 +1,4 @@
+import FakeOpenAI
 import Foundation
 import Tokenizers
 import XCTest
@@ -54,6 +55,39 @@ final class OpenAIClientTests: XCTestCase {
             XCTAssertTrue(error.localizedDescription.contains("429"), error.localizedDescription)
             XCTAssertTrue(error.localizedDescription.contains("slow down"), error.localizedDescription)
         }
+    }
+
+    func testTheSeedGoesInTheRequestBodyOnlyWhenGiven() async throws {
+        _ = try await client("ok").complete([.user("a")], maxTokens: 9, temperature: 0.7, seed: 1_000_004)
+        _ = try await client("ok").complete([.user("b")])
+        _ = try await client("ok").complete([.user("c")], seed: UInt64.max)
+        let bodies = try server.bodies.value.map { try XCTUnwrap(JSONSerialization.jsonObject(with: $0) as? [String: Any]) }
+        XCTAssertEqual(bodies.count, 3)
+        XCTAssertEqual(bodies[0]["seed"] as? Int, 1_000_004)
+        XCTAssertEqual(bodies[0]["max_tokens"] as? Int, 9)
+        XCTAssertEqual(bodies[0]["temperature"] as? Double, 0.7)
+        XCTAssertNil(bodies[1]["seed"], "no seed, no field")
+        XCTAssertEqual(bodies[2]["seed"] as? Int, Int(Int64.max), "APIs take a signed 64-bit seed")
+    }
+
+    /// Nothing listens on port 9 of loopback: each attempt is refused at once, retried with the configured back-off,
+    /// and the error names the endpoint, the refusal and the attempts — in well under a second, not the timeout.
+    func testARefusedConnectionIsRetriedThenAClearError() async throws {
+        let refused = OpenAIChatClient(configuration: OpenAIConfiguration(
+            baseURL: "http://127.0.0.1:9/v1", model: "m", timeout: 30, maxRetries: 2, initialBackoff: 0.05))
+        let start = Date()
+        do {
+            _ = try await refused.complete([.user("x")])
+            XCTFail("expected an error")
+        } catch let error as MemoRAGError {
+            let message = error.localizedDescription
+            XCTAssertTrue(message.hasPrefix("http://127.0.0.1:9/v1/chat/completions: cannot connect"), message)
+            XCTAssertTrue(message.lowercased().contains("refused"), message)
+            XCTAssertTrue(message.hasSuffix("after 3 attempts"), message)
+        }
+        let elapsed = Date().timeIntervalSince(start)
+        XCTAssertGreaterThanOrEqual(elapsed, 0.15, "backed off 0.05 s, then 0.1 s")
+        XCTAssertLessThan(elapsed, 5)
     }
 
     func testTimeoutIsAClearError() async throws {

@@ -9,11 +9,14 @@ extension ClueSynthesis {
         public var source: String
         public var text: String
         public var seed: UInt64
+        /// Its place among the document's contexts (names it in a run's progress file).
+        public var index: Int
 
-        public init(source: String, text: String, seed: UInt64) {
+        public init(source: String, text: String, seed: UInt64, index: Int = 0) {
             self.source = source
             self.text = text
             self.seed = seed
+            self.index = index
         }
     }
 

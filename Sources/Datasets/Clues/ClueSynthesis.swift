@@ -11,9 +11,10 @@ import Torch
 /// - `answer`: qa prompt with the question → the passage's key sentence (the one sharing most words with it),
 /// - `rewrite`: sur prompt with the vague question → the specific question (a surrogate question); when the model's
 ///   vague question is unusable, a template one ("What happens with the Mouse?") stands in.
-/// Filters: the question must look like one (ends with "?", 4–40 words, no copied clue, not about "the passage"
-/// itself, shares a content word with the passage), questions and clues are
-/// deduplicated (case and spacing ignored), and the clue must occur verbatim in the document.
+/// Filters: the question must look like one (ends with "?", 4–40 words, not yes/no, no copied clue, not about "the
+/// passage" itself, shares a content word with the passage), must not be mostly one copied run of the passage, and
+/// its key sentence must share a content word with it beyond names; questions (exact and near: token Jaccard ≥ 0.8)
+/// and clues are deduplicated within a context, and the clue must occur verbatim in the document.
 public enum ClueSynthesis {
     public struct Options: Sendable {
         public var passagesPerDocument = 16
@@ -21,6 +22,12 @@ public enum ClueSynthesis {
         public var maxPassageCharacters = 700
         public var minQuestionWords = 4
         public var maxQuestionWords = 40
+        /// A question whose longest run copied from the passage holds at least this share of its content words (and
+        /// at least `minCopiedContentWords` of them) is rejected as `copiedFromPassage`.
+        public var maxCopiedFraction = 0.6
+        public var minCopiedContentWords = 3
+        /// Token Jaccard at or above which a question is a near duplicate of one accepted before.
+        public var nearDuplicateJaccard = 0.8
         public var seed: UInt64 = 0
 
         public init() {}
@@ -34,10 +41,14 @@ public enum ClueSynthesis {
         public var keySentence: String
     }
 
-    public enum Rejection: String, Sendable, Equatable {
+    public enum Rejection: String, Sendable, Equatable, CaseIterable {
         case notAQuestion = "not a question"
         case questionLength = "question too short or too long"
+        /// Starts with an auxiliary ("Did Alice cry?"): its answer is a word, not a sentence of the passage.
+        case yesNoQuestion = "yes/no question"
         case duplicateQuestion = "duplicate question"
+        /// Token Jaccard ≥ `Options.nearDuplicateJaccard` with a question already accepted for the context.
+        case nearDuplicateQuestion = "near-duplicate question"
         case duplicateClue = "duplicate clue"
         case clueNotInDocument = "clue not verbatim in the document"
         case questionCopiesClue = "question copies the clue"
@@ -45,6 +56,14 @@ public enum ClueSynthesis {
         case metaQuestion = "question about the passage, not its content"
         /// Shares no content word with the passage (or copies the worked example of the request).
         case ungrounded = "question not grounded in the passage"
+        /// Most of its content words are one run copied from the passage: retrieval would find it by string match.
+        case copiedFromPassage = "question copied from a run of the passage"
+        /// The key sentence shares no content word with the question beyond names: the passage does not answer it
+        /// ("What is Alice's favourite colour?" over a passage that only mentions Alice).
+        case answerNotInPassage = "answer not in the passage"
+
+        /// A stable short name (the case's), for counts in progress files and reports.
+        public var key: String { String(describing: self) }
     }
 
     /// Words that make a question about the text itself.
@@ -107,6 +126,72 @@ public enum ClueSynthesis {
     /// Content words (lowercased, 4+ letters or digits) of a text.
     static func contentWords(_ s: String) -> Set<Substring> {
         Set(s.lowercased().split { !$0.isLetter && !$0.isNumber }.filter { $0.count >= 4 })
+    }
+
+    /// Lowercased word tokens (letters and digits) of a text, in order.
+    static func tokens(_ s: String) -> [Substring] {
+        s.lowercased().split { !$0.isLetter && !$0.isNumber }
+    }
+
+    /// Function words and question words of 4+ letters: they say nothing about what a question asks.
+    static let questionStopWords: Set<Substring> = [
+        "what", "which", "when", "where", "whom", "whose", "does", "doing", "done", "have", "having", "been", "being",
+        "were", "with", "from", "into", "onto", "upon", "about", "that", "this", "these", "those", "they", "them",
+        "their", "there", "then", "than", "some", "many", "much", "more", "most", "very", "also", "just", "only", "such",
+        "each", "every", "other", "after", "before", "while", "during", "because", "would", "could", "should", "will",
+        "shall", "might", "must", "your", "himself", "herself", "itself", "themselves", "happen", "happens", "happened",
+        "according", "describe", "described", "something", "anything", "kind", "thing", "things",
+    ]
+
+    /// Auxiliaries that open a yes/no question.
+    static let yesNoOpeners: Set<Substring> = [
+        "is", "are", "was", "were", "am", "do", "does", "did", "can", "could", "will", "would", "should", "shall",
+        "has", "have", "had", "may", "might", "must", "isn", "aren", "wasn", "weren", "don", "doesn", "didn", "couldn",
+        "won", "wouldn", "shouldn", "hasn", "haven", "hadn",
+    ]
+
+    /// Whether the question opens with an auxiliary ("Did Alice cry?", "Is the Hatter mad?").
+    static func isYesNo(_ question: String) -> Bool {
+        tokens(question).first.map(yesNoOpeners.contains) ?? false
+    }
+
+    /// The question's content words that carry what it asks: 4+ letters, not stop words, not names (words
+    /// capitalised after the question's first word).
+    static func askedWords(_ question: String) -> Set<Substring> {
+        let words = question.split { !$0.isLetter && !$0.isNumber }
+        let names = Set(words.dropFirst().filter { $0.first?.isUppercase ?? false }.map { Substring($0.lowercased()) })
+        return contentWords(question).subtracting(questionStopWords).subtracting(names)
+    }
+
+    /// The share of the question's content words (stop words aside) inside its longest run of tokens copied from
+    /// the passage, and how many that is.
+    static func copiedRun(question: String, passage: String) -> (fraction: Double, words: Int) {
+        let q = tokens(question), p = tokens(passage)
+        let content = contentWords(question).subtracting(questionStopWords)
+        guard !content.isEmpty, !q.isEmpty, !p.isEmpty else { return (0, 0) }
+        // Longest common run of tokens (dynamic programming over question × passage), scored by content words.
+        var best = 0
+        var previous = [Int](repeating: 0, count: p.count + 1)
+        var previousScore = [Int](repeating: 0, count: p.count + 1)
+        for i in 0..<q.count {
+            var current = [Int](repeating: 0, count: p.count + 1)
+            var score = [Int](repeating: 0, count: p.count + 1)
+            let counts = content.contains(q[i]) ? 1 : 0
+            for j in 0..<p.count where q[i] == p[j] {
+                current[j + 1] = previous[j] + 1
+                score[j + 1] = previousScore[j] + counts
+                best = max(best, score[j + 1])
+            }
+            previous = current
+            previousScore = score
+        }
+        return (min(1, Double(best) / Double(content.count)), best)
+    }
+
+    /// Token-set Jaccard similarity of two questions.
+    static func jaccard(_ a: Set<Substring>, _ b: Set<Substring>) -> Double {
+        let union = a.union(b).count
+        return union == 0 ? 1 : Double(a.intersection(b).count) / Double(union)
     }
 
     /// The document cut into contexts of at most `maxTokens` tokens (by `tokenCount`) at paragraph boundaries, in
@@ -199,6 +284,7 @@ public enum ClueSynthesis {
     public struct Filter: Sendable {
         public var options: Options
         private var questions = Set<String>()
+        private var questionTokens: [Set<Substring>] = []
         private var clues = Set<String>()
 
         public init(options: Options) { self.options = options }
@@ -213,6 +299,7 @@ public enum ClueSynthesis {
             // CJK questions have no spaces: count characters / 2 as words.
             let size = words > 1 ? words : question.count / 2
             if size < options.minQuestionWords || size > options.maxQuestionWords { return .questionLength }
+            if ClueSynthesis.isYesNo(question) { return .yesNoQuestion }
             let lowered = question.lowercased()
             if ClueSynthesis.metaPhrases.contains(where: { lowered.contains($0) }) { return .metaQuestion }
             if Self.key(question).count > 30, Self.key(clue).contains(Self.key(question).dropLast()) { return .questionCopiesClue }
@@ -224,6 +311,10 @@ public enum ClueSynthesis {
             if let shape = checkShape(question, clue: clue) { return shape }
             guard document.contains(clue) else { return .clueNotInDocument }
             if questions.contains(Self.key(question)) { return .duplicateQuestion }
+            let tokens = Set(ClueSynthesis.tokens(question))
+            if questionTokens.contains(where: { ClueSynthesis.jaccard($0, tokens) >= options.nearDuplicateJaccard }) {
+                return .nearDuplicateQuestion
+            }
             if clues.contains(Self.key(clue)) { return .duplicateClue }
             // Grounding (skipped for scripts without spaces, where words cannot be split this way).
             let asked = ClueSynthesis.contentWords(question)
@@ -234,17 +325,26 @@ public enum ClueSynthesis {
                 if !asked.intersection(ClueSynthesis.exampleSubjects).subtracting(ClueSynthesis.contentWords(clue)).isEmpty {
                     return .ungrounded
                 }
+                let copied = ClueSynthesis.copiedRun(question: question, passage: clue)
+                if copied.words >= options.minCopiedContentWords, copied.fraction >= options.maxCopiedFraction {
+                    return .copiedFromPassage
+                }
+                let key = ClueSynthesis.contentWords(ClueSynthesis.keySentence(of: clue, question: question))
+                if key.isDisjoint(with: ClueSynthesis.askedWords(question)) { return .answerNotInPassage }
             }
             questions.insert(Self.key(question))
+            questionTokens.append(tokens)
             clues.insert(Self.key(clue))
             return nil
         }
     }
 
     /// Runs the synthesis over one document; `generate(messages, requestIndex)` is the model (its reply text).
+    /// `accept` sees each accepted example as soon as it is made (before `progress` does), e.g. to append it to a file.
     public static func synthesize(document: String, source: String, options: Options,
                                   generate: ([ChatMessage], Int) throws -> String,
-                                  progress: (Progress) -> Void = { _ in }) throws -> [Example] {
+                                  progress: (Progress) -> Void = { _ in },
+                                  accept: (Example) throws -> Void = { _ in }) throws -> [Example] {
         try EvaluationBooks.refuse(text: document, source: source)
         var filter = Filter(options: options)
         var examples: [Example] = []
@@ -273,6 +373,7 @@ public enum ClueSynthesis {
             let example = Example(question: question, vagueQuestion: vague, clue: passage,
                                   keySentence: keySentence(of: passage, question: question))
             examples.append(example)
+            try accept(example)
             progress(.accepted(example))
         }
         return examples
@@ -282,10 +383,22 @@ public enum ClueSynthesis {
     public static func jsonLines(examples: [Example], document: String, source: String, prompts: PromptSet) throws
         -> [String]
     {
+        try [contextLine(document: document, source: source)]
+            + examples.flatMap { try exampleLines($0, document: document, source: source, prompts: prompts) }
+    }
+
+    /// The JSONL line declaring `document` as a context (`context_id` is its sha256).
+    public static func contextLine(document: String, source: String) throws -> String {
+        try jsonLine(["context_id": SHA256.hex(document), "context": document, "source": source])
+    }
+
+    /// The JSONL lines of one example over `document`: recall, answer and (with a vague question) rewrite.
+    public static func exampleLines(_ e: Example, document: String, source: String, prompts: PromptSet) throws
+        -> [String]
+    {
         let contextID = SHA256.hex(document)
-        var lines: [[String: Any]] = [["context_id": contextID, "context": document, "source": source]]
-        func example(_ task: ClueTask, _ question: String, _ target: String) {
-            lines.append([
+        func example(_ task: ClueTask, _ question: String, _ target: String) throws -> String {
+            try jsonLine([
                 "task": task.rawValue, "context_id": contextID, "source": source,
                 "conversations": [
                     ["role": "user", "content": prompts.context],
@@ -295,14 +408,13 @@ public enum ClueSynthesis {
                 ],
             ])
         }
-        for e in examples {
-            example(.recall, e.question, e.clue)
-            example(.answer, e.question, e.keySentence)
-            if let vague = e.vagueQuestion { example(.rewrite, vague, e.question) }
-        }
-        return try lines.map {
-            String(decoding: try JSONSerialization.data(withJSONObject: $0, options: [.sortedKeys, .withoutEscapingSlashes]),
-                   as: UTF8.self)
-        }
+        var lines = [try example(.recall, e.question, e.clue), try example(.answer, e.question, e.keySentence)]
+        if let vague = e.vagueQuestion { lines.append(try example(.rewrite, vague, e.question)) }
+        return lines
+    }
+
+    static func jsonLine(_ object: [String: Any]) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+               as: UTF8.self)
     }
 }
