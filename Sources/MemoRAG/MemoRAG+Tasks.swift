@@ -148,15 +148,19 @@ extension MemoRAG {
         // The memory model continues from the memory when there is exactly one; otherwise answers without it.
         let continueFrom: (any ContextMemory)? = store.memories.count == 1 ? store.memories[0] : nil
         let tokenizer: any Tokenizer
+        let stopTokenIds: Set<Int>
         let budget: Int
         switch generator {
         case .memoryModel:
             tokenizer = memoryModel.lm.tokenizer
+            stopTokenIds = memoryModel.lm.stopTokenIds
             budget = memoryModel.promptBudget(memory: continueFrom?.positions ?? 0, maxNewTokens: maxNewTokens)
         case .local(let model):
             tokenizer = model.lm.tokenizer
+            stopTokenIds = model.lm.stopTokenIds
             budget = model.promptBudget(memory: 0, maxNewTokens: maxNewTokens)
         case .openAI:
+            stopTokenIds = []  // an API writes its own answer: the copied style constrains local decoding only
             tokenizer = memoryModel.lm.tokenizer
             budget = configuration.remoteContextTokens - maxNewTokens
         }
@@ -178,21 +182,26 @@ extension MemoRAG {
         chosen.sort { ($0.chunkId) < ($1.chunkId) }  // chunk ids follow document order, documents in memorize order
         let dropped = evidence.count - chosen.count
         let text = prompt(chosen)
+        // A copied answer is a span of the evidence; the repetition penalty would count every evidence token (and
+        // the chat's end-of-turn token) against it, so it is off.
+        let constraint = configuration.answerStyle == .copied && !stopTokenIds.isEmpty && !chosen.isEmpty
+            ? SpanCopyConstraint.copying(chosen.map(\.text), tokenizer: tokenizer, stopTokenIds: stopTokenIds) : nil
+        let penalty = constraint == nil ? configuration.repetitionPenalty : 1
         // A cancelled task (e.g. a server client that disconnected) stops the generation at the next piece.
         let emit: (String) -> Bool = { piece in onText?(piece); return !Task.isCancelled }
         let answer: String
         switch generator {
         case .memoryModel:
             if let memory = continueFrom {
-                answer = try memoryModel.run(text, after: memory, maxNewTokens: maxNewTokens,
-                                             repetitionPenalty: configuration.repetitionPenalty, onText: emit)
+                answer = try memoryModel.run(text, after: memory, maxNewTokens: maxNewTokens, repetitionPenalty: penalty,
+                                             constraint: constraint, onText: emit)
             } else {
-                answer = try memoryModel.runWithoutMemory(text, maxNewTokens: maxNewTokens,
-                                                          repetitionPenalty: configuration.repetitionPenalty, onText: emit)
+                answer = try memoryModel.runWithoutMemory(text, maxNewTokens: maxNewTokens, repetitionPenalty: penalty,
+                                                          constraint: constraint, onText: emit)
             }
         case .local(let model):
-            answer = try model.runWithoutMemory(text, maxNewTokens: maxNewTokens,
-                                                repetitionPenalty: configuration.repetitionPenalty, onText: emit)
+            answer = try model.runWithoutMemory(text, maxNewTokens: maxNewTokens, repetitionPenalty: penalty,
+                                                constraint: constraint, onText: emit)
         case .openAI(let client):
             if let onText {
                 var collected = ""

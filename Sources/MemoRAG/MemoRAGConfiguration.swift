@@ -61,6 +61,8 @@ public struct MemoRAGConfiguration: Sendable {
     /// Reply lengths.
     public var clueTokens = 128
     public var answerTokens = 256
+    /// How a local generator answers: free text or a span copied from the evidence (`AnswerStyle`).
+    public var answerStyle: AnswerStyle = .generated
     public var summaryTokens = 512
     /// Repetition penalty of every generation (1 = off, the reference's plain greedy decoding): 135M-parameter
     /// memory models repeat one line until the limit without it.

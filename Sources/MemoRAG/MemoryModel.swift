@@ -38,33 +38,38 @@ struct MemoryModel {
 
     /// Greedy, as MemoRAG decodes, with `repetitionPenalty` (1 = off) because small memory models otherwise loop on
     /// one line until the token limit.
-    func parameters(maxNewTokens: Int, repetitionPenalty: Double) -> GenerationParameters {
+    func parameters(maxNewTokens: Int, repetitionPenalty: Double,
+                    constraint: SpanCopyConstraint? = nil) -> GenerationParameters {
         GenerationParameters(maxNewTokens: maxNewTokens,
                              sampling: SamplingParameters(temperature: 0, repetitionPenalty: repetitionPenalty),
-                             stopTokenIds: lm.stopTokenIds)
+                             stopTokenIds: lm.stopTokenIds, constraint: constraint)
     }
 
     /// Runs `instruction` as a task turn after `memory` (greedy); the stored memory is not changed. The first
     /// `sharedOpening` ids of its task turn open other task turns too (`commonOpening`): the memory may keep them
     /// read (see `ContextMemory.generate`).
     func run(_ instruction: String, after memory: any ContextMemory, sharedOpening: Int = 0, maxNewTokens: Int,
-             repetitionPenalty: Double = 1, onText: (String) -> Bool = { _ in true }) throws -> String {
+             repetitionPenalty: Double = 1, constraint: SpanCopyConstraint? = nil,
+             onText: (String) -> Bool = { _ in true }) throws -> String {
         let ids = taskPromptIds(instruction)
         try checkBudget(prompt: ids.count, memory: memory.positions, maxNewTokens: maxNewTokens)
         return try memory.generate(lm, promptIds: ids, sharedPrefix: sharedOpening,
-                                   parameters: parameters(maxNewTokens: maxNewTokens, repetitionPenalty: repetitionPenalty),
+                                   parameters: parameters(maxNewTokens: maxNewTokens, repetitionPenalty: repetitionPenalty,
+                                                          constraint: constraint),
                                    stopStrings: [], onText: onText).text
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Runs `instruction` as a fresh conversation, without memory.
     func runWithoutMemory(_ instruction: String, maxNewTokens: Int, repetitionPenalty: Double = 1,
+                          constraint: SpanCopyConstraint? = nil,
                           onText: (String) -> Bool = { _ in true }) throws -> String
     {
         let ids = chatPromptIds(instruction)
         try checkBudget(prompt: ids.count, memory: 0, maxNewTokens: maxNewTokens)
         return try lm.generateText(promptIds: ids,
-                                   parameters: parameters(maxNewTokens: maxNewTokens, repetitionPenalty: repetitionPenalty),
+                                   parameters: parameters(maxNewTokens: maxNewTokens, repetitionPenalty: repetitionPenalty,
+                                                          constraint: constraint),
                                    onText: onText)
             .text.trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -10,14 +10,17 @@ public struct GenerationParameters: Sendable {
     public var prefillChunk: Int
     /// Intra-op threads while decoding one token at a time; nil chooses (see `DecoderLM.automaticDecodeThreads`).
     public var decodeThreads: Int?
+    /// When set, the reply copies one span of its sources (see `SpanCopyConstraint`).
+    public var constraint: SpanCopyConstraint?
 
     public init(maxNewTokens: Int = 128, sampling: SamplingParameters = .greedy, stopTokenIds: Set<Int> = [],
-                prefillChunk: Int = 512, decodeThreads: Int? = nil) {
+                prefillChunk: Int = 512, decodeThreads: Int? = nil, constraint: SpanCopyConstraint? = nil) {
         self.maxNewTokens = maxNewTokens
         self.sampling = sampling
         self.stopTokenIds = stopTokenIds
         self.prefillChunk = prefillChunk
         self.decodeThreads = decodeThreads
+        self.constraint = constraint
     }
 
     /// Refuses settings no generation can run with (a negative token count, a nonsensical sampler).
@@ -115,7 +118,8 @@ extension DecoderLM {
         defer { if decodeThreads != threads { try? LibTorch.setNumThreads(threads) } }
         try withNoGrad {
             while output.count < parameters.maxNewTokens {
-                let next = sampler.next(logits: logits, context: context)
+                let next = sampler.next(logits: logits, context: context,
+                                        allowed: parameters.constraint?.allowed(after: output))
                 if parameters.stopTokenIds.contains(next) {
                     reason = .stopToken
                     break

@@ -47,8 +47,13 @@ public struct Sampler {
         self.random = SplitMix64(seed: parameters.seed)
     }
 
-    public mutating func next(logits input: [Float], context: [Int]) -> Int {
+    /// The next id after `context`; with `allowed`, only one of those ids (the others' logits count as -inf).
+    public mutating func next(logits input: [Float], context: [Int], allowed: Set<Int>? = nil) -> Int {
         var logits = input
+        if let allowed, !allowed.isEmpty {
+            logits = [Float](repeating: -.infinity, count: input.count)
+            for id in allowed where id >= 0 && id < input.count { logits[id] = input[id] }
+        }
         let p = parameters
         if p.repetitionPenalty != 1 {
             let penalty = Float(p.repetitionPenalty)

@@ -126,6 +126,18 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(second.answer, first.answer)
     }
 
+    /// The copied answer style: the answer is words of one retrieved passage, whatever the (random) model prefers.
+    func testACopiedAnswerIsASpanOfOnePassage() async throws {
+        var copying = try configuration()
+        copying.answerStyle = .copied
+        let rag = try MemoRAG(configuration: copying)
+        try await rag.memorize(Self.lighthouse, name: "lighthouse", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
+        let result = try await rag.ask("Who rescued the fishermen of the Silver Herring?")
+        let answer = result.answer.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertFalse(answer.isEmpty)
+        XCTAssertTrue(result.evidence.contains { $0.text.contains(answer) }, "'\(answer)' is in no passage")
+    }
+
     /// `int8Weights` runs the memory model on packed int8 weights: a cache memorized with float weights loads (the
     /// fingerprint is the float weights'), and the beacon memory, clues, retrieval and answer all run.
     func testInt8WeightsServeACacheMadeWithFloatWeights() async throws {

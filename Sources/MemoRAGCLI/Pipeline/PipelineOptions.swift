@@ -25,6 +25,8 @@ struct PipelineOptions: ParsableArguments {
     var clues: String?
     @Option(help: "Passage search: dense (the default) or hybrid (dense fused with BM25 per query).")
     var search: PassageSearch?
+    @Option(help: "How a local generator answers: generated (free text after the answer prompt, as MemoRAG) or copied (one span copied from the evidence).")
+    var answerStyle: AnswerStyle?
 
     /// The configuration for a new memory, or for `manifest`'s when one is given (its models are the defaults).
     func configuration(manifest: CacheManifest? = nil) throws -> MemoRAGConfiguration {
@@ -40,6 +42,7 @@ struct PipelineOptions: ParsableArguments {
         configuration.int8Weights = precision?.int8Weights
         configuration.promptsFile = prompts.map { URL(fileURLWithPath: $0) }
         configuration.evidenceTokens = evidenceTokens?.limit
+        if let answerStyle { configuration.answerStyle = answerStyle }
         if let hits {
             guard hits >= 1 else { throw ValidationError("--hits must be at least 1, got \(hits)") }
             configuration.hits = hits
@@ -103,3 +106,4 @@ func readManifest(_ cacheDir: String) throws -> CacheManifest {
 
 extension EvidenceFusion: ExpressibleByArgument {}
 extension PassageSearch: ExpressibleByArgument {}
+extension AnswerStyle: ExpressibleByArgument {}

@@ -1,0 +1,32 @@
+import Foundation
+import Models
+import Tokenizers
+
+/// How a local generator writes the answer.
+public enum AnswerStyle: String, Sendable, CaseIterable {
+    /// Free text after MemoRAG's answer prompt, as the reference does. Small models given free rein continue the
+    /// passages, invent or ask a question back (SmolLM2-135M on *Alice*: token F1 ≈ 0.06).
+    case generated
+    /// One span copied from the evidence: the model chooses where it starts and where it ends, but each token must
+    /// extend a span of a passage (`SpanCopyConstraint`), so the answer is words of the text.
+    case copied
+}
+
+extension SpanCopyConstraint {
+    /// The constraint for answering from `passages`: a span of one passage that starts at the beginning of a word
+    /// and holds at least one token before `stopTokenIds` may end it.
+    static func copying(_ passages: [String], tokenizer: any Tokenizer, stopTokenIds: Set<Int>) -> SpanCopyConstraint {
+        let sources = passages.map { tokenizer.encode($0, addSpecialTokens: false) }
+        let starts = sources.map { ids -> [Bool] in
+            let pieces = ids.map { tokenizer.decode([$0], skipSpecialTokens: false) }
+            return pieces.indices.map { p in
+                guard p > 0, let first = pieces[p].unicodeScalars.first else { return true }
+                if CharacterSet.whitespacesAndNewlines.contains(first) { return true }
+                // After punctuation or a line break ("\"Drink", "(the"), a word starts without a space.
+                guard let last = pieces[p - 1].unicodeScalars.last else { return true }
+                return !CharacterSet.alphanumerics.contains(last)
+            }
+        }
+        return SpanCopyConstraint(sources: sources, stopTokenIds: stopTokenIds, starts: starts)
+    }
+}
