@@ -49,6 +49,23 @@ public enum AnswerMetrics {
         references.map { metric(prediction, $0) }.max() ?? 0
     }
 
+    /// The best token F1 that any run of at most `maxWords` consecutive words of one of `passages` scores against
+    /// `references`: what a reader that copies from the evidence could reach. Set beside the answers' F1, it tells a
+    /// reader that misses an answer it was given from evidence that never held one.
+    public static func bestSpanF1(in passages: [String], references: [String], maxWords: Int = 8) -> Double {
+        var best = 0.0
+        for passage in passages {
+            let words = passage.split(whereSeparator: \.isWhitespace)
+            for start in words.indices {
+                for end in (start + 1)...min(words.count, start + max(1, maxWords)) {
+                    best = max(best, Self.best(words[start..<end].joined(separator: " "), references: references, f1))
+                    if best == 1 { return 1 }
+                }
+            }
+        }
+        return best
+    }
+
     static func tokens(_ text: String) -> [String] {
         var words: [String] = []
         var word = ""

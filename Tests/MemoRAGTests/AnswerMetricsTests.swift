@@ -26,6 +26,19 @@ final class AnswerMetricsTests: XCTestCase {
     func testBestOverReferences() {
         XCTAssertEqual(AnswerMetrics.best("Paris", references: ["London", "Paris"], AnswerMetrics.f1), 1)
     }
+
+    /// The ceiling is the best run of words of one passage: here "white kid gloves, and" (4 words, all in the
+    /// reference, normalised to "white kid gloves and fan": P 1, R 4/5, F1 8/9), since no run holds "fan" together
+    /// with the gloves (words of two passages never join), and "the white kid gloves, and went" adds a miss.
+    func testBestSpanF1ByHand() {
+        let passages = ["She took up the white kid gloves, and went on.", "A fan lay on the table."]
+        let ceiling = AnswerMetrics.bestSpanF1(in: passages, references: ["white kid gloves and a fan"])
+        XCTAssertEqual(ceiling, 8.0 / 9, accuracy: 1e-9)
+        XCTAssertEqual(AnswerMetrics.bestSpanF1(in: passages, references: ["fan"]), 1)
+        XCTAssertEqual(AnswerMetrics.bestSpanF1(in: passages, references: ["fan"], maxWords: 1), 1)
+        XCTAssertEqual(AnswerMetrics.bestSpanF1(in: passages, references: ["Dinah"]), 0)
+        XCTAssertEqual(AnswerMetrics.bestSpanF1(in: [], references: ["fan"]), 0)
+    }
 }
 
 final class ClueFilterTests: XCTestCase {

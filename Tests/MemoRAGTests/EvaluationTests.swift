@@ -39,8 +39,9 @@ final class EvaluationTests: XCTestCase {
         func row(_ type: String, f1Answer: String, pipeline: Double, query: Double, spans: Double?, seconds: Double) -> EvalRow {
             var timings = AskTimings()
             timings.total = seconds
-            let result = AskResult(query: "q", task: .memorag, answer: f1Answer, clues: [], evidence: [], droppedEvidence: 0,
-                                   timings: timings)
+            let passage = Evidence(chunkId: 0, document: "d", start: 0, end: 10, score: 1, text: "a red fox ran")
+            let result = AskResult(query: "q", task: .memorag, answer: f1Answer, clues: [],
+                                   evidence: type == "single" ? [passage] : [], droppedEvidence: 0, timings: timings)
             var recall: [RetrievalComparison.Variant: Double] = [.pipeline: pipeline, .query: query, .queryDense: query]
             recall[.spans] = spans
             let curve = RetrievalComparison.depths.map { _ in pipeline }
@@ -53,6 +54,8 @@ final class EvaluationTests: XCTestCase {
                                   settings: "test")
         XCTAssertEqual(summary.all.questions, 2)
         XCTAssertEqual(summary.all.f1, 0.5, accuracy: 1e-9)
+        XCTAssertEqual(summary.byType["single"]!.f1Ceiling, 1, accuracy: 1e-9, "'red fox' is in its passage")
+        XCTAssertEqual(summary.all.f1Ceiling, 0.5, accuracy: 1e-9, "no evidence, no ceiling")
         XCTAssertEqual(summary.all.recall["pipeline"]!, 0.5, accuracy: 1e-9)
         XCTAssertEqual(summary.all.recall["spans"]!, 0.5, accuracy: 1e-9, "a question without span clues counts 0")
         XCTAssertEqual(summary.byType["single"]!.recall["query"]!, 0.5, accuracy: 1e-9)
@@ -62,6 +65,6 @@ final class EvaluationTests: XCTestCase {
         XCTAssertNil(summary.all.recall["answers"])
         XCTAssertTrue(summary.table.contains("| – |"), summary.table)
         XCTAssertEqual(summary.latency["ask_p50"]!, 4, "upper median of two")
-        XCTAssertTrue(summary.table.contains("| single | 1 | 1.000 |"), summary.table)
+        XCTAssertTrue(summary.table.contains("| single | 1 | 1.000 | 1.000 | 1.000 |"), summary.table)
     }
 }

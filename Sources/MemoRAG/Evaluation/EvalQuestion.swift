@@ -52,6 +52,8 @@ public struct EvalRow: Codable, Sendable {
     public var answer: String
     public var f1: Double
     public var rougeL: Double
+    /// The best F1 a span of at most 8 words of the evidence given to the generator scores (`bestSpanF1`).
+    public var f1Ceiling: Double
     public var retrieval: RetrievalComparison?
     public var result: AskResult
 
@@ -63,6 +65,7 @@ public struct EvalRow: Codable, Sendable {
         answer = result.answer
         f1 = AnswerMetrics.best(result.answer, references: references, AnswerMetrics.f1)
         rougeL = AnswerMetrics.best(result.answer, references: references, AnswerMetrics.rougeL)
+        f1Ceiling = AnswerMetrics.bestSpanF1(in: result.evidence.map(\.text), references: references)
         self.retrieval = retrieval
         self.result = result
     }
@@ -70,5 +73,6 @@ public struct EvalRow: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case id, type, question, references, answer, f1, retrieval, result
         case rougeL = "rouge_l"
+        case f1Ceiling = "f1_ceiling"
     }
 }

@@ -7,6 +7,8 @@ public struct EvalSummary: Codable, Sendable {
         public var questions: Int
         public var f1: Double
         public var rougeL: Double
+        /// Mean of the rows' `f1Ceiling`: the F1 a reader copying the best span of its evidence would reach.
+        public var f1Ceiling: Double
         /// Mean recall per variant over the questions with gold passages (a variant a question lacks counts 0:
         /// no clue of that kind found nothing); a variant no question had (a clue kind not asked for) is absent.
         public var recall: [String: Double]
@@ -15,6 +17,7 @@ public struct EvalSummary: Codable, Sendable {
         enum CodingKeys: String, CodingKey {
             case questions, f1, recall, passages
             case rougeL = "rouge_l"
+            case f1Ceiling = "f1_ceiling"
         }
     }
 
@@ -63,7 +66,8 @@ public struct EvalSummary: Codable, Sendable {
             }
         }
         return Group(questions: rows.count, f1: rows.map(\.f1).reduce(0, +) / n,
-                     rougeL: rows.map(\.rougeL).reduce(0, +) / n, recall: recall,
+                     rougeL: rows.map(\.rougeL).reduce(0, +) / n, f1Ceiling: rows.map(\.f1Ceiling).reduce(0, +) / n,
+                     recall: recall,
                      passages: compared.isEmpty ? 0 : Double(compared.map(\.passages).reduce(0, +)) / Double(compared.count))
     }
 
@@ -73,19 +77,20 @@ public struct EvalSummary: Codable, Sendable {
         return sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * q).rounded()))]
     }
 
-    /// The summary as Markdown tables: overall and per type (F1, ROUGE-L, recall of each variant at the same
+    /// The summary as Markdown tables: overall and per type (F1, ROUGE-L, the F1 ceiling of the evidence, recall of each variant at the same
     /// passage count), the recall@k curves, and latency.
     public var table: String {
         let variants = RetrievalComparison.Variant.allCases.map(\.rawValue)
         func row(_ name: String, _ group: Group) -> String {
             let cells = [name, "\(group.questions)", String(format: "%.3f", group.f1), String(format: "%.3f", group.rougeL),
-                         String(format: "%.1f", group.passages)]
+                         String(format: "%.3f", group.f1Ceiling), String(format: "%.1f", group.passages)]
                 + variants.map { group.recall[$0].map { String(format: "%.3f", $0) } ?? "–" }
             return "| " + cells.joined(separator: " | ") + " |"
         }
         var lines = ["settings: \(settings)", "",
-                     "| questions | n | F1 | ROUGE-L | passages | " + variants.map { "recall: \($0)" }.joined(separator: " | ") + " |",
-                     "|" + String(repeating: "---|", count: 5 + variants.count)]
+                     "| questions | n | F1 | ROUGE-L | F1 ceiling | passages | "
+                        + variants.map { "recall: \($0)" }.joined(separator: " | ") + " |",
+                     "|" + String(repeating: "---|", count: 6 + variants.count)]
         lines.append(row("all", all))
         for type in byType.keys.sorted() { lines.append(row(type, byType[type]!)) }
         lines += ["", "| recall@k | " + depths.map(String.init).joined(separator: " | ") + " |",
