@@ -157,7 +157,8 @@ final class RecipeTests: XCTestCase {
                                                                     "data.validation=v.json", "trainable.patterns=[a]",
                                                                     "trainable.lora_modules=[q_proj]", "trainable.lora_rank=2",
                                                                     "trainable.lora_alpha=4", "distributed.backend=gloo",
-                                                                    "distributed.timeout_s=60", "distributed.bucket_mb=10"])
+                                                                    "distributed.timeout_s=60", "distributed.bucket_mb=10",
+                                                                    "device=cpu"])
         let yaml = try RecipeLoader.yaml(recipe)
         XCTAssertEqual(try RecipeLoader.resolve(yaml: yaml, source: "resolved"), recipe)
         // With every optional key present, the encoded keys are exactly the schema's paths.
