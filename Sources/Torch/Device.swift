@@ -20,6 +20,10 @@ public enum Device: Hashable, Sendable, CustomStringConvertible {
 
     public var isCUDA: Bool { if case .cuda = self { true } else { false } }
 
+    /// Waits until the work queued on this device has finished: CUDA ops return before they run, so a clock read
+    /// after them measures nothing without this. A no-op on the CPU.
+    public func synchronize() throws { try check(mr_synchronize(code)) }
+
     public var description: String {
         switch self {
         case .cpu: return "cpu"

@@ -89,6 +89,7 @@ final class DeviceTests: XCTestCase {
         try LibTorch.manualSeed(5)
         XCTAssertTrue(try onDevice.to(device: .cpu).equals(try Tensor.randn([4, 4])))
         XCTAssertEqual(try Tensor.randint(0, 10, [3], device: device).device, device)
+        XCTAssertNoThrow(try device.synchronize())
     }
 
     func testAutocastRunsMatmulsInTheRequestedDTypeOverFloat32Weights() throws {

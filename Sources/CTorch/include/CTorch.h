@@ -67,6 +67,8 @@ int mr_cuda_problem(char *buffer, size_t capacity);
 /// The compute capability (major, minor) of CUDA device `device`.
 int mr_cuda_capability(int device, int *major, int *minor);
 int mr_tensor_device(mr_tensor t, int *out);
+/// Waits until the work queued on `device` has finished (timing asynchronous CUDA work); nothing to wait for on the CPU.
+int mr_synchronize(int device);
 /// A copy on `device` (the tensor itself, shared, when it is there already), still in the autograd graph.
 int mr_to_device(mr_tensor *out, mr_tensor t, int device);
 /// Turns libtorch's autocast on or off for the device type of `device` on the calling thread: ops that autocast

@@ -134,6 +134,13 @@ int mr_tensor_device(mr_tensor t, int *out) {
     })
 }
 
+int mr_synchronize(int device) {
+    PROTECT({
+        const auto d = mr::device_of(device);
+        if (d.is_cuda()) at::detail::getCUDAHooks().deviceSynchronize(d.index());
+    })
+}
+
 int mr_to_device(mr_tensor *out, mr_tensor t, int device) { RETURN_TENSOR(out, mr::T(t).to(mr::device_of(device))) }
 
 int mr_set_autocast(int device, int enabled, int dtype, int *previous) {
