@@ -49,7 +49,10 @@ CudaState probe_cuda() {
     }
     if (dlopen(cuda_library.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
         const char *why = dlerror();
-        state.problem = "cannot load " + cuda_library + ": " + (why ? why : "unknown dlopen error");
+        state.problem = "this libtorch's CUDA part cannot be loaded (" + cuda_library + ": " +
+                        (why ? why : "unknown dlopen error") +
+                        "); the CUDA runtime libraries it needs (the nvidia-* packages a CUDA PyTorch installs "
+                        "beside torch/) must be found";
         return state;
     }
     if (!at::detail::getCUDAHooks().hasCUDA()) {
