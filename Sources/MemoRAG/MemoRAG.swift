@@ -267,18 +267,22 @@ public final class MemoRAGModels: @unchecked Sendable {
     let memoryIdentity: CacheManifest.ModelIdentity
     let retrieverIdentity: CacheManifest.ModelIdentity
     let customPrompts: PromptSet?
-    /// What the local models compute in (the configuration's choice, or the CPU's default when it made none).
+    /// What the local models compute in (the configuration's choice, or the device's default when it made none).
     public let precision: InferencePrecision
+    /// Where the memory model and a local generator run (`configuration.device` resolved).
+    public let device: Device
 
     public init(configuration: MemoRAGConfiguration) throws {
         self.configuration = configuration
         do {
-            precision = try InferencePrecision.resolve(dtype: configuration.dtype, int8Weights: configuration.int8Weights)
+            device = try configuration.device.resolve()
+            precision = try InferencePrecision.resolve(dtype: configuration.dtype, int8Weights: configuration.int8Weights,
+                                                       device: device)
         } catch let error as TorchError {
             throw MemoRAGError.invalidArgument(error.message)
         }
         let dtype = precision.dtype
-        var lm = try LanguageModel.load(configuration.memoryModel, dtype: dtype)
+        var lm = try LanguageModel.load(configuration.memoryModel, dtype: dtype, device: device)
         if configuration.mode == .beacon { lm = try BeaconContextMemory.prepare(lm) }
         if precision.int8Weights { try lm.model.quantizeInt8() }  // after any beacon parameters were added
         memoryModel = try MemoryModel(lm)
@@ -296,7 +300,7 @@ public final class MemoRAGModels: @unchecked Sendable {
         case .memoryModel: generator = .memoryModel
         case .memoryModelOnEvidence: generator = .local(memoryModel)
         case .localModel(let url):
-            let model = try LanguageModel.load(url, dtype: dtype)
+            let model = try LanguageModel.load(url, dtype: dtype, device: device)
             if precision.int8Weights { try model.model.quantizeInt8() }
             generator = .local(try MemoryModel(model))
         case .openAI(let remote): generator = .openAI(OpenAIChatClient(configuration: remote))

@@ -74,13 +74,17 @@ public struct MemoRAGConfiguration: Sendable {
     public var reservedPositions = 2048
     /// The context size assumed for an OpenAI generator when fitting evidence.
     public var remoteContextTokens = 16_384
+    /// Where the memory model and a local generator run: `.auto` (the first GPU when libtorch has CUDA and one is
+    /// visible, else the CPU), the CPU, or a CUDA device. The retriever and the faiss index stay on the CPU.
+    public var device: DeviceChoice = .auto
     /// Compute dtype of the models' activations and float weights.
     public var dtype: DType?
     /// Runs the memory model's (and a local generator's) linear layers on int8 weights with dynamically quantized
     /// activations (`DecoderLM.quantizeInt8`; float32 activations). Decoding reads a quarter of the weight bytes and
     /// prefill uses int8 dot products, for ~0.03 nats of held-out loss (Benchmarks/RESULTS.md). Caches made either way load in the
     /// other: the model's fingerprint is that of its float weights.
-    /// With both nil the CPU decides (`InferencePrecision.choose`: int8 where it has VNNI); setting either decides.
+    /// With both nil the device decides (`InferencePrecision.choose(for:)`: on a CPU int8 where it has VNNI, on a GPU
+    /// bf16 where it has it); setting either decides. int8 is refused on a GPU.
     public var int8Weights: Bool?
 
     public init(memoryModel: URL, retriever: URL) {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Torch
 import Training
 
 /// `memorag adapt DIR --out RUN_DIR`: the shipped memory model adapted to a folder of documents (see `Adaptation`).
@@ -21,12 +22,16 @@ struct AdaptCommand: ParsableCommand {
     @Option(help: "Run directory (data, checkpoints, model/, report).") var out: String
     @Option(help: "Model to adapt (default: the shipped memory model checkpoints/memorag-smollm2-135m).") var model: String?
     @Option(help: "Adaptation config (default: recipes/adapt.yaml).") var recipe: String?
+    @OptionGroup var deviceOption: DeviceOption
     @Argument(help: "Overrides of the config: key=value (dotted keys) or ~key.") var overrides: [String] = []
 
     func run() throws {
         let file = recipe.map { URL(fileURLWithPath: $0) }
             ?? RecipesCommand.directory(nil).appendingPathComponent("adapt.yaml")
-        let config = try AdaptationConfig.load(file: file, overrides: overrides)
+        var config = try AdaptationConfig.load(file: file, overrides: overrides)
+        if deviceOption.device != nil { config.device = try deviceOption.choice().description }
+        let choice = try DeviceChoice(parsing: config.device ?? "auto")
+        announceDevice(try choice.resolve(), choice: choice)
         let modelURL = model.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath) }
             ?? config.model?.path.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath) }
             ?? ModelPaths.shippedMemoryModel

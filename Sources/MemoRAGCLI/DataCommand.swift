@@ -158,6 +158,7 @@ struct SynthCluesCommand: ParsableCommand {
     @Option(help: "Model: GGUF file or HF directory (default: the SmolLM2 GGUF). With an API generator only its tokenizer is read, to cut contexts.")
     var model: String?
     @OptionGroup var api: APIOptions
+    @OptionGroup var deviceOption: DeviceOption
     @Option(help: "Output JSONL file (its progress file is OUT.progress.json).") var out: String
     @Flag(help: "Continue the run OUT.progress.json records (the same options are required); start one if there is none.")
     var resume = false
@@ -189,7 +190,8 @@ struct SynthCluesCommand: ParsableCommand {
             var settings = settings(modelPath: modelPath)
             switch generator {
             case .local:
-                let lm = try LanguageModel.load(modelPath, dtype: try ComputeDType.choose())
+                let device = try deviceOption.resolve()
+                let lm = try LanguageModel.load(modelPath, dtype: try ComputeDType.choose(for: device), device: device)
                 writer = try ClueQuestionWriter.make(model: lm, maxNewTokens: maxNewTokens, temperature: temperature)
                 tokenizer = lm.tokenizer
             case .openai, .azure:

@@ -21,6 +21,9 @@ struct EnvCommand: ParsableCommand {
             print("# CPU: \(features.summary)")
             print("# compute dtype: \(try ComputeDType.choose(features: features)) for training, "
                 + "\(try InferencePrecision.choose(features: features)) for inference; libtorch \(LibTorch.version)")
+            let cuda = CUDA.status
+            print("# device auto: \(try DeviceChoice.auto.resolve(cuda: cuda))"
+                + (cuda.deviceCount > 0 ? " (\(cuda.deviceCount) CUDA device(s))" : " (\(cuda.problem))"))
         }
     }
 }

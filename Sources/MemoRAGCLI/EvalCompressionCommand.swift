@@ -21,6 +21,7 @@ struct EvalCompressionCommand: ParsableCommand {
     @Option(help: "Segments spread evenly over the text.") var segments = 4
     @Option(help: "Comma-separated ratios.") var ratios = "2,4,8,16,32"
     @Option(help: "Intra-op threads.") var threads: Int?
+    @OptionGroup var deviceOption: DeviceOption
     @Option(help: "fp32, or int8 (fp32 activations over int8 weights: what the accuracy of --dtype int8 costs).")
     var dtype = "fp32"
     @Flag(help: "Print JSON rows.") var json = false
@@ -30,7 +31,9 @@ struct EvalCompressionCommand: ParsableCommand {
         let precision = try InferencePrecision.parse(dtype)
         guard precision.dtype == .float32 else { throw ValidationError("--dtype must be fp32 or int8") }
         FileHandle.standardError.write(Data("[precision \(precision)]\n".utf8))
-        let lm = try LanguageModel.load(URL(fileURLWithPath: model), dtype: .float32)
+        let device = try deviceOption.resolve()
+        try precision.check(on: device)
+        let lm = try LanguageModel.load(URL(fileURLWithPath: model), dtype: .float32, device: device)
         if lm.model.config.beacon == nil { try lm.model.addBeacon(.memoryModelDefault) }
         if precision.int8Weights { try lm.model.quantizeInt8() }
         let ids = lm.tokenizer.encode(try InputText.read(text), addSpecialTokens: false)

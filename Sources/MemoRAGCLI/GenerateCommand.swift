@@ -38,6 +38,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Compute dtype: fp32, bf16, or int8 (fp32 activations over int8 weights; default: the model's own: fp32 for HF weights, as transformers runs them; for a GGUF int8 where the CPU has VNNI, else chosen from the CPU).")
     var dtype: String?
     @Option(help: "Intra-op threads (default: all cores).") var threads: Int?
+    @OptionGroup var deviceOption: DeviceOption
     @Option(help: "Beacon compression ratio: raw tokens per beacon (default: a beacon model's own beacon_ratio settings; plain attention for a plain model).")
     var ratio: Int?
     @Option(help: "Beacon window in raw tokens, when --ratio adds beacon parameters to a plain model.")
@@ -57,8 +58,9 @@ struct GenerateCommand: ParsableCommand {
         if let threads { try LibTorch.setNumThreads(threads) }
         let text = try promptText()
         let path = URL(fileURLWithPath: model ?? ModelPaths.defaultGGUF.path)
-        let precision = try self.precision(of: path)
-        let lm = try LanguageModel.load(path, dtype: precision.dtype)
+        let device = try deviceOption.resolve()
+        let precision = try self.precision(of: path, on: device)
+        let lm = try LanguageModel.load(path, dtype: precision.dtype, device: device)
 
         var input = text
         if chat {
@@ -107,11 +109,19 @@ struct GenerateCommand: ParsableCommand {
     }
 
     /// `--dtype`, else `MEMORAG_DTYPE`, else the model's own: float32 for HF weights (what transformers computes in,
-    /// so greedy output matches it token for token); for a quantized GGUF the fastest measured choice.
-    private func precision(of path: URL) throws -> InferencePrecision {
-        if let dtype { return try InferencePrecision.parse(dtype) }
-        if LanguageModel.isGGUF(path) { return try InferencePrecision.choose() }
-        return try InferencePrecision.requested() ?? InferencePrecision(dtype: .float32)
+    /// so greedy output matches it token for token); for a quantized GGUF the fastest measured choice on `device`.
+    /// int8 is refused on a GPU.
+    private func precision(of path: URL, on device: Device) throws -> InferencePrecision {
+        let precision: InferencePrecision
+        if let dtype {
+            precision = try InferencePrecision.parse(dtype)
+        } else if LanguageModel.isGGUF(path) {
+            precision = try InferencePrecision.choose(for: device)
+        } else {
+            precision = try InferencePrecision.requested() ?? InferencePrecision(dtype: .float32)
+        }
+        try precision.check(on: device)
+        return precision
     }
 
     /// The memory the prompt is read into: with `--ratio` one at that ratio (a plain model first gets fresh beacon

@@ -21,25 +21,35 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("nproc-per-node"),
             help: "Run N data-parallel ranks on this machine (c10d over loopback), the cores split between them.")
     var nprocPerNode: Int?
+    @OptionGroup var deviceOption: DeviceOption
 
     func run() throws {
         var resolved = try RecipeLoader.load(file: URL(fileURLWithPath: recipe), overrides: overrides)
+        // --device wins over the recipe's `device` key (as an override would).
+        if deviceOption.device != nil { resolved.device = try deviceOption.choice().description }
         if let ranks = nprocPerNode {
             guard ranks >= 1, ranks <= 256 else { throw ValidationError("--nproc-per-node must lie in 1…256, got \(ranks)") }
             // The ranks share the cores unless the recipe says otherwise (bitwise resume needs the same count).
             let threads = resolved.threads ?? max(1, ProcessInfo.processInfo.activeProcessorCount / ranks)
             let arguments = [recipe] + overrides + (resolved.threads == nil ? ["threads=\(threads)"] : [])
+                + (resolved.device.map { ["device=\($0)"] } ?? [])
             throw ExitCode(try RankLauncher(ranks: ranks, arguments: arguments, threadsPerRank: threads).run())
         }
         let parallel = try RankEnvironment.current().map { try DataParallel($0, settings: resolved.distributed) }
         // Only rank 0 speaks; every rank reports its own errors (on stderr, prefixed by the launcher).
         let speaks = parallel?.isRankZero ?? true
         func say(_ text: String, terminator: String = "\n") { if speaks { print(text, terminator: terminator) } }
+        let deviceChoice = try TrainingSetup.deviceChoice(resolved)
+        let device = try deviceChoice.resolve()
+        if speaks { announceDevice(device, choice: deviceChoice) }
         if resolved.dtype == "auto" {
             // Measured on this machine: with several ranks, rank 0 measures once and the others take its choice.
             let recipe = resolved
-            let choice = try parallel?.shareFromRankZero("dtype") { Data(try TrainingSetup.concreteDType(recipe).utf8) }
-            resolved.dtype = try choice.map { String(decoding: $0, as: UTF8.self) } ?? TrainingSetup.concreteDType(resolved)
+            let choice = try parallel?.shareFromRankZero("dtype") {
+                Data(try TrainingSetup.concreteDType(recipe, device: device).utf8)
+            }
+            resolved.dtype = try choice.map { String(decoding: $0, as: UTF8.self) }
+                ?? TrainingSetup.concreteDType(resolved, device: device)
             let rates = ComputeDType.measuredRates
             say("# dtype auto: \(resolved.dtype) (matmul fp32 \(Int(rates.float32)), bf16 \(Int(rates.bfloat16)) GFLOP/s "
                 + "here; a resumed run keeps its saved recipe's)")

@@ -87,15 +87,20 @@ public final class DecoderLM: Module {
         if let beacon = config.beacon { try installBeaconParameters(beacon) }
     }
 
+    /// Where the weights live (the token embedding's device): inputs are moved here, and caches, memories and
+    /// position tables are made here.
+    public override var device: Device { body.embedTokens.weight.device }
+
     public func makeCache() -> KVCache { KVCache(layerCount: config.numHiddenLayers) }
 
     /// Final hidden states [batch, seq, hidden] for `ids` [batch, seq], continuing after the cached positions.
     public func hiddenStates(_ ids: Tensor, cache: KVCache? = nil) throws -> Tensor {
         let start = cache?.count ?? 0
         let length = ids.dim(1)
-        let positions = try Tensor.arange(Double(start), Double(start + length))
+        let device = self.device
+        let positions = try Tensor.arange(Double(start), Double(start + length), device: device)
         let (cos, sin) = try rope.cosSin(positions: positions, dtype: dtype)
-        var h = try body.embedTokens(ids)
+        var h = try body.embedTokens(ids.to(device: device))
         for (i, layer) in body.layers.enumerated() {
             h = try layer(h, cos: cos, sin: sin, cache: cache?.layers[i])
         }

@@ -11,7 +11,15 @@ public struct LanguageModel {
     public let source: URL
 
     /// `path` is a directory with config.json (HF layout), a beacon delta over an installed base (see `BeaconDelta`),
-    /// a `.gguf` file, or a directory holding one `.gguf`.
+    /// a `.gguf` file, or a directory holding one `.gguf`. The weights are read on the CPU and the model is then moved
+    /// to `device` as a whole.
+    public static func load(_ path: URL, dtype: DType = .float32, device: Device) throws -> LanguageModel {
+        let lm = try load(path, dtype: dtype)
+        try lm.model.move(to: device)
+        return lm
+    }
+
+    /// `load(_:dtype:device:)` on the CPU.
     public static func load(_ path: URL, dtype: DType = .float32) throws -> LanguageModel {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path.path, isDirectory: &isDirectory) else {

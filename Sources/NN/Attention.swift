@@ -45,8 +45,9 @@ public final class KVCacheLayer {
             // Grow geometrically (at least 256 positions) so appends stay amortised O(new rows).
             var shape = k.shape
             shape[2] = max(count + n, 2 * count, 256, reserve)
-            let newKeys = try Tensor.empty(shape, dtype: storageDType ?? k.dtype)
-            let newValues = try Tensor.empty(shape, dtype: storageDType ?? v.dtype)
+            // On the device of the keys they cache (the model's).
+            let newKeys = try Tensor.empty(shape, dtype: storageDType ?? k.dtype, device: k.device)
+            let newValues = try Tensor.empty(shape, dtype: storageDType ?? v.dtype, device: v.device)
             if count > 0, let keys, let values {
                 try newKeys.narrow(dim: 2, start: 0, length: count).copyFrom(keys)
                 try newValues.narrow(dim: 2, start: 0, length: count).copyFrom(values)

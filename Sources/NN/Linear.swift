@@ -39,6 +39,9 @@ public final class Linear: Module {
         loraA = try Linear(inputs, rank, bias: false, dtype: weight.dtype, initialization: .normal(std: 1 / Double(rank).squareRoot()))
         loraB = try Linear(rank, outputs, bias: false, dtype: weight.dtype)
         try loraB!.weight.zero()
+        // Drawn on the CPU generator like every initial weight, then placed beside the weight they adapt.
+        try loraA!.move(to: weight.device)
+        try loraB!.move(to: weight.device)
         loraScale = alpha / Double(rank)
     }
 
@@ -49,6 +52,8 @@ public final class Linear: Module {
     }
 
     public func dropInt8() { int8 = nil }
+
+    public override func moveState(to device: Device) throws { try refuseInt8Move(int8 != nil, to: device) }
 
     /// `W += scale · B A`, then drops the adapter (what export ships: a plain Linear).
     public func mergeLoRA() throws {
@@ -113,4 +118,6 @@ public final class Embedding: Module {
     }
 
     public func dropInt8() { int8 = nil }
+
+    public override func moveState(to device: Device) throws { try refuseInt8Move(int8 != nil, to: device) }
 }

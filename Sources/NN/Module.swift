@@ -38,14 +38,22 @@ open class Module {
         return result
     }
 
+    /// Where the module's parameters live (the first parameter's device; the CPU for a module without any). A model
+    /// overrides it with a cheaper look at one known weight.
+    open var device: Device { parameters().first?.tensor.device ?? .cpu }
+
+    /// State a module keeps besides its parameters (packed copies, caches of derived tensors), moved or refused by
+    /// `move(to:)`. Default: none.
+    open func moveState(to device: Device) throws {}
+
     /// Parameters that currently record gradients (what an optimizer should update).
     public func trainableParameters() -> [(name: String, tensor: Tensor)] {
         parameters().filter { $0.tensor.requiresGrad }
     }
 
     /// Replaces parameters by name. With `strict`, every parameter must be given and every given name must exist;
-    /// shapes must always agree. Tensors are converted to the dtype of the parameter they replace, and keep its
-    /// `requiresGrad` flag.
+    /// shapes must always agree. Tensors are converted to the dtype and moved to the device of the parameter they
+    /// replace (weights read from a file land where the model runs), and keep its `requiresGrad` flag.
     public func update(parameters new: [String: Tensor], strict: Bool = true) throws {
         var remaining = new
         var missing: [String] = []
@@ -59,7 +67,7 @@ open class Module {
                 throw ModuleError.shapeMismatch(name: name, expected: current.shape, got: replacement.shape)
             }
             let converted = replacement.dtype == current.dtype ? replacement : try replacement.to(current.dtype)
-            let value = try withNoGrad { try converted.detach() }
+            let value = try withNoGrad { try converted.detach().to(device: current.device) }
             if current.requiresGrad { try value.setRequiresGrad(true) }
             slot.tensor = value
         }
@@ -106,7 +114,7 @@ open class Module {
         }
     }
 
-    private func visitParameterSlots(prefix: String, _ body: (String, AnyParameterInfo) throws -> Void) throws {
+    func visitParameterSlots(prefix: String, _ body: (String, AnyParameterInfo) throws -> Void) throws {
         try forEachWrapper { label, wrapper in
             if let info = wrapper as? AnyParameterInfo { try body(prefix + (info.key ?? label), info) }
         }

@@ -76,7 +76,8 @@ public struct RotaryEmbedding {
 
     /// cos and sin tables [positions, headDim] for the int64 `positions`, in `dtype`.
     public func cosSin(positions: Tensor, dtype: DType = .float32) throws -> (cos: Tensor, sin: Tensor) {
-        let angles = try positions.to(.float32).unsqueeze(1) * inverseFrequencies.unsqueeze(0)
+        // The frequencies (headDim / 2 values) go to the positions' device, so one embedding serves every device.
+        let angles = try positions.to(.float32).unsqueeze(1) * inverseFrequencies.to(device: positions.device).unsqueeze(0)
         let table = try Tensor.cat([angles, angles], dim: -1)
         return (try table.cos().to(dtype), try table.sin().to(dtype))
     }

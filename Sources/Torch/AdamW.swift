@@ -49,8 +49,13 @@ public final class AdamW {
         self.names = parameters.map(\.name)
         self.parameters = parameters.map(\.tensor)
         self.decayed = parameters.map { !noDecay($0.name) }
-        self.expAvg = try parameters.map { try Tensor.zeros($0.tensor.shape, dtype: $0.tensor.dtype) }
-        self.expAvgSq = try parameters.map { try Tensor.zeros($0.tensor.shape, dtype: $0.tensor.dtype) }
+        // Moments live beside their parameter (its dtype, its device).
+        self.expAvg = try parameters.map {
+            try Tensor.zeros($0.tensor.shape, dtype: $0.tensor.dtype, device: $0.tensor.device)
+        }
+        self.expAvgSq = try parameters.map {
+            try Tensor.zeros($0.tensor.shape, dtype: $0.tensor.dtype, device: $0.tensor.device)
+        }
         self.steps = Array(repeating: 0, count: parameters.count)
     }
 
@@ -130,7 +135,9 @@ public final class AdamW {
                 guard t.shape == parameters[i].shape, t.dtype == parameters[i].dtype else {
                     throw TorchError("\(path): \(key) is \(t.dtype) \(t.shape) but the parameter is \(parameters[i].dtype) \(parameters[i].shape)")
                 }
-                if list == 0 { newAvg.append(t) } else { newAvgSq.append(t) }
+                // Saved from any device into host memory; restored beside the parameter.
+                let placed = try t.to(device: parameters[i].device)
+                if list == 0 { newAvg.append(placed) } else { newAvgSq.append(placed) }
             }
         }
         expAvg = newAvg

@@ -15,12 +15,12 @@ public final class Tensor {
 
     // MARK: - Creation from Swift data
 
-    /// A tensor holding a copy of `values` with the given shape (default: 1-D).
-    public convenience init<T: TensorElement>(_ values: [T], shape: [Int]? = nil) throws {
+    /// A tensor holding a copy of `values` with the given shape (default: 1-D), on `device`.
+    public convenience init<T: TensorElement>(_ values: [T], shape: [Int]? = nil, device: Device = .cpu) throws {
         let shape = shape ?? [values.count]
         let handle = try values.withUnsafeBytes { bytes in
             try withInt64s(shape) { dims, ndim in
-                try makeHandle { mr_tensor_from_data($0, bytes.baseAddress, bytes.count, dims, ndim, T.dtype.rawValue) }
+                try makeHandle { mr_tensor_from_data($0, bytes.baseAddress, bytes.count, dims, ndim, T.dtype.rawValue, device.code) }
             }
         }
         self.init(owning: handle)
@@ -34,7 +34,7 @@ public final class Tensor {
     /// A tensor made from raw bytes of `dtype` (for example bf16 bits read from a file).
     public convenience init(bytes: UnsafeRawBufferPointer, dtype: DType, shape: [Int]) throws {
         let handle = try withInt64s(shape) { dims, ndim in
-            try makeHandle { mr_tensor_from_data($0, bytes.baseAddress, bytes.count, dims, ndim, dtype.rawValue) }
+            try makeHandle { mr_tensor_from_data($0, bytes.baseAddress, bytes.count, dims, ndim, dtype.rawValue, Device.cpu.code) }
         }
         self.init(owning: handle)
     }

@@ -28,7 +28,7 @@ public enum CompressionEvaluation {
             for start in starts {
                 let piece = Array(ids[start..<start + length])
                 let input = try Tensor(piece.dropLast().map(Int64.init), shape: [1, length - 1])
-                let targets = try Tensor(piece.dropFirst().map(Int64.init), shape: [length - 1])
+                let targets = try Tensor(piece.dropFirst().map(Int64.init), shape: [length - 1], device: model.device)
                 let logits = try model(input).squeeze(0).to(.float32)
                 sum += try Functional.crossEntropy(logits, targets: targets, reduction: .sum).item()
                 count += length - 1

@@ -1,4 +1,5 @@
 import Foundation
+import Torch
 
 /// A training run described as data: what `recipes/*.yaml` holds after `key=value` overrides. Keys are the YAML
 /// spellings (snake_case); every key is listed in `RecipeSchema`, which the override parser checks against.
@@ -129,6 +130,10 @@ public struct Recipe: Codable, Sendable, Equatable {
     /// `fp32`, `bf16` or `auto` (`ComputeDType.choose`: bf16 only where this CPU's bf16 matmul measures faster):
     /// the dtype of the weights, activations and optimizer moments.
     public var dtype: String
+    /// `auto`, `cpu`, `cuda` or `cuda:N` (absent: `auto`, or on resume what the run's saved recipe says): where the
+    /// model, its activations and the optimizer state live. `auto` takes the first GPU when libtorch has CUDA and
+    /// one is visible. Checkpoints are device-free, so a run may resume on another device.
+    public var device: String?
     public var checkpoint: Checkpoint
     public var validation: Validation
     public var log: Log
@@ -142,7 +147,7 @@ public struct Recipe: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case model, data, stage, trainable, optimizer, schedule, maxSteps = "max_steps", batchSize = "batch_size"
-        case gradAccumulation = "grad_accumulation", clipGradNorm = "clip_grad_norm", dtype, checkpoint, validation, log
+        case gradAccumulation = "grad_accumulation", clipGradNorm = "clip_grad_norm", dtype, device, checkpoint, validation, log
         case seed, threads, outputDir = "output_dir", resume, distributed
     }
 
@@ -191,6 +196,9 @@ public struct Recipe: Codable, Sendable, Equatable {
         guard validation.every > 0, validation.batches > 0 else { throw fail("validation", "every and batches must be positive") }
         guard log.every > 0 else { throw fail("log.every", "must be positive") }
         guard ["fp32", "bf16", "auto"].contains(dtype) else { throw fail("dtype", "must be fp32, bf16 or auto, got '\(dtype)'") }
+        if let device, (try? DeviceChoice(parsing: device)) == nil {
+            throw fail("device", "must be auto, cpu, cuda or cuda:N (N a GPU index), got '\(device)'")
+        }
         if let clip = clipGradNorm, clip <= 0 || !clip.isFinite {
             throw fail("clip_grad_norm", "must be positive and finite (delete it with ~clip_grad_norm)")
         }

@@ -53,6 +53,7 @@ public enum RecipeSchema {
         Field(path: "grad_accumulation", kind: .int, optional: false),
         Field(path: "clip_grad_norm", kind: .float, optional: true),
         Field(path: "dtype", kind: .choice(["fp32", "bf16", "auto"]), optional: false),
+        Field(path: "device", kind: .string, optional: true),
         Field(path: "checkpoint.every", kind: .int, optional: false),
         Field(path: "checkpoint.keep_last", kind: .int, optional: false),
         Field(path: "validation.every", kind: .int, optional: false),

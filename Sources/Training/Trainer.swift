@@ -28,6 +28,10 @@ public final class Trainer {
     public let extraFiles: [String: Data]
     /// This process's rank in a data-parallel run (nil: a single process).
     public let parallel: DataParallel?
+    /// What the passes compute in and the weights are kept in, on the model's device (`TrainingPrecision`).
+    public let precision: TrainingPrecision
+    /// Where the model lives (it does not move during a run).
+    public let device: Device
     public private(set) var step = 0
     /// Samples of the last step whose loss depended on no trainable parameter (see `TrainingObjective`): they
     /// counted in the loss and gave no gradient.
@@ -58,6 +62,8 @@ public final class Trainer {
                               totalSteps: recipe.maxSteps, decay: recipe.schedule.decay)
 
         let model = objective.model
+        device = model.device
+        precision = TrainingPrecision.resolve(dtype: recipe.dtype == "bf16" ? .bfloat16 : .float32, device: device)
         // LoRA adapters are drawn here: from the recipe's seed, so a run (and every rank of one) starts the same.
         try LibTorch.manualSeed(UInt64(recipe.seed))
         switch recipe.trainable.mode {
@@ -143,7 +149,7 @@ public final class Trainer {
         for _ in 0..<recipe.gradAccumulation {
             let batch = try data.next()
             inputTokens += batch.inputIds.shape.reduce(1, *)
-            let out = try objective.accumulateGradients(batch)
+            let out = try computing { try objective.accumulateGradients(batch) }
             lossSum += out.lossSum
             tokens += out.tokens
             untrainable += out.untrainableSamples
@@ -180,7 +186,7 @@ public final class Trainer {
         var sum = 0.0, tokens = 0
         try withNoGrad {
             for _ in 0..<recipe.validation.batches {
-                let out = try objective.loss(validationData.next())
+                let out = try computing { try objective.loss(validationData.next()) }
                 sum += try out.sum.item()
                 tokens += out.tokens
             }
@@ -190,6 +196,12 @@ public final class Trainer {
             (sum, tokens) = (totals[0], Int(totals[1]))
         }
         return (sum / Double(max(tokens, 1)), tokens)
+    }
+
+    /// Runs a forward (and backward) pass in the compute dtype: under autocast where it differs from the weights'.
+    private func computing<T>(_ body: () throws -> T) throws -> T {
+        guard precision.isMixed else { return try body() }
+        return try withAutocast(precision.compute, on: device, body)
     }
 
     // MARK: - Start, resume, checkpoints

@@ -60,6 +60,7 @@ public final class CausalLMObjective: TrainingObjective {
         guard length > 1 else { throw TrainingDataError.tooLittleData("a causal-LM batch needs at least 2 positions") }
         let hidden = try decoder.hiddenStates(batch.inputIds).narrow(dim: 1, start: 0, length: length - 1)
         let targets = try batch.labels.narrow(dim: 1, start: 1, length: length - 1).reshape([-1])
+            .to(device: decoder.device)
         let sum = try decoder.summedTokenLoss(try hidden.reshape([-1, hidden.dim(2)]), targets: targets)
         let tokens = try targets.ne(Double(TrainingBatch.ignoreIndex)).sum().itemInt()
         return ObjectiveLoss(sum: sum, tokens: tokens)

@@ -20,10 +20,17 @@ public enum TrainingSetup {
         try recipe.validate()
         if let threads = recipe.threads { try LibTorch.setNumThreads(threads) }
         var recipe = recipe
-        recipe.dtype = try concreteDType(recipe)
+        recipe.device = try deviceChoice(recipe).description
+        let device: Device
+        do { device = try DeviceChoice(parsing: recipe.device!).resolve() } catch let error as TorchError {
+            throw RecipeError.invalidValue(key: "device", reason: error.message)
+        }
+        recipe.dtype = try concreteDType(recipe, device: device)
         try parallel?.agree(on: RunFingerprint(worldSize: parallel?.worldSize ?? 1, recipe: recipe))
-        let dtype: DType = recipe.dtype == "bf16" ? .bfloat16 : .float32
-        let source = try ModelSource.load(path: recipe.model.path, dtype: dtype)
+        let precision = TrainingPrecision.resolve(dtype: recipe.dtype == "bf16" ? .bfloat16 : .float32, device: device)
+        // Weights are read on the CPU in the master dtype, then the model moves to its device as a whole.
+        let source = try ModelSource.load(path: recipe.model.path, dtype: precision.master)
+        try source.decoder.move(to: device)
 
         let objective = try makeObjective?(recipe, source) ?? defaultObjective(recipe, source)
 
@@ -56,17 +63,31 @@ public enum TrainingSetup {
         return trainer
     }
 
-    /// `fp32` or `bf16` for the recipe's dtype: `auto` becomes what `ComputeDType.choose` picks on this machine, or,
-    /// when resuming, what the run's saved `recipe.yaml` holds (its checkpoints are in that dtype).
-    public static func concreteDType(_ recipe: Recipe) throws -> String {
+    /// `fp32` or `bf16` for the recipe's dtype: `auto` becomes what `ComputeDType.choose(for:)` picks for `device`,
+    /// or, when resuming, what the run's saved `recipe.yaml` holds (its checkpoints are in that dtype).
+    public static func concreteDType(_ recipe: Recipe, device: Device = .cpu) throws -> String {
         guard recipe.dtype == "auto" else { return recipe.dtype }
+        if let earlier = try savedRecipe(recipe), earlier.dtype != "auto" { return earlier.dtype }
+        return try ComputeDType.choose(for: device) == .bfloat16 ? "bf16" : "fp32"
+    }
+
+    /// The recipe's device; when it names none, on resume what the run's saved `recipe.yaml` names, else `auto`.
+    public static func deviceChoice(_ recipe: Recipe) throws -> DeviceChoice {
+        do {
+            if let device = recipe.device { return try DeviceChoice(parsing: device) }
+            if let device = try savedRecipe(recipe)?.device { return try DeviceChoice(parsing: device) }
+        } catch let error as TorchError {
+            throw RecipeError.invalidValue(key: "device", reason: error.message)
+        }
+        return .auto
+    }
+
+    /// The `recipe.yaml` an earlier start of this run saved, when resuming.
+    private static func savedRecipe(_ recipe: Recipe) throws -> Recipe? {
         let saved = URL(fileURLWithPath: (recipe.outputDir as NSString).expandingTildeInPath)
             .appendingPathComponent("recipe.yaml")
-        if recipe.resume, FileManager.default.fileExists(atPath: saved.path) {
-            let earlier = try RecipeLoader.load(file: saved)
-            if earlier.dtype != "auto" { return earlier.dtype }
-        }
-        return try ComputeDType.choose() == .bfloat16 ? "bf16" : "fp32"
+        guard recipe.resume, FileManager.default.fileExists(atPath: saved.path) else { return nil }
+        return try RecipeLoader.load(file: saved)
     }
 
     /// The stage's objective: next-token loss for `lm`, the memory model's beacon loss for `beacon-pretrain` and

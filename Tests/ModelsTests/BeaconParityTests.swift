@@ -44,8 +44,15 @@ final class BeaconParityTests: XCTestCase {
         try JSONDecoder().decode(Expected.self, from: Data(contentsOf: fixtures.appendingPathComponent("\(arch)/expected.json")))
     }
 
-    /// The fixture model, with `beacon_sink_size` set as the case needs (a config.json edit, as a user would).
+    /// The fixture model on the test device (`MEMORAG_TEST_DEVICE`), with `beacon_sink_size` set as the case needs
+    /// (a config.json edit, as a user would).
     static func model(_ arch: String, sink: Int = 0) throws -> DecoderLM {
+        let model = try loadOnCPU(arch, sink: sink)
+        try model.move(to: TestDevice.current())
+        return model
+    }
+
+    static func loadOnCPU(_ arch: String, sink: Int = 0) throws -> DecoderLM {
         let source = fixtures.appendingPathComponent(arch)
         if sink == 0 { return try DecoderLM.load(directory: source) }
         let dir = try temporaryDirectory("beacon-sink")
@@ -102,6 +109,9 @@ final class BeaconTrainingParityTests: XCTestCase {
         let expected = try BeaconParityTests.expected(arch)
         let grads = try Safetensors.load(BeaconParityTests.fixtures.appendingPathComponent("\(arch)/grads.safetensors")).tensors
         let model = try BeaconParityTests.model(arch)
+        // Another device sums in another order: the bounds there (loss 1e-4, gradients 1e-3).
+        let onCPU = try TestDevice.current() == .cpu
+        let (lossBound, gradientBound) = onCPU ? (1e-5, 1e-4) : (1e-4, 1e-3)
         let names = try model.trainOnlyBeacon()
         XCTAssertEqual(Set(model.trainableParameters().map(\.name)), Set(names))
         for (i, c) in expected.training.enumerated() {
@@ -109,18 +119,18 @@ final class BeaconTrainingParityTests: XCTestCase {
             if recompute {
                 let (loss, valid) = try model.beaconLossBackward(inputIds: c.input_ids, rule: .schedule(c.chosen_ratios))
                 XCTAssertEqual(valid, c.input_ids.count - 1)
-                XCTAssertEqual(loss, c.loss, accuracy: 1e-5, "\(arch) case \(i) loss (recomputed)")
+                XCTAssertEqual(loss, c.loss, accuracy: lossBound, "\(arch) case \(i) loss (recomputed)")
             } else {
                 let (loss, valid) = try model.beaconLoss(inputIds: c.input_ids, rule: .schedule(c.chosen_ratios))
                 XCTAssertEqual(valid, c.input_ids.count - 1)
-                XCTAssertEqual(try loss.item(), c.loss, accuracy: 1e-5, "\(arch) case \(i) loss")
+                XCTAssertEqual(try loss.item(), c.loss, accuracy: lossBound, "\(arch) case \(i) loss")
                 try loss.backward()
             }
             var checked = 0
             for (name, tensor) in model.trainableParameters() {
                 let want = try XCTUnwrap(grads["case\(i).\(name)"], "\(arch) case \(i): no reference gradient for \(name)")
                 let got = try XCTUnwrap(try tensor.grad, "\(arch) case \(i): no gradient for \(name)")
-                assertClose(got, want, atol: 1e-4, rtol: 1e-4, "\(arch) case \(i) grad \(name)")
+                assertClose(got, want, atol: gradientBound, rtol: gradientBound, "\(arch) case \(i) grad \(name)")
                 checked += 1
             }
             XCTAssertEqual(checked, grads.keys.filter { $0.hasPrefix("case\(i).") }.count)

@@ -157,7 +157,8 @@ final class RecipeTests: XCTestCase {
                                                                     "data.validation=v.json", "trainable.patterns=[a]",
                                                                     "trainable.lora_modules=[q_proj]", "trainable.lora_rank=2",
                                                                     "trainable.lora_alpha=4", "distributed.backend=gloo",
-                                                                    "distributed.timeout_s=60", "distributed.bucket_mb=10"])
+                                                                    "distributed.timeout_s=60", "distributed.bucket_mb=10",
+                                                                    "device=cpu"])
         let yaml = try RecipeLoader.yaml(recipe)
         XCTAssertEqual(try RecipeLoader.resolve(yaml: yaml, source: "resolved"), recipe)
         // With every optional key present, the encoded keys are exactly the schema's paths.
@@ -179,6 +180,61 @@ final class RecipeTests: XCTestCase {
         XCTAssertThrowsError(try catalog.copy("sft", to: dir))
         XCTAssertThrowsError(try catalog.copy("nope", to: dir)) { error in
             XCTAssertTrue(error.localizedDescription.contains("tiny-test"), error.localizedDescription)
+        }
+    }
+}
+
+/// The recipe's `device` key: parsed and checked, written back, and kept by a resumed run.
+final class RecipeDeviceTests: XCTestCase {
+    let tiny = recipesDirectory.appendingPathComponent("tiny-test.yaml")
+
+    func testDeviceKeyParsesRoundTripsAndDefaultsToAuto() throws {
+        let plain = try RecipeLoader.load(file: tiny)
+        XCTAssertNil(plain.device)
+        XCTAssertEqual(try TrainingSetup.deviceChoice(plain), .auto)
+        for value in ["auto", "cpu", "cuda", "cuda:1"] {
+            let recipe = try RecipeLoader.load(file: tiny, overrides: ["device=\(value)"])
+            XCTAssertEqual(recipe.device, value)
+            XCTAssertEqual(try TrainingSetup.deviceChoice(recipe), try DeviceChoice(parsing: value))
+            let yaml = try RecipeLoader.yaml(recipe)
+            XCTAssertTrue(yaml.contains("device: \"\(value)\""), yaml)
+            XCTAssertEqual(try RecipeLoader.decode(yaml: yaml, source: "saved", schema: RecipeSchema.schema), recipe)
+        }
+    }
+
+    func testBadDeviceValuesAreRejectedByName() throws {
+        for bad in ["cuda:x", "gpu", "cuda:-1"] {
+            XCTAssertThrowsError(try RecipeLoader.load(file: tiny, overrides: ["device=\(bad)"]), bad) { error in
+                guard case .invalidValue(let key, let reason) = error as? RecipeError else { return XCTFail("\(error)") }
+                XCTAssertEqual(key, "device")
+                XCTAssertTrue(reason.contains("must be auto, cpu, cuda or cuda:N") && reason.contains("'\(bad)'"), reason)
+            }
+        }
+    }
+
+    func testAResumedRunWithoutADeviceKeepsItsSavedRecipesDevice() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var saved = try RecipeLoader.load(file: tiny, overrides: ["output_dir=\(dir.path)"])
+        saved.device = "cuda:1"
+        try Data(try RecipeLoader.yaml(saved).utf8).write(to: dir.appendingPathComponent("recipe.yaml"))
+        var recipe = try RecipeLoader.load(file: tiny, overrides: ["output_dir=\(dir.path)", "resume=true"])
+        XCTAssertEqual(try TrainingSetup.deviceChoice(recipe), .device(.cuda(1)))
+        recipe.device = "cpu"  // an explicit choice (recipe key or --device) wins
+        XCTAssertEqual(try TrainingSetup.deviceChoice(recipe), .device(.cpu))
+        recipe.device = nil
+        recipe.resume = false
+        XCTAssertEqual(try TrainingSetup.deviceChoice(recipe), .auto)
+    }
+
+    /// A recipe naming a GPU this libtorch cannot serve fails before anything is loaded, naming the key and why.
+    func testAnUnusableDeviceIsAClearErrorAtSetup() throws {
+        let status = CUDA.status
+        let recipe = try RecipeLoader.load(file: tiny, overrides: ["device=cuda:\(status.deviceCount)"])
+        XCTAssertThrowsError(try TrainingSetup.makeTrainer(recipe: recipe)) { error in
+            guard case .invalidValue(let key, let reason) = error as? RecipeError else { return XCTFail("\(error)") }
+            XCTAssertEqual(key, "device")
+            if status.deviceCount == 0 { XCTAssertTrue(reason.contains(status.problem), reason) }
         }
     }
 }

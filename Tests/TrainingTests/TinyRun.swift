@@ -62,10 +62,12 @@ enum TinyRun {
             ["model.path=\(modelDir.path)", "data.train=\(tokens.path)", "output_dir=\(output.path)"]
         }
 
+        /// The tiny-test recipe on the test device (`MEMORAG_TEST_DEVICE`), with the workspace's paths.
         func recipe(_ overrides: [String] = []) throws -> Recipe {
             // A test's overrides may replace the workspace's (e.g. data.train), so they come as a later layer.
             try RecipeLoader.load(file: recipesDirectory.appendingPathComponent("tiny-test.yaml"),
-                                  overrides: baseOverrides, laterOverrides: overrides)
+                                  overrides: baseOverrides + ["device=\(try TestDevice.current())"],
+                                  laterOverrides: overrides)
         }
 
         func remove() { try? FileManager.default.removeItem(at: root) }

@@ -55,11 +55,35 @@ int mr_retain_freed_memory(size_t mmap_threshold, size_t trim_threshold, int *ap
 /// A do-nothing call with the same shape as an op (it writes NULL to `out`), to measure the Swift→C crossing itself.
 int mr_noop(mr_tensor *out, mr_tensor a);
 
+// ---- devices ----------------------------------------------------------------------------------------------------
+/// Devices travel as one int: MR_DEVICE_CPU (-1) is the CPU, N >= 0 is CUDA device N. Every function taking a device
+/// accepts these codes; a CUDA code fails with the reason (no CUDA in this libtorch, no GPU visible, bad index) when
+/// it cannot be served. The first CUDA query loads libtorch_cuda.so from beside the loaded libtorch_cpu.so.
+#define MR_DEVICE_CPU (-1)
+/// CUDA devices this process can use: 0 when the libtorch has no CUDA support or sees no GPU.
+int mr_cuda_device_count(int *out);
+/// Why CUDA cannot be used ("" when it can), e.g. "this libtorch has no CUDA support (…)".
+int mr_cuda_problem(char *buffer, size_t capacity);
+/// The compute capability (major, minor) of CUDA device `device`.
+int mr_cuda_capability(int device, int *major, int *minor);
+int mr_tensor_device(mr_tensor t, int *out);
+/// Waits until the work queued on `device` has finished (timing asynchronous CUDA work); nothing to wait for on the CPU.
+int mr_synchronize(int device);
+/// A copy on `device` (the tensor itself, shared, when it is there already), still in the autograd graph.
+int mr_to_device(mr_tensor *out, mr_tensor t, int device);
+/// Turns libtorch's autocast on or off for the device type of `device` on the calling thread: ops that autocast
+/// lists (matmuls, linear, attention) run in `dtype` while weights stay in theirs. `*previous` (may be NULL)
+/// receives the earlier state.
+int mr_set_autocast(int device, int enabled, int dtype, int *previous);
+/// Whether the shim's own kernels serve CPU tensors (default 1). With 0, CPU tensors take the libtorch route that
+/// tensors on other devices take, so tests can check that route on a machine without a GPU.
+int mr_set_shim_kernels(int enabled, int *previous);
+
 // ---- lifecycle and data -----------------------------------------------------------------------------------------
 void mr_tensor_free(mr_tensor t);
-/// Copies `data` (dense, row-major, `dtype`) into a new tensor of `shape`.
+/// Copies `data` (dense, row-major, `dtype`) into a new tensor of `shape` on `device`.
 int mr_tensor_from_data(mr_tensor *out, const void *data, size_t nbytes, const int64_t *shape, int64_t ndim,
-                        int dtype);
+                        int dtype, int device);
 /// Copies the tensor (made contiguous, on CPU) into `dst`, which must hold exactly numel × element size bytes.
 int mr_tensor_copy_to(mr_tensor t, void *dst, size_t nbytes);
 int mr_tensor_ndim(mr_tensor t, int64_t *out);
@@ -76,14 +100,16 @@ int mr_clone(mr_tensor *out, mr_tensor t);
 int mr_equal(mr_tensor a, mr_tensor b, int *out);
 
 // ---- creation ---------------------------------------------------------------------------------------------------
-int mr_zeros(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype);
-int mr_ones(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype);
-int mr_full(mr_tensor *out, const int64_t *shape, int64_t ndim, double value, int dtype);
-int mr_empty(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype);
-int mr_arange(mr_tensor *out, double start, double end, double step, int dtype);
-int mr_rand(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype);
-int mr_randn(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype);
-int mr_randint(mr_tensor *out, int64_t low, int64_t high, const int64_t *shape, int64_t ndim);
+// Each creates on `device` (a device code). Random values are drawn on the CPU generator and then moved, so a run
+// draws the same numbers on every device and its saved generator state stays one CPU state.
+int mr_zeros(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype, int device);
+int mr_ones(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype, int device);
+int mr_full(mr_tensor *out, const int64_t *shape, int64_t ndim, double value, int dtype, int device);
+int mr_empty(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype, int device);
+int mr_arange(mr_tensor *out, double start, double end, double step, int dtype, int device);
+int mr_rand(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype, int device);
+int mr_randn(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype, int device);
+int mr_randint(mr_tensor *out, int64_t low, int64_t high, const int64_t *shape, int64_t ndim, int device);
 int mr_triu(mr_tensor *out, mr_tensor t, int64_t diagonal);
 int mr_tril(mr_tensor *out, mr_tensor t, int64_t diagonal);
 int mr_to_dtype(mr_tensor *out, mr_tensor t, int dtype);

@@ -1,8 +1,10 @@
 // Attention of a beacon window step: the step's queries see every memory entry and, causally, the step's own keys.
-// Float32 on AVX-512 CPUs takes the one-pass kernel of window_attention.cpp. Elsewhere: two flash-attention calls
-// (memory part unmasked, window part causal) merged by their log-sum-exps, which avoids building and reading a
-// [step, memory + step] mask in every layer. Inference only (no autograd through the
-// log-sum-exp merge): training uses mr_sdpa with a mask.
+// On the CPU: float32 on AVX-512 takes the one-pass kernel of window_attention.cpp; elsewhere two CPU
+// flash-attention calls (memory part unmasked, window part causal) merged by their log-sum-exps, which avoids
+// building and reading a [step, memory + step] mask in every layer. On other devices (the libtorch route):
+// libtorch's scaled-dot-product attention over memory and window concatenated, causal aligned at the bottom right
+// (its fused CUDA kernels take that mask themselves). Inference only (no autograd through the log-sum-exp merge):
+// training uses mr_sdpa with a mask.
 #include "decode_attention.h"
 #include "window_attention.h"
 #include "internal.h"
@@ -62,6 +64,18 @@ int mr_attention_memory_window(mr_tensor *out, mr_tensor q, const mr_tensor *k_m
                               vm.sizes() != km.sizes())
                               throw std::invalid_argument("attention_memory_window: inconsistent memory k, v shapes");
                           if (km.size(2) > 0) segments.emplace_back(km, vm);
+                      }
+                      std::vector<const at::Tensor *> all{&query, &kw, &vw};
+                      for (const auto &[km, vm] : segments) all.insert(all.end(), {&km, &vm});
+                      if (mr::route_for_all(all) == mr::Route::libtorch) {
+                          std::vector<at::Tensor> keys, values;
+                          for (const auto &[km, vm] : segments) {
+                              keys.push_back(km.to(query.scalar_type()));
+                              values.push_back(vm.to(query.scalar_type()));
+                          }
+                          keys.push_back(kw);
+                          values.push_back(vw);
+                          return mr::attention(query, at::cat(keys, 2), at::cat(values, 2), c10::nullopt, true, s);
                       }
                       // A decoded token (with the beacon interleaved after it): the decoding kernel, where it applies.
                       const mr::KeyValueSegment window{kw, vw};

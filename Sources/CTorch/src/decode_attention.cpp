@@ -137,7 +137,7 @@ bool decode_attention_supported() { return cpu_has_avx512(); }
 
 c10::optional<at::Tensor> decode_attention(const at::Tensor &query, const std::vector<KeyValueSegment> &segments,
                                            const KeyValueSegment *causal_window, double scale) {
-    if (!decode_attention_supported() || query.dim() != 4 || !is_float_or_bf16(query) || !query.device().is_cpu() ||
+    if (!decode_attention_supported() || query.dim() != 4 || !is_float_or_bf16(query) || !shim_kernels_serve({&query}) ||
         records_gradient({&query}))
         return c10::nullopt;
     const int64_t batch = query.size(0), heads = query.size(1), length = query.size(2), dim = query.size(3);
@@ -157,7 +157,7 @@ c10::optional<at::Tensor> decode_attention(const at::Tensor &query, const std::v
                                     : keys.scalar_type() == kv_type && values.scalar_type() == kv_type;
         return keys.dim() == 4 && keys.sizes() == values.sizes() && keys.size(0) == batch && keys.size(1) == kv_heads &&
                keys.size(3) == dim && typed &&
-               keys.stride(3) == 1 && values.stride(3) == 1 && keys.device().is_cpu() && values.device().is_cpu() &&
+               keys.stride(3) == 1 && values.stride(3) == 1 && shim_kernels_serve({&keys, &values}) &&
                !records_gradient({&keys, &values});
     };
     if (causal_window &&

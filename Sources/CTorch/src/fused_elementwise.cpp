@@ -17,7 +17,9 @@
 
 namespace {
 
-bool plain_float(const at::Tensor &t) { return t.scalar_type() == at::kFloat && t.device().is_cpu() && !t.is_sparse(); }
+bool plain_float(const at::Tensor &t) {
+    return t.scalar_type() == at::kFloat && mr::shim_kernels_serve({&t}) && !t.is_sparse();
+}
 
 // Small inputs run on the calling thread: splitting them costs more than it saves.
 void for_rows(int64_t rows, int64_t row_length, const std::function<void(int64_t, int64_t)> &body) {

@@ -50,6 +50,31 @@ inline std::vector<at::Tensor> tensor_list(const mr_tensor *ts, int64_t n) {
     return out;
 }
 
+/// The one decoder of the C API's device codes (-1: the CPU, N >= 0: CUDA device N). A CUDA code loads libtorch's
+/// CUDA kernels on first use and throws a message naming the cause when this libtorch or machine cannot run it
+/// (device.cpp).
+at::Device device_of(int code);
+
+/// Which implementation serves an operation. The shim's hand-written kernels (AVX-512 or scalar loops over
+/// data_ptr) read host memory, so they serve CPU tensors only; tensors on any other device take libtorch's own
+/// kernels for the same operation (scaled-dot-product attention, fused AdamW, ATen's elementwise ops). Every kernel
+/// entry asks `route_for` and nothing else in the shim tests a device, so a new device needs no edit elsewhere.
+enum class Route { shim_kernels, libtorch };
+
+/// Whether the shim's kernels may serve CPU tensors (default yes). Tests switch it off to run, on a CPU, the
+/// libtorch route that CUDA tensors take (device.cpp).
+bool shim_kernels_enabled();
+
+template <typename Tensors> Route route_for_all(const Tensors &tensors) {
+    if (!shim_kernels_enabled()) return Route::libtorch;
+    for (const at::Tensor *t : tensors)
+        if (t->defined() && !t->device().is_cpu()) return Route::libtorch;
+    return Route::shim_kernels;
+}
+inline bool shim_kernels_serve(std::initializer_list<const at::Tensor *> tensors) {
+    return route_for_all(tensors) == Route::shim_kernels;
+}
+
 /// Whether this CPU runs the shim's AVX-512 kernels (checked once).
 inline bool cpu_has_avx512() {
     static const bool avx512 = __builtin_cpu_supports("avx512f");
@@ -69,6 +94,11 @@ inline bool records_gradient(std::initializer_list<const at::Tensor *> tensors) 
 inline bool is_float_or_bf16(const at::Tensor &t) {
     return t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16;
 }
+
+/// softmax(q kᵀ · scale + mask) v with grouped-query heads, the decoding kernel where it applies and libtorch's
+/// scaled-dot-product attention otherwise (nn.cpp; mr_sdpa's contract).
+at::Tensor attention(const at::Tensor &q, const at::Tensor &k, const at::Tensor &v, c10::optional<at::Tensor> mask,
+                     bool is_causal, double scale);
 
 /// Runs body(begin, end) over contiguous slices of [0, n), one per libtorch intra-op thread (parallel.cpp).
 void parallel_over(int64_t n, const std::function<void(int64_t, int64_t)> &body);

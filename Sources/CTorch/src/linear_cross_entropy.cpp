@@ -193,9 +193,9 @@ int mr_linear_cross_entropy(mr_tensor *out, mr_tensor hidden, mr_tensor weight, 
                                                       "targets [N]");
                       if (t.scalar_type() != at::kLong) throw std::invalid_argument("linear_cross_entropy: targets must be int64");
                       const bool kernel = (h.scalar_type() == at::kFloat || h.scalar_type() == at::kBFloat16) &&
-                                          w.scalar_type() == h.scalar_type() && h.device().is_cpu();
+                                          w.scalar_type() == h.scalar_type() && mr::shim_kernels_serve({&h, &w, &t});
                       if (!kernel) {
-                          // Other dtypes (float64 in tests): the composed ops, differentiable as they are.
+                          // Other dtypes (float64 in tests) and devices: the composed ops, differentiable as they are.
                           return at::cross_entropy_loss(at::linear(h, w).to(at::kFloat), t, {}, at::Reduction::Sum,
                                                         ignore_index);
                       }

@@ -10,12 +10,19 @@
 
 namespace {
 
-at::Tensor causal_mask(int64_t queries, int64_t keys) {
+at::Tensor causal_mask(int64_t queries, int64_t keys, const at::Device &device) {
     // Query i (of the last `queries` positions) sees keys 0 ... keys - queries + i: aligned at the bottom right.
-    return at::ones({queries, keys}, at::TensorOptions().dtype(at::kBool)).tril(keys - queries);
+    return at::ones({queries, keys}, at::TensorOptions().dtype(at::kBool).device(device)).tril(keys - queries);
 }
 
-at::Tensor attention(const at::Tensor &q, const at::Tensor &k_in, const at::Tensor &v_in,
+at::Tensor rotate_half(const at::Tensor &x) {
+    auto half = x.size(-1) / 2;
+    return at::cat({-x.narrow(-1, half, x.size(-1) - half), x.narrow(-1, 0, half)}, -1);
+}
+
+} // namespace
+
+at::Tensor mr::attention(const at::Tensor &q, const at::Tensor &k_in, const at::Tensor &v_in,
                      c10::optional<at::Tensor> mask, bool is_causal, double scale) {
     if (q.dim() < 3 || k_in.dim() < 3 || v_in.dim() < 3)
         throw std::invalid_argument("attention needs q, k, v of rank >= 3 ([..., heads, seq, dim])");
@@ -44,7 +51,7 @@ at::Tensor attention(const at::Tensor &q, const at::Tensor &k_in, const at::Tens
     if (is_causal && queries == 1) {
         is_causal = false;  // one new query (decoding) sees every cached key: no mask at all
     } else if (is_causal && queries != keys) {
-        mask = causal_mask(queries, keys);
+        mask = causal_mask(queries, keys, q.device());
         is_causal = false;
     }
     if (mask && mask->scalar_type() != at::kBool) mask = mask->to(q.scalar_type());
@@ -56,7 +63,7 @@ at::Tensor attention(const at::Tensor &q, const at::Tensor &k_in, const at::Tens
 #else
     (void)grouped;
     auto scores = at::matmul(q, k.transpose(-2, -1)) * s;
-    if (is_causal) mask = causal_mask(queries, keys);
+    if (is_causal) mask = causal_mask(queries, keys, q.device());
     if (mask) {
         if (mask->scalar_type() == at::kBool)
             scores = scores.masked_fill(mask->logical_not(), -std::numeric_limits<double>::infinity());
@@ -66,13 +73,6 @@ at::Tensor attention(const at::Tensor &q, const at::Tensor &k_in, const at::Tens
     return at::matmul(at::softmax(scores, -1), v);
 #endif
 }
-
-at::Tensor rotate_half(const at::Tensor &x) {
-    auto half = x.size(-1) / 2;
-    return at::cat({-x.narrow(-1, half, x.size(-1) - half), x.narrow(-1, 0, half)}, -1);
-}
-
-} // namespace
 
 extern "C" {
 
@@ -91,7 +91,7 @@ int mr_cross_entropy(mr_tensor *out, mr_tensor logits, mr_tensor targets, int64_
 }
 
 int mr_sdpa(mr_tensor *out, mr_tensor q, mr_tensor k, mr_tensor v, mr_tensor mask, int is_causal, double scale) {
-    RETURN_TENSOR(out, attention(mr::T(q), mr::T(k), mr::T(v),
+    RETURN_TENSOR(out, mr::attention(mr::T(q), mr::T(k), mr::T(v),
                                  mask ? c10::optional<at::Tensor>(mr::T(mask)) : c10::optional<at::Tensor>(),
                                  is_causal != 0, scale))
 }

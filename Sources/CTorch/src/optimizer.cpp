@@ -4,8 +4,11 @@
 // path is eight elementwise ops per parameter, each a full pass over one to three 540 MB buffers (plus the passes
 // that scale the gradients for the token mean and for clipping): ~15 GB of memory traffic per step on a machine
 // that streams ~20 GB/s. The fused kernel here reads parameter, gradient and both moments once and writes the three
-// updated ones once, with the gradient's scale (token mean × clipping coefficient) folded in.
+// updated ones once, with the gradient's scale (token mean × clipping coefficient) folded in. Parameters the shim's
+// kernels do not serve (on a GPU) take libtorch's own fused AdamW, the kernel behind torch.optim.AdamW(fused=True).
 #include "internal.h"
+
+#include <ATen/ops/_fused_adamw.h>
 
 #include <ATen/core/grad_mode.h>
 #include <c10/util/BFloat16.h>
@@ -13,6 +16,8 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <map>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -113,6 +118,22 @@ void adamw_composed(at::Tensor &p, at::Tensor &m, at::Tensor &v, at::Tensor grad
     p.addcdiv_(m, denom, -c.step_size);
 }
 
+// The libtorch route: parameters of one device and dtype, stepped by one call of libtorch's fused AdamW.
+struct FusedGroup {
+    std::vector<at::Tensor> params, grads, exp_avgs, exp_avg_sqs, steps;
+};
+
+void add_to_group(FusedGroup &g, const at::Tensor &p, const at::Tensor &grad, const at::Tensor &m, const at::Tensor &v,
+                  double step, double grad_scale) {
+    g.params.push_back(p);
+    // The op would unscale a gradient in place given its grad_scale (and divides by it): scale into a copy instead.
+    g.grads.push_back(grad_scale == 1.0 ? grad : grad * grad_scale);
+    g.exp_avgs.push_back(m);
+    g.exp_avg_sqs.push_back(v);
+    // The op reads the step count already incremented, as a float tensor beside the parameter.
+    g.steps.push_back(at::scalar_tensor(step, p.options().dtype(at::kFloat)));
+}
+
 } // namespace
 
 extern "C" {
@@ -147,6 +168,7 @@ int mr_adamw_step(const mr_tensor *params, const mr_tensor *exp_avgs, const mr_t
         std::vector<AdamWBuffers> fused;
         std::vector<at::ScalarType> dtypes;
         std::vector<at::Tensor> grads;  // keeps contiguous copies alive
+        std::map<std::tuple<at::DeviceType, c10::DeviceIndex, at::ScalarType>, FusedGroup> libtorch_groups;
         for (int64_t i = 0; i < n; ++i) {
             at::Tensor &p = ps[i];
             if (!p.grad().defined()) continue;
@@ -161,8 +183,18 @@ int mr_adamw_step(const mr_tensor *params, const mr_tensor *exp_avgs, const mr_t
                                    static_cast<float>(eps),
                                    static_cast<float>(lr / (1 - std::pow(beta1, step)))};
             const auto dtype = p.scalar_type();
-            const bool kernel = (dtype == at::kFloat || dtype == at::kBFloat16) && p.is_contiguous() &&
-                                ms[i].is_contiguous() && vs[i].is_contiguous() && p.device().is_cpu();
+            const bool float_type = dtype == at::kFloat || dtype == at::kBFloat16;
+            if (mr::route_for_all(std::initializer_list<const at::Tensor *>{&p, &grad, &ms[i], &vs[i]}) ==
+                mr::Route::libtorch) {
+                if (float_type || dtype == at::kHalf) {
+                    auto &group = libtorch_groups[{p.device().type(), p.device().index(), dtype}];
+                    add_to_group(group, p, grad, ms[i], vs[i], step, grad_scale);
+                } else {
+                    adamw_composed(p, ms[i], vs[i], grad, c);
+                }
+                continue;
+            }
+            const bool kernel = float_type && p.is_contiguous() && ms[i].is_contiguous() && vs[i].is_contiguous();
             if (!kernel) {
                 adamw_composed(p, ms[i], vs[i], grad, c);
                 continue;
@@ -171,6 +203,11 @@ int mr_adamw_step(const mr_tensor *params, const mr_tensor *exp_avgs, const mr_t
             fused.push_back({p.data_ptr(), ms[i].data_ptr(), vs[i].data_ptr(), grads.back().data_ptr(), c});
             dtypes.push_back(dtype);
             for (auto *t : {&p, &ms[i], &vs[i]}) t->unsafeGetTensorImpl()->bump_version();
+        }
+        for (auto &[key, g] : libtorch_groups) {
+            at::NoGradGuard no_grad;
+            at::_fused_adamw_(g.params, g.grads, g.exp_avgs, g.exp_avg_sqs, {}, g.steps, lr, beta1, beta2, weight_decay,
+                              eps, false, false);
         }
         // Work items of at most kSlice elements, so that the threads share the large parameters evenly.
         constexpr int64_t kSlice = 1 << 15;

@@ -83,6 +83,10 @@ int mr_packed_linear_supported(int *out) {
 int mr_packed_linear_int8(mr_packed_linear *out, mr_tensor weight, mr_tensor bias, int reduce_range) {
     PROTECT({
         if (out == nullptr) throw std::invalid_argument("null output pointer");
+        // fbgemm packs and multiplies in host memory: int8 weights exist on the CPU route only.
+        if (!mr::shim_kernels_serve({&mr::T(weight)}))
+            throw std::invalid_argument("int8 weights run on the CPU only (fbgemm), not on " +
+                                        mr::T(weight).device().str() + "; use fp32 or bf16 there");
         select_engine();
         at::NoGradGuard no_grad;
         const auto w = mr::T(weight).detach().to(at::kFloat).contiguous();
@@ -107,6 +111,9 @@ int mr_packed_linear_apply(mr_tensor *out, mr_packed_linear linear, mr_tensor x)
     RETURN_TENSOR(out, ([&] {
                       if (linear == nullptr) throw std::invalid_argument("null packed linear");
                       const auto &input = mr::T(x);
+                      if (!mr::shim_kernels_serve({&input}))
+                          throw std::invalid_argument("int8 weights run on the CPU only (fbgemm), not on " +
+                                                      input.device().str() + "; use fp32 or bf16 there");
                       if (input.scalar_type() != at::kFloat)
                           throw std::invalid_argument("int8 linear: the input must be float32");
                       if (input.dim() < 1 || input.size(-1) != linear->inputs)

@@ -86,7 +86,7 @@ int mr_noop(mr_tensor *out, mr_tensor a) {
 void mr_tensor_free(mr_tensor t) { delete t; }
 
 int mr_tensor_from_data(mr_tensor *out, const void *data, size_t nbytes, const int64_t *shape, int64_t ndim,
-                        int dtype) {
+                        int dtype, int device) {
     RETURN_TENSOR(out, ([&] {
                       auto t = at::empty(mr::dims(shape, ndim), at::TensorOptions().dtype(mr::scalar_type(dtype)));
                       size_t expected = static_cast<size_t>(t.numel()) * t.element_size();
@@ -94,7 +94,7 @@ int mr_tensor_from_data(mr_tensor *out, const void *data, size_t nbytes, const i
                           throw std::invalid_argument("data holds " + std::to_string(nbytes) + " bytes but shape " +
                                                       c10::str(t.sizes()) + " needs " + std::to_string(expected));
                       if (expected > 0) std::memcpy(t.data_ptr(), data, expected);
-                      return t;
+                      return t.to(mr::device_of(device));
                   }()))
 }
 
@@ -140,27 +140,41 @@ int mr_equal(mr_tensor a, mr_tensor b, int *out) {
 
 // ---- creation ----
 
+namespace {
+at::TensorOptions options(int dtype, int device) {
+    return at::TensorOptions().dtype(mr::scalar_type(dtype)).device(mr::device_of(device));
+}
+} // namespace
+
 #define FACTORY(name, call)                                                                                           \
-    int name(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype) {                                        \
-        RETURN_TENSOR(out, call(mr::dims(shape, ndim), at::TensorOptions().dtype(mr::scalar_type(dtype))))           \
+    int name(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype, int device) {                            \
+        RETURN_TENSOR(out, call(mr::dims(shape, ndim), options(dtype, device)))                                       \
     }
 FACTORY(mr_zeros, at::zeros)
 FACTORY(mr_ones, at::ones)
 FACTORY(mr_empty, at::empty)
-FACTORY(mr_rand, at::rand)
-FACTORY(mr_randn, at::randn)
 #undef FACTORY
 
-int mr_full(mr_tensor *out, const int64_t *shape, int64_t ndim, double value, int dtype) {
-    RETURN_TENSOR(out, at::full(mr::dims(shape, ndim), value, at::TensorOptions().dtype(mr::scalar_type(dtype))))
+// Drawn on the CPU generator, then moved (see the header).
+int mr_rand(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype, int device) {
+    RETURN_TENSOR(out, at::rand(mr::dims(shape, ndim), options(dtype, MR_DEVICE_CPU)).to(mr::device_of(device)))
 }
 
-int mr_arange(mr_tensor *out, double start, double end, double step, int dtype) {
-    RETURN_TENSOR(out, at::arange(start, end, step, at::TensorOptions().dtype(mr::scalar_type(dtype))))
+int mr_randn(mr_tensor *out, const int64_t *shape, int64_t ndim, int dtype, int device) {
+    RETURN_TENSOR(out, at::randn(mr::dims(shape, ndim), options(dtype, MR_DEVICE_CPU)).to(mr::device_of(device)))
 }
 
-int mr_randint(mr_tensor *out, int64_t low, int64_t high, const int64_t *shape, int64_t ndim) {
-    RETURN_TENSOR(out, at::randint(low, high, mr::dims(shape, ndim), at::TensorOptions().dtype(at::kLong)))
+int mr_full(mr_tensor *out, const int64_t *shape, int64_t ndim, double value, int dtype, int device) {
+    RETURN_TENSOR(out, at::full(mr::dims(shape, ndim), value, options(dtype, device)))
+}
+
+int mr_arange(mr_tensor *out, double start, double end, double step, int dtype, int device) {
+    RETURN_TENSOR(out, at::arange(start, end, step, options(dtype, device)))
+}
+
+int mr_randint(mr_tensor *out, int64_t low, int64_t high, const int64_t *shape, int64_t ndim, int device) {
+    RETURN_TENSOR(out, at::randint(low, high, mr::dims(shape, ndim), options(MR_DTYPE_I64, MR_DEVICE_CPU))
+                           .to(mr::device_of(device)))
 }
 
 int mr_triu(mr_tensor *out, mr_tensor t, int64_t diagonal) { RETURN_TENSOR(out, at::triu(mr::T(t), diagonal)) }

@@ -266,7 +266,7 @@ namespace mr {
 
 c10::optional<at::Tensor> window_attention(const at::Tensor &query, const std::vector<KeyValueSegment> &segments,
                                            const KeyValueSegment &window, double scale) {
-    if (!cpu_has_avx512() || query.dim() != 4 || query.scalar_type() != at::kFloat || !query.device().is_cpu())
+    if (!cpu_has_avx512() || query.dim() != 4 || query.scalar_type() != at::kFloat || !shim_kernels_serve({&query}))
         return c10::nullopt;
     std::vector<const at::Tensor *> all{&query, &window.first, &window.second};
     for (const auto &[k, v] : segments) {
@@ -275,7 +275,7 @@ c10::optional<at::Tensor> window_attention(const at::Tensor &query, const std::v
     }
     if (records_gradient_any(all)) return c10::nullopt;
     for (const at::Tensor *t : all)
-        if (!t->device().is_cpu() || !is_float_or_bf16(*t)) return c10::nullopt;
+        if (!shim_kernels_serve({t}) || !is_float_or_bf16(*t)) return c10::nullopt;
     const int64_t dim = query.size(3), length = query.size(2), window_length = window.first.size(2);
     if (dim != 16 && dim != 32 && dim != 64 && dim != 128) return c10::nullopt;
     if (window_length > std::numeric_limits<int32_t>::max() / 2) return c10::nullopt;

@@ -74,7 +74,10 @@ final class KVContextMemory: ContextMemory {
                 || t.dim(3) != expected[3] || t.dim(2) != keys.dim(2) {
                 throw MemoRAGError.corrupt(path: url.path, reason: "layer \(i) has shape \(t.shape), expected [1, \(expected[1]), n, \(expected[3])]")
             }
-            layers.append(KVCacheLayer(keys: try keys.to(lm.model.dtype), values: try values.to(lm.model.dtype)))
+            // Saved in host memory; restored onto the device of the model that continues from it.
+            let device = lm.model.device
+            layers.append(KVCacheLayer(keys: try keys.to(lm.model.dtype).to(device: device),
+                                       values: try values.to(lm.model.dtype).to(device: device)))
         }
         guard tensors.count == 2 * config.numHiddenLayers else {
             throw MemoRAGError.corrupt(path: url.path, reason: "\(tensors.count / 2) layers stored, the model has \(config.numHiddenLayers)")

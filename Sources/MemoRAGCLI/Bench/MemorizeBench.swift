@@ -75,10 +75,13 @@ struct MemorizeWorker: ParsableCommand {
     @Option var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option var model: String
     @Flag var int8 = false
+    @OptionGroup var deviceOption: DeviceOption
 
     func run() throws {
         try LibTorch.setNumThreads(threads)
+        let device = try deviceOption.resolve()
         let lm = try DecoderLM.load(directory: URL(fileURLWithPath: model), dtype: try ComputeDType.parse(dtype))
+        try lm.move(to: device)
         let spec = try MemorizeBenchCase(`case`)
         if int8 {
             guard !spec.training else { throw ValidationError("int8 weights are for inference only") }
@@ -97,6 +100,7 @@ struct MemorizeWorker: ParsableCommand {
                     let (loss, _) = try lm.beaconLoss(inputIds: ids, rule: .fixed(spec.ratio))
                     try loss.backward()
                 }
+                try device.synchronize()
                 values.append(Double(spec.tokens) / (clock.now - start).seconds)
                 for p in lm.trainableParameters() { try p.tensor.zeroGrad() }
             }
@@ -105,6 +109,7 @@ struct MemorizeWorker: ParsableCommand {
                 let memory = try lm.makeBeaconMemory(ratio: spec.ratio)
                 let start = clock.now
                 try lm.memorize(ids, into: memory)
+                try device.synchronize()
                 values.append(Double(spec.tokens) / (clock.now - start).seconds)
             }
         }

@@ -83,14 +83,16 @@ struct TrainWorker: ParsableCommand {
     @Option var repeats = 2
     @Option var threads = ProcessInfo.processInfo.activeProcessorCount
     @Option var model = ModelPaths.defaultGGUF.path
+    @OptionGroup var deviceOption: DeviceOption
 
     func run() throws {
         try LibTorch.setNumThreads(threads)
+        let device = try deviceOption.resolve()
         let values: [Double]
         let metric: String
         switch `case` {
-        case "lm_step": (metric, values) = ("tokens_per_s", try lmStep())
-        case "matmul_peak": (metric, values) = ("gflops", try matmulPeak())
+        case "lm_step": (metric, values) = ("tokens_per_s", try lmStep(device))
+        case "matmul_peak": (metric, values) = ("gflops", try matmulPeak(device))
         default: throw ValidationError("unknown case '\(`case`)' (lm_step, matmul_peak)")
         }
         let result = WorkerResult(case: `case`, dtype: dtype, metric: metric, values: values, impl: "memorag-swift",
@@ -98,7 +100,7 @@ struct TrainWorker: ParsableCommand {
         print(String(decoding: try JSONEncoder().encode(result), as: UTF8.self))
     }
 
-    private func lmStep() throws -> [Double] {
+    private func lmStep(_ device: Device) throws -> [Double] {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("memorag-bench-train-\(getpid())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -123,11 +125,13 @@ struct TrainWorker: ParsableCommand {
             threads: \(threads)
             output_dir: "\(dir.appendingPathComponent("run").path)"
             resume: false
+            device: "\(device)"
             """, source: "bench recipe")
         let trainer = try TrainingSetup.makeTrainer(recipe: recipe)
         func timed() throws -> Double {
             let clock = ContinuousClock(), start = clock.now
             _ = try trainer.trainStep()
+            try device.synchronize()
             return Double(Self.length) / (clock.now - start).seconds
         }
         _ = try timed()
@@ -135,14 +139,16 @@ struct TrainWorker: ParsableCommand {
         return try (0..<repeats).map { _ in try timed() }
     }
 
-    private func matmulPeak() throws -> [Double] {
+    private func matmulPeak(_ device: Device) throws -> [Double] {
         try LibTorch.manualSeed(0)
         let d = try ComputeDType.parse(dtype)
-        let a = try Tensor.randn([2048, 2048]).to(d), b = try Tensor.randn([2048, 2048]).to(d)
+        let a = try Tensor.randn([2048, 2048], device: device).to(d), b = try Tensor.randn([2048, 2048], device: device).to(d)
         for _ in 0..<2 { _ = try a.matmul(b) }
+        try device.synchronize()
         return try (0..<repeats).map { _ in
             let clock = ContinuousClock(), start = clock.now
             for _ in 0..<5 { _ = try a.matmul(b) }
+            try device.synchronize()
             return 2 * pow(2048, 3) * 5 / (clock.now - start).seconds / 1e9
         }
     }

@@ -12,6 +12,7 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Compute dtype: fp32, bf16, or int8 (fp32 activations over int8 weights; default: int8 where the CPU has VNNI, else chosen from the CPU).")
     var dtype: String?
     @Option(help: "Intra-op threads (default: all cores).") var threads: Int?
+    @OptionGroup var deviceOption: DeviceOption
     @Option(help: "Most tokens of retrieved passages given to the answer generator, or 'all' for what its context holds (default: 1024 for a local generator, all for an API).")
     var evidenceTokens: EvidenceTokens?
     @Option(help: "A prompt-set JSON file replacing the built-in prompts (same keys as Resources/prompts/en.json).")
@@ -38,6 +39,7 @@ struct PipelineOptions: ParsableArguments {
         // nil leaves the choice to the CPU (`InferencePrecision.choose`); the command announces what the loaded
         // models run in (`announcePrecision`).
         let precision = try dtype.map(InferencePrecision.parse)
+        configuration.device = try deviceOption.choice()
         configuration.dtype = precision?.dtype
         configuration.int8Weights = precision?.int8Weights
         configuration.promptsFile = prompts.map { URL(fileURLWithPath: $0) }
@@ -76,12 +78,14 @@ struct PipelineOptions: ParsableArguments {
     }
 }
 
-/// Tells on stderr what the models compute in, so a default the CPU picked (int8 weights, say) is never silent.
+/// Tells on stderr what the models compute in and where, so a default the machine picked (int8 weights, a GPU) is
+/// never silent.
 func announcePrecision(_ models: MemoRAGModels) {
     let precision = models.precision
     let detail = precision.int8Weights ? "int8 weights, float32 activations; --dtype fp32 for full precision"
                                        : "\(precision.dtype) weights and activations"
-    FileHandle.standardError.write(Data("memorag: models run in \(precision) (\(detail))\n".utf8))
+    let device = deviceLabel(models.device, choice: models.configuration.device)
+    FileHandle.standardError.write(Data("memorag: models run in \(precision) (\(detail)) on \(device)\n".utf8))
 }
 
 /// `--evidence-tokens`: a positive token count, or `all` (what the generator's context holds).

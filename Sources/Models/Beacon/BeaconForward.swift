@@ -14,19 +14,21 @@ extension DecoderLM {
     /// `needHidden` (memorizing) the last layer stops once its keys and values are made: nothing reads its output.
     func beaconStep(_ plan: BeaconStepPlan, memory: BeaconMemory, needHidden: Bool = true) throws -> BeaconStepOutput {
         let length = plan.tokens.count
+        let device = self.device
         let beaconRows = plan.isBeacon.indices.filter { plan.isBeacon[$0] }
-        let rowIndex = beaconRows.isEmpty ? nil : try Tensor(beaconRows.map { Int64($0) }, shape: [beaconRows.count])
+        let rowIndex = beaconRows.isEmpty ? nil : try Tensor(beaconRows.map { Int64($0) }, shape: [beaconRows.count], device: device)
         var h = try embedBeaconStep(plan, rowIndex: rowIndex)
 
         let memoryLength = plan.memoryLength
         // Rotary tables for the step's positions; those of the whole memory only where it is rotated afresh
         // (training, or an attend cache being rebuilt): a decoded token would otherwise pay for ~5K positions.
         let (queryCos, querySin) = try rope.cosSin(
-            positions: try Tensor.arange(Double(memoryLength), Double(memoryLength + length)), dtype: dtype)
+            positions: try Tensor.arange(Double(memoryLength), Double(memoryLength + length), device: device), dtype: dtype)
         var fullTables: (cos: Tensor, sin: Tensor)?
         func allTables() throws -> (cos: Tensor, sin: Tensor) {
             if let fullTables { return fullTables }
-            let tables = try rope.cosSin(positions: try Tensor.arange(0, Double(memoryLength + length)), dtype: dtype)
+            let tables = try rope.cosSin(positions: try Tensor.arange(0, Double(memoryLength + length), device: device),
+                                         dtype: dtype)
             fullTables = tables
             return tables
         }
@@ -34,7 +36,7 @@ extension DecoderLM {
         let windowBeaconIndex: Tensor?
         if plan.windowFull {
             let rows = plan.windowBeacons.indices.filter { plan.windowBeacons[$0] }.map { Int64($0) }
-            windowBeaconIndex = rows.isEmpty ? nil : try Tensor(rows, shape: [rows.count])
+            windowBeaconIndex = rows.isEmpty ? nil : try Tensor(rows, shape: [rows.count], device: device)
         } else {
             windowBeaconIndex = nil
         }
@@ -47,7 +49,8 @@ extension DecoderLM {
         // mask in every layer). Inference attends without a mask (Functional.memoryWindowAttention).
         let paddedCausal = memory.training && memoryLength < length
         let mask: Tensor? = length == 1 || !memory.training || paddedCausal ? nil
-            : try Tensor.full([length, memoryLength + length], -Double.infinity, dtype: dtype).triu(memoryLength + 1)
+            : try Tensor.full([length, memoryLength + length], -Double.infinity, dtype: dtype, device: device)
+                .triu(memoryLength + 1)
 
         for (i, layer) in body.layers.enumerated() {
             if !needHidden && i == body.layers.count - 1 {
@@ -87,10 +90,10 @@ extension DecoderLM {
 
     /// Token embeddings, with the shared beacon embedding at beacon rows.
     private func embedBeaconStep(_ plan: BeaconStepPlan, rowIndex: Tensor?) throws -> Tensor {
-        let ids = try Tensor(plan.tokens.map { Int64(max($0, 0)) }, shape: [1, plan.tokens.count])
+        let ids = try Tensor(plan.tokens.map { Int64(max($0, 0)) }, shape: [1, plan.tokens.count], device: device)
         let embedded = try body.embedTokens(ids)
         guard rowIndex != nil, let beacon = body.beaconEmbedTokens else { return embedded }
-        let mask = try Tensor(plan.isBeacon, shape: [1, plan.tokens.count, 1])
+        let mask = try Tensor(plan.isBeacon, shape: [1, plan.tokens.count, 1], device: device)
         return try Tensor.where(mask, beacon.weight.reshape(1, 1, -1), embedded)
     }
 
@@ -147,7 +150,8 @@ extension DecoderLM {
         var queries = try Functional.applyRotary(q, cos: queryCos, sin: querySin)
         let memoryLength = allKeys.dim(2) - k.dim(2)
         if paddedCausal && memoryLength > 0 {
-            let zeros = try Tensor.zeros([1, a.heads, memoryLength, a.headDim], dtype: queries.dtype)
+            let zeros = try Tensor.zeros([1, a.heads, memoryLength, a.headDim], dtype: queries.dtype,
+                                         device: queries.device)
             queries = try Tensor.cat([zeros, queries], dim: 2)
         }
         var attended = try Functional.scaledDotProductAttention(

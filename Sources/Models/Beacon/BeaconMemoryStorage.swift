@@ -101,6 +101,8 @@ extension BeaconMemory {
                                   training: false)
         memory.cursor = cursor
         let c = model.config
+        // Saved device-free (the writer copies to host memory); loaded onto the device of the model that continues it.
+        let device = model.device
         var expectedNames: Set<String> = []
         for i in 0..<layerCount {
             var s = BeaconLayerState()
@@ -113,7 +115,7 @@ extension BeaconMemory {
                 }
                 // A NaN entry would poison every answer (int8 inference fails inside libtorch): refuse it here.
                 guard try t.isFinite().all().item() != 0 else { throw fail("tensor \(key) holds NaN or infinite values") }
-                return t.dtype == model.dtype ? t : try t.to(model.dtype)
+                return try (t.dtype == model.dtype ? t : try t.to(model.dtype)).to(device: device)
             }
             (s.sinkKeys, s.sinkValues) = (try part("sink.keys"), try part("sink.values"))
             (s.beaconKeys, s.beaconValues) = (try part("beacon.keys"), try part("beacon.values"))

@@ -87,7 +87,8 @@ extension DecoderLM {
                 for (name, tensor) in parameters().sorted(by: { $0.name < $1.name }) {
                     hash.add(string: name)
                     hash.add(string: "\(tensor.shape) \(tensor.dtype)")
-                    let flat = try tensor.detach().reshape(-1)
+                    // Read in host memory, so that a memory made on one device is recognised on another.
+                    let flat = try tensor.detach().to(device: .cpu).reshape(-1)
                     let step = max(1, flat.count / 4096)
                     let sample = try flat.slice(dim: 0, start: 0, end: flat.count, step: step).to(.float64).toArray(Double.self)
                     // Sums in float64: float32 weights add up exactly there (their ulps span far fewer than 53

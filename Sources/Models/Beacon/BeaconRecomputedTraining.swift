@@ -74,9 +74,9 @@ extension DecoderLM {
             let stepLabels = plan.labels!
             let rows = stepLabels.indices.filter { stepLabels[$0] != -100 }
             if !rows.isEmpty {
-                let index = try Tensor(rows.map { Int64($0) }, shape: [rows.count])
+                let index = try Tensor(rows.map { Int64($0) }, shape: [rows.count], device: device)
                 let hidden = try body.norm(try output.hidden.squeeze(0).indexSelect(dim: 0, index))
-                let targets = try Tensor(rows.map { Int64(stepLabels[$0]) }, shape: [rows.count])
+                let targets = try Tensor(rows.map { Int64(stepLabels[$0]) }, shape: [rows.count], device: device)
                 let loss = try summedTokenLoss(hidden, targets: targets)
                 totalLoss += try loss.item()
                 try add(try loss / (lossDivisor ?? Double(valid)))

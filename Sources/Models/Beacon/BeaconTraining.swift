@@ -17,9 +17,9 @@ extension DecoderLM {
             let rows = stepLabels.indices.filter { stepLabels[$0] != -100 }
             guard !rows.isEmpty else { return }
             // lm_head only on labelled rows.
-            let index = try Tensor(rows.map { Int64($0) }, shape: [rows.count])
+            let index = try Tensor(rows.map { Int64($0) }, shape: [rows.count], device: self.device)
             let hidden = try self.body.norm(try output.hidden.squeeze(0).indexSelect(dim: 0, index))
-            let targets = try Tensor(rows.map { Int64(stepLabels[$0]) }, shape: [rows.count])
+            let targets = try Tensor(rows.map { Int64(stepLabels[$0]) }, shape: [rows.count], device: self.device)
             let loss = try self.summedTokenLoss(hidden, targets: targets)
             total = try total.map { try $0 + loss } ?? loss
             valid += rows.count

@@ -68,6 +68,7 @@ extension Adaptation {
             "output_dir=\(output.path)", "resume=true",
         ]
         overrides.append(config.threads.map { "threads=\($0)" } ?? "~threads")
+        overrides.append(config.device.map { "device=\($0)" } ?? "~device")
         // The stage's own overrides come last and may set what the adaptation generated.
         return try RecipeLoader.load(file: file, overrides: overrides, laterOverrides: stage.overrides ?? [])
     }

@@ -161,7 +161,8 @@ public final class Adaptation {
         case .export: return try export()
         case .evaluateAfter:
             guard let exported = state.report.exported else { return "nothing was trained" }
-            let measurement = try measure(try LanguageModel.load(URL(fileURLWithPath: exported), dtype: dtype).model,
+            let measurement = try measure(try LanguageModel.load(URL(fileURLWithPath: exported), dtype: dtype,
+                                                                 device: device).model,
                                           progress: progress)
             state.report.after = measurement
             return Self.summary(measurement)
@@ -170,9 +171,14 @@ public final class Adaptation {
 
     var dtype: DType { config.dtype == "bf16" ? .bfloat16 : .float32 }
 
+    /// Where the evaluations run (the stages resolve the same choice through their recipes).
+    var device: Device {
+        get throws { try DeviceChoice(parsing: config.device ?? "auto").resolve() }
+    }
+
     func loadStartModel() throws -> LanguageModel {
         if let startModel { return startModel }
-        let lm = try LanguageModel.load(model, dtype: dtype)
+        let lm = try LanguageModel.load(model, dtype: dtype, device: device)
         if lm.model.config.beacon == nil { try lm.model.addBeacon(.memoryModelDefault) }
         startModel = lm
         return lm

@@ -1,4 +1,5 @@
 import Foundation
+import Torch
 
 /// `recipes/adapt.yaml`: the settings of `memorag adapt` — how the domain is split, how many clue examples the base
 /// model writes, the budgets of the two short training stages (applied as overrides to their stage recipes), and
@@ -83,6 +84,8 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
     public var dtype: String
     public var seed: Int
     public var threads: Int?
+    /// `auto`, `cpu`, `cuda` or `cuda:N` for every stage (absent: `auto`); the stage recipes take it as `device`.
+    public var device: String?
 
     public static let schema: ConfigSchema = {
         typealias F = RecipeSchema.Field
@@ -119,6 +122,7 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
             F(path: "dtype", kind: .choice(["fp32", "bf16"]), optional: false),
             F(path: "seed", kind: .int, optional: false),
             F(path: "threads", kind: .int, optional: true),
+            F(path: "device", kind: .string, optional: true),
         ]
         return ConfigSchema(fields: fields)
     }()
@@ -156,6 +160,9 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         guard eval.ratios.allSatisfy({ $0 > 0 }) else { throw fail("eval.ratios", "must be positive") }
         guard eval.clueExamples >= 0 else { throw fail("eval.clue_examples", "must not be negative") }
         if let threads, threads <= 0 || threads > Recipe.maxThreads { throw fail("threads", "must lie in 1…\(Recipe.maxThreads)") }
+        if let device, (try? DeviceChoice(parsing: device)) == nil {
+            throw fail("device", "must be auto, cpu, cuda or cuda:N (N a GPU index), got '\(device)'")
+        }
         // The stage recipes take the seed, and they refuse a negative one: say so before any stage runs.
         guard seed >= 0 else { throw fail("seed", "must not be negative, got \(seed)") }
     }
