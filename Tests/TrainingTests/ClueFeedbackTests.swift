@@ -210,11 +210,11 @@ final class ClueFeedbackTests: XCTestCase {
         try Self.writeClueData((0..<20).map { i in
             ("What happened with the \(["bees", "ferry", "clock", "nets", "cheese"][i % 5]) in part \(i)?", i % 10)
         }, to: clues)
-        func recipe(_ run: String, resume: Bool = false) throws -> Recipe {
+        func recipe(_ run: String, resume: Bool = false, samples: Int = 4) throws -> Recipe {
             try RecipeLoader.load(file: recipesDirectory.appendingPathComponent("clue-feedback.yaml"), overrides: [
                 "model.path=\(model.path)", "data.train=\(clues.path)",
                 "output_dir=\(root.appendingPathComponent(run).path)", "feedback.retriever=\(retriever.path)",
-                "feedback.samples=4", "feedback.max_new_tokens=24", "feedback.depth=2", "feedback.top_k=4",
+                "feedback.samples=\(samples)", "feedback.max_new_tokens=24", "feedback.depth=2", "feedback.top_k=4",
                 "feedback.rounds=2",
                 "~feedback.questions_per_round", "max_steps=2", "trainable.mode=full", "checkpoint.every=1",
                 "schedule.warmup_steps=0", "optimizer.lr=1e-2", "threads=1", "resume=\(resume)",
@@ -244,6 +244,10 @@ final class ClueFeedbackTests: XCTestCase {
         let partial = try String(contentsOf: cutRound.appendingPathComponent("scores.jsonl"), encoding: .utf8)
         XCTAssertGreaterThanOrEqual(partial.split(separator: "\n").count, 2, "a header and at least one scored question")
         XCTAssertFalse(FileManager.default.fileExists(atPath: cutRound.appendingPathComponent("summary.json").path))
+        // Resuming with other sampling would mix two selections in one round: refused, naming the setting.
+        XCTAssertThrowsError(try trainer(try recipe("cut", resume: true, samples: 3)).run()) { error in
+            XCTAssertTrue(error.localizedDescription.contains("samples: 4 → 3"), error.localizedDescription)
+        }
         var resumedRounds: [ClueFeedbackRound] = []
         try trainer(try recipe("cut", resume: true)).run { if case .feedbackRound(let r) = $0 { resumedRounds.append(r) } }
         XCTAssertEqual(resumedRounds.map(\.round), [2])

@@ -89,9 +89,10 @@ public final class ClueFeedbackSource: ReportingDataSource {
     private func open() throws -> SFTStoreSource {
         let scorer = FeedbackRoundScorer(directory: directory.appendingPathComponent("round-\(round + 1)"))
         let step = round * recipe.maxSteps / settings.rounds
-        let summary = try scorer.completed() ?? scorer.run(
+        let header = FeedbackRoundScorer.Header(settings: headerSettings(round: round))
+        let summary = try scorer.completed(header: header) ?? scorer.run(
             round: round + 1, rounds: settings.rounds, step: step, questions: questions(round: round),
-            header: .init(settings: headerSettings(round: round)), context: context,
+            header: header, context: context,
             seed: { [seed = UInt64(recipe.seed), round] question, sample in
                 Self.sampleSeed(seed: seed, round: round, question: question, sample: sample)
             }, progress: { try report?(.feedback($0)) })

@@ -48,11 +48,28 @@ struct FeedbackRoundScorer {
         var tokenizerSHA256: String
     }
 
-    /// The completed round's summary, if it is complete.
-    func completed() throws -> ClueFeedbackRound? {
+    /// The completed round's summary, if it is complete (and was scored with `header`'s settings).
+    func completed(header: Header) throws -> ClueFeedbackRound? {
         guard let data = FileManager.default.contents(atPath: summaryURL.path) else { return nil }
+        let first = FileManager.default.contents(atPath: scores.path).flatMap { $0.split(separator: 0x0A).first }
+        try check(first.map { Data($0) }, against: header)
         do { return try JSONDecoder().decode(ClueFeedbackRound.self, from: data) } catch {
             throw TrainingError.checkpoint(path: summaryURL.path, reason: "not a clue-feedback round summary (\(error))")
+        }
+    }
+
+    /// Refuses a scores file whose header is not `header`, naming the settings that differ.
+    private func check(_ line: Data?, against header: Header) throws {
+        guard let line, let saved = try? JSONDecoder().decode(Header.self, from: line),
+              saved.format == header.format, saved.version == header.version else {
+            throw TrainingError.checkpoint(path: scores.path, reason: "not a clue-feedback scores file")
+        }
+        guard saved.settings == header.settings else {
+            let changed = Set(saved.settings.keys).union(header.settings.keys).sorted()
+                .filter { saved.settings[$0] != header.settings[$0] }
+                .map { "\($0): \(saved.settings[$0] ?? "absent") → \(header.settings[$0] ?? "absent")" }
+            throw TrainingError.checkpoint(path: scores.path, reason: "scored with other settings (\(changed.joined(separator: ", "))); "
+                                           + "restore them, or delete \(directory.path) to score the round again")
         }
     }
 
@@ -147,17 +164,7 @@ struct FeedbackRoundScorer {
             try handle.close()
         }
         let lines = data[whole].split(separator: 0x0A)
-        guard let first = lines.first, let saved = try? JSONDecoder().decode(Header.self, from: Data(first)),
-              saved.format == header.format, saved.version == header.version else {
-            throw TrainingError.checkpoint(path: scores.path, reason: "not a clue-feedback scores file")
-        }
-        guard saved.settings == header.settings else {
-            let changed = Set(saved.settings.keys).union(header.settings.keys).sorted()
-                .filter { saved.settings[$0] != header.settings[$0] }
-                .map { "\($0): \(saved.settings[$0] ?? "absent") → \(header.settings[$0] ?? "absent")" }
-            throw TrainingError.checkpoint(path: scores.path, reason: "scored with other settings (\(changed.joined(separator: ", "))); "
-                                           + "restore them, or delete \(directory.path) to score the round again")
-        }
+        try check(lines.first.map { Data($0) }, against: header)
         return try lines.dropFirst().map { try JSONDecoder().decode(Scored.self, from: Data($0)) }
     }
 
