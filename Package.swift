@@ -60,9 +60,11 @@ let package = Package(
                 swiftSettings: strict),
         // HDF5 token and SFT stores, seeded long-context samplers, corpus tools, clue-data synthesis.
         .target(name: "Datasets", dependencies: ["Torch", "Tokenizers", "CHDF5", "CZlib"], swiftSettings: strict),
-        // Recipes (YAML + key=value), the trainer loop, LR schedules, checkpoint/resume, metrics, export.
+        // Recipes (YAML + key=value), the trainer loop, LR schedules, checkpoint/resume, metrics, export; the
+        // clue-feedback stage scores clues with the retriever.
         .target(name: "Training",
-                dependencies: ["Models", "Datasets", "NN", "Torch", "Tokenizers", .product(name: "Yams", package: "Yams")],
+                dependencies: ["Models", "Datasets", "NN", "Torch", "Tokenizers", "Retrieval",
+                               .product(name: "Yams", package: "Yams")],
                 swiftSettings: strict),
         // `memorag serve`: memories as HTTP resources and an OpenAI-compatible chat endpoint (Hummingbird).
         .target(name: "Server",
@@ -94,7 +96,7 @@ let package = Package(
                     swiftSettings: strict),
         .testTarget(name: "RetrievalTests", dependencies: ["Retrieval", "Models", "Tokenizers", "Torch", "TestSupport", "TinyModels"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Datasets", "Models", "NN", "Torch", "Tokenizers", "TestSupport", "TinyModels"], exclude: ["Scripts"],
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Datasets", "Models", "NN", "Retrieval", "Torch", "Tokenizers", "TestSupport", "TinyModels"], exclude: ["Scripts"],
                     swiftSettings: strict),
         .testTarget(name: "ServerTests",
                     dependencies: ["Server", "MemoRAG", "Torch", "TestSupport", "TinyModels",

@@ -114,7 +114,7 @@ extension MemoRAG {
         }
         return kinds.indices.flatMap { kind in
             let found = zip(jobs, replies).filter { job, _ in job.kind == kind }.flatMap { job, reply in
-                ClueFilter.lines(of: reply, echoing: store.prompts.memoryReply, question: query)
+                ClueLines.lines(of: reply, echoing: store.prompts.memoryReply, question: query)
                     .map { Clue(kind: kinds[kind], text: $0, document: store.manifest.documents[job.memory].name) }
             }
             return ClueFilter.deduplicated(found)
@@ -128,7 +128,7 @@ extension MemoRAG {
             let reply = try memoryModel.run(store.prompts.summarize, after: memory,
                                             maxNewTokens: configuration.summaryTokens,
                                             repetitionPenalty: configuration.repetitionPenalty)
-            clues += ClueFilter.lines(of: reply, echoing: store.prompts.memoryReply)
+            clues += ClueLines.lines(of: reply, echoing: store.prompts.memoryReply)
                 .map { Clue(kind: .keyPoint, text: $0, document: document.name) }
         }
         return ClueFilter.deduplicated(clues)
@@ -224,44 +224,9 @@ extension MemoRAG {
     }
 }
 
-/// MemoRAG's clue hygiene: one clue per line, lines of three words or fewer dropped (for CJK text each ideograph
-/// counts as a word, since Chinese lines have no spaces), duplicates removed, and lines that only echo the memory
-/// turn's reply ("I have read the article…", which small models like to repeat) dropped.
+/// Clues of several generations (kinds, documents) deduplicated, first kept; the lines of each reply come from
+/// `ClueLines`, the hygiene the clue-feedback training stage scores with too.
 enum ClueFilter {
-    static func lines(of reply: String, echoing memoryReply: String = "", question: String = "") -> [String] {
-        let echo = memoryReply.lowercased().trimmingCharacters(in: .whitespacesAndNewlines)
-        let asked = question.lowercased().trimmingCharacters(in: .whitespacesAndNewlines)
-        return reply.split(whereSeparator: \.isNewline)
-            .map { stripListMarker($0.trimmingCharacters(in: .whitespaces)) }
-            .filter { line in
-                let lower = line.lowercased()
-                return wordCount(line) > 3 && (echo.isEmpty || !lower.hasPrefix(echo))
-                    && (asked.isEmpty || !lower.contains(asked))  // "### Question: <the query>" echoed back
-            }
-    }
-
-    /// "1. x", "- x", "* x" → "x", so numbered copies of one clue deduplicate.
-    static func stripListMarker(_ line: String) -> String {
-        var rest = Substring(line)
-        if let first = rest.first, "-*•".contains(first) { rest = rest.dropFirst() }
-        else {
-            let digits = rest.prefix(while: \.isNumber)
-            if !digits.isEmpty, let mark = rest.dropFirst(digits.count).first, mark == "." || mark == ")" {
-                rest = rest.dropFirst(digits.count + 1)
-            }
-        }
-        return rest.trimmingCharacters(in: .whitespaces)
-    }
-
-    static func wordCount(_ line: String) -> Int {
-        var count = 0
-        for word in line.split(whereSeparator: \.isWhitespace) {
-            let ideographs = word.unicodeScalars.filter { (0x4E00...0x9FFF).contains($0.value) }.count
-            count += max(1, ideographs)
-        }
-        return count
-    }
-
     static func deduplicated(_ clues: [Clue]) -> [Clue] {
         var seen = Set<String>()
         return clues.filter { seen.insert($0.text.lowercased()).inserted }

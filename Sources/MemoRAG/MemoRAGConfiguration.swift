@@ -1,4 +1,5 @@
 import Foundation
+import Retrieval
 import Torch
 
 /// Who writes the final answer from the retrieved evidence.
@@ -33,7 +34,7 @@ public struct MemoRAGConfiguration: Sendable {
     /// Retrieval chunk size in retriever tokens; nil = the retriever's own limit, so no chunk is truncated.
     public var chunkTokens: Int?
     /// Passages retrieved per clue (MemoRAG: 3).
-    public var hits = 3
+    public var hits = RankFusion.defaultDepth
     /// The clues `ask` writes before retrieving: recalled spans (`.span`), surrogate questions (`.surrogate`) and
     /// the memory's draft answer (`.draftAnswer`, which retrieves like a hypothetical document). MemoRAG writes spans
     /// and surrogates; on the tuning set (Alice, docs/pipeline.md) the shipped 135M model's spans found 15% of the
@@ -41,11 +42,9 @@ public struct MemoRAGConfiguration: Sendable {
     public var clueKinds: [Clue.Kind] = [.surrogate]
     /// How the question's and the clues' passage lists are merged into one ranking (`EvidenceFusion`).
     public var fusion: EvidenceFusion = .reciprocalRank
-    /// Weight of the question's own list in reciprocal rank fusion (each clue's list weighs 1): with 3 a passage the
-    /// clues agree on must be found by several of them to pass the question's own top passages. Chosen on Alice:
-    /// weight 1 let the clues' lists displace the question's passages (recall 0.33 against 0.67 for the question
-    /// alone), max-score fusion 0.54.
-    public var queryWeight = 3.0
+    /// Weight of the question's own list in reciprocal rank fusion (each clue's list weighs 1); see
+    /// `RankFusion.defaultQueryWeight` for how it was chosen.
+    public var queryWeight = RankFusion.defaultQueryWeight
     /// Dense retrieval alone, or fused per query with BM25 (`PassageSearch`).
     public var search: PassageSearch = .dense
     /// faiss `index_factory` string ("Flat" = exact inner product; e.g. "HNSW32" or "IVF256,Flat" for large corpora).

@@ -71,6 +71,7 @@ struct AdaptCommand: ParsableCommand {
         case .resharded(let from, let to): print("   resumed a \(from)-rank checkpoint on \(to) rank(s), data re-sharded")
         case .untrainableSamples(let step, let count):
             print("   step \(step): \(count) sample(s) gave no gradient (each fits in one beacon window)")
+        case .feedback, .feedbackRound: break  // adapt's stages score no clues
         }
     }
 

@@ -89,6 +89,16 @@ struct TrainCommand: ParsableCommand {
                       + "from the same global position (not bitwise the run \(from) rank(s) would have made)")
             case .skippedCheckpoint(let name, let reason):
                 print("not resuming from \(name): \(reason)")
+            case .feedback(let p):
+                let line = String(format: "feedback round %d/%d: %d/%d questions scored, %d missed their evidence alone, "
+                                  + "%d kept (mean RR gain %.3f)", p.round, p.rounds, p.scored, p.total, p.eligible,
+                                  p.kept, p.meanKeptGain)
+                if terminal { FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line).utf8)) } else { print(line) }
+            case .feedbackRound(let r):
+                print((terminal ? "\n" : "") + String(
+                    format: "feedback round %d (from step %d): %d questions, %d missed their evidence alone, %d kept; "
+                        + "mean RR gain best %.3f, per sample %.3f, kept %.3f; scored in %.0f s", r.round, r.step,
+                    r.questions, r.eligible, r.kept, r.meanBestGain, r.meanSampleGain, r.meanKeptGain, r.scoringSeconds))
             case .untrainableSamples(let step, let count):
                 // The loss of these samples reaches no trainable parameter (e.g. an SFT sample inside one beacon
                 // window while only beacons train): counted in the loss, no gradient.

@@ -10,6 +10,15 @@ public struct LanguageModel {
     public let chatTemplate: ChatTemplate?
     public let source: URL
 
+    /// Parts loaded separately: a decoder already in memory (one a trainer is training) with the tokenizer and chat
+    /// format of the path it came from (`tokenizer(at:)`, `chatTemplate(at:)`).
+    public init(model: DecoderLM, tokenizer: any Tokenizer, chatTemplate: ChatTemplate?, source: URL) {
+        self.model = model
+        self.tokenizer = tokenizer
+        self.chatTemplate = chatTemplate
+        self.source = source
+    }
+
     /// `path` is a directory with config.json (HF layout), a beacon delta over an installed base (see `BeaconDelta`),
     /// a `.gguf` file, or a directory holding one `.gguf`. The weights are read on the CPU and the model is then moved
     /// to `device` as a whole.
@@ -68,6 +77,34 @@ public struct LanguageModel {
         return try tokenizer(of: GGUFFile(url: path.appendingPathComponent(ggufs[0])))
     }
 
+    /// The chat format of what `load(_:)` would load from `path`, without reading any weights; nil when it has no
+    /// recognised template.
+    public static func chatTemplate(at path: URL) throws -> ChatTemplate? {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path.path, isDirectory: &isDirectory) else {
+            throw ModelError.unreadable(path: path.path, reason: "no such file or directory")
+        }
+        if !isDirectory.boolValue {
+            let file = try GGUFFile(url: path)
+            return ggufChatTemplate(file, tokenizer: try tokenizer(of: file), source: path)
+        }
+        if let template = try? ChatTemplate.load(directory: path) { return template }
+        if let delta = try BeaconDelta.manifest(in: path) {
+            return try chatTemplate(at: BeaconDelta.locateBase(delta, modelsDirectory: modelsDirectory, delta: path))
+        }
+        let ggufs = (try? FileManager.default.contentsOfDirectory(atPath: path.path))?.filter { $0.hasSuffix(".gguf") } ?? []
+        guard ggufs.count == 1 else { return nil }
+        let url = path.appendingPathComponent(ggufs[0]), file = try GGUFFile(url: url)
+        return ggufChatTemplate(file, tokenizer: try tokenizer(of: file), source: url)
+    }
+
+    /// A GGUF's chat template, with its tokenizer's BOS/EOS strings (Mistral's format writes them).
+    static func ggufChatTemplate(_ file: GGUFFile, tokenizer: any Tokenizer, source: URL) -> ChatTemplate? {
+        let bos = tokenizer.specialTokens.bos.flatMap { tokenizer.token(for: $0) } ?? "<s>"
+        let eos = tokenizer.specialTokens.eos.flatMap { tokenizer.token(for: $0) } ?? "</s>"
+        return try? ChatTemplate.detect(from: file.chatTemplate, source: source.path, bosToken: bos, eosToken: eos)
+    }
+
     /// Whether `path` holds llama.cpp weights (a `.gguf`, a directory holding only one, or a beacon delta over one):
     /// their own precision is no float dtype, so callers choose one by speed; HF weights run in float32 by default,
     /// as transformers runs them.
@@ -85,10 +122,8 @@ public struct LanguageModel {
         let file = try GGUFFile(url: url)
         let model = try DecoderLM.load(gguf: url, dtype: dtype)
         let tokenizer = try Self.tokenizer(of: file)
-        let bos = tokenizer.specialTokens.bos.flatMap { tokenizer.token(for: $0) } ?? "<s>"
-        let eos = tokenizer.specialTokens.eos.flatMap { tokenizer.token(for: $0) } ?? "</s>"
-        let template = try? ChatTemplate.detect(from: file.chatTemplate, source: url.path, bosToken: bos, eosToken: eos)
-        return LanguageModel(model: model, tokenizer: tokenizer, chatTemplate: template, source: url)
+        return LanguageModel(model: model, tokenizer: tokenizer,
+                             chatTemplate: ggufChatTemplate(file, tokenizer: tokenizer, source: url), source: url)
     }
 
     /// Where setup installs base weights (`$MEMORAG_CACHE/models`, default `~/.cache/memorag/models`): beacon

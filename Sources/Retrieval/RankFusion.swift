@@ -8,6 +8,15 @@ public enum RankFusion {
     /// The conventional constant of reciprocal rank fusion: it flattens the gap between ranks 1 and 2 so that
     /// agreement between lists weighs more than one list's top place.
     public static let defaultK = 60.0
+    /// Passages each list contributes (MemoRAG retrieves 3 per clue and for the query): the pipeline's default
+    /// `hits`, and the depth the clue-feedback training stage scores clue sets at.
+    public static let defaultDepth = 3
+    /// Weight of the question's own list when it is fused with clue lists (each clue's list weighs 1): with 3 a
+    /// passage the clues agree on must be found by several of them to pass the question's own top passages.
+    /// Chosen on Alice (docs/pipeline.md): weight 1 let the clues' lists displace the question's passages (recall
+    /// 0.33 against 0.67 for the question alone), max-score fusion 0.54. The pipeline's default `queryWeight`, and
+    /// the clue-feedback stage's, so clues are trained for the fusion that uses them.
+    public static let defaultQueryWeight = 3.0
 
     /// The fused ranking, best first; ties keep the order in which passages first appear across the lists.
     public static func reciprocalRank(_ lists: [(ids: [Int], weight: Double)], k: Double = defaultK)

@@ -11,6 +11,11 @@ public struct Recipe: Codable, Sendable, Equatable {
         case sft
         /// Plain causal-LM training of the decoder (no beacons).
         case lm
+        /// Rejection-sampling SFT on retrieval feedback (MemoRAG's third stage): clue sets sampled from the memory
+        /// of a training document are scored by how much they lift the evidence passage's reciprocal rank over the
+        /// question alone, and the best one trains as a clue SFT example (`ClueFeedbackSource`; settings in
+        /// `feedback`, clue data in `data.train`).
+        case clueFeedback = "clue-feedback"
     }
 
     public struct Model: Codable, Sendable, Equatable {
@@ -144,11 +149,13 @@ public struct Recipe: Codable, Sendable, Equatable {
     /// Continue from the newest complete checkpoint in `output_dir`.
     public var resume: Bool
     public var distributed: Distributed?
+    /// Settings of stage `clue-feedback` (absent: its defaults); refused by the other stages.
+    public var feedback: Feedback?
 
     enum CodingKeys: String, CodingKey {
         case model, data, stage, trainable, optimizer, schedule, maxSteps = "max_steps", batchSize = "batch_size"
         case gradAccumulation = "grad_accumulation", clipGradNorm = "clip_grad_norm", dtype, device, checkpoint, validation, log
-        case seed, threads, outputDir = "output_dir", resume, distributed
+        case seed, threads, outputDir = "output_dir", resume, distributed, feedback
     }
 
     /// Tokens one micro-batch may hold (batch_size × data.max_length): 16M tokens of ids alone are 128 MB, and the
@@ -220,6 +227,11 @@ public struct Recipe: Codable, Sendable, Equatable {
         }
         if trainable.mode == .patterns, (trainable.patterns ?? []).isEmpty {
             throw fail("trainable.patterns", "mode 'patterns' needs a non-empty list")
+        }
+        if stage == .clueFeedback {
+            try (feedback ?? Feedback()).validate(maxSteps: maxSteps)
+        } else if feedback != nil {
+            throw fail("feedback", "its keys are settings of stage clue-feedback, not of stage \(stage.rawValue)")
         }
     }
 }

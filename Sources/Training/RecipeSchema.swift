@@ -66,7 +66,7 @@ public enum RecipeSchema {
         Field(path: "distributed.backend", kind: .choice(Recipe.Distributed.Backend.allCases.map(\.rawValue)), optional: true),
         Field(path: "distributed.timeout_s", kind: .float, optional: true),
         Field(path: "distributed.bucket_mb", kind: .float, optional: true),
-    ]
+    ] + Recipe.Feedback.schemaFields
 
     /// The recipe's keys as a schema the loader checks files and overrides against.
     public static let schema = ConfigSchema(fields: fields)

@@ -94,6 +94,20 @@ public final class Trainer {
 
     /// Trains to `recipe.maxSteps`, resuming first when `recipe.resume` is set and a checkpoint exists.
     public func run(progress: (TrainingEvent) -> Void = { _ in }) throws {
+        // A data source with progress of its own (the clue-feedback stage's scoring) reports through `progress`
+        // while the run lasts; its round summaries are metrics lines too.
+        try withoutActuallyEscaping(progress) { progress in
+            let reporting = data as? ReportingDataSource
+            reporting?.report = { [unowned self] event in
+                if case .feedbackRound(let round) = event { try appendMetrics(round) }
+                progress(event)
+            }
+            defer { reporting?.report = nil }
+            try runSteps(progress: progress)
+        }
+    }
+
+    private func runSteps(progress: (TrainingEvent) -> Void) throws {
         try prepareOrResume(progress: progress)
         // A fresh run measures the starting point first, so every run's metrics show what training changed.
         if step == 0, validationData != nil { try recordValidation(progress: progress) }

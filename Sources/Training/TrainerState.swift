@@ -112,4 +112,9 @@ public enum TrainingEvent: Sendable {
     case step(StepMetrics)
     case validation(step: Int, loss: Double, tokens: Int)
     case checkpoint(step: Int, url: URL)
+    /// Stage clue-feedback: a question of the current round scored.
+    case feedback(ClueFeedbackProgress)
+    /// Stage clue-feedback: a round's scoring is complete (or, on resume, its saved result is taken up); its
+    /// training steps follow.
+    case feedbackRound(ClueFeedbackRound)
 }

@@ -1,5 +1,8 @@
+import Datasets
 import Foundation
 import Models
+import Retrieval
+import Tokenizers
 import Torch
 
 /// Turns a resolved recipe into a ready `Trainer`: threads, dtype, model, objective, data, and `recipe.yaml` saved in
@@ -46,8 +49,13 @@ public enum TrainingSetup {
             guard let parallel else { return source }
             return ShardedDataSource(global: source, rank: parallel.rank, worldSize: parallel.worldSize)
         }
+        if recipe.stage == .clueFeedback, let parallel, parallel.worldSize > 1 {
+            // Every rank would score the same questions: the scoring is not sharded.
+            throw TrainingError.unsupported("stage clue-feedback runs in one process, not on \(parallel.worldSize) ranks")
+        }
         let train = shard(try (makeData ?? { path, recipe, seed in
-            try defaultSource(path, recipe: recipe, seed: seed, separator: separator, validation: false, model: model)
+            if recipe.stage == .clueFeedback { return try clueFeedbackSource(recipe, source) }
+            return try defaultSource(path, recipe: recipe, seed: seed, separator: separator, validation: false, model: model)
         })(recipe.data.train, global, seed))
         let validation = try recipe.data.validation.map { path in
             shard(try (makeData ?? { path, recipe, seed in
@@ -90,12 +98,12 @@ public enum TrainingSetup {
         return try RecipeLoader.load(file: saved)
     }
 
-    /// The stage's objective: next-token loss for `lm`, the memory model's beacon loss for `beacon-pretrain` and
-    /// `sft` (beacon parameters are added to a plain base model).
+    /// The stage's objective: next-token loss for `lm`, the memory model's beacon loss for `beacon-pretrain`, `sft`
+    /// and `clue-feedback` (beacon parameters are added to a plain base model).
     public static func defaultObjective(_ recipe: Recipe, _ source: ModelSource) throws -> TrainingObjective {
         switch recipe.stage {
         case .lm: return CausalLMObjective(decoder: source.decoder)
-        case .beaconPretrain, .sft:
+        case .beaconPretrain, .sft, .clueFeedback:
             return try BeaconObjective(decoder: source.decoder, ratios: recipe.data.ratios,
                                        seed: UInt64(truncatingIfNeeded: recipe.seed))
         }
@@ -109,13 +117,42 @@ public enum TrainingSetup {
     {
         let url = URL(fileURLWithPath: (path as NSString).expandingTildeInPath)
         guard url.pathExtension == "h5" else { return try jsonTokenSource(path, recipe: recipe, seed: seed) }
-        if recipe.stage == .sft {
+        // Clue-feedback validates on clue SFT data (its training data is scored, not stored).
+        if recipe.stage == .sft || recipe.stage == .clueFeedback {
             return try SFTStoreSource(url: url, maxLength: recipe.data.maxLength, batchSize: recipe.batchSize, seed: seed,
                                       model: model)
         }
         return try TokenStoreSource(url: url, minLength: recipe.data.minLength, maxLength: recipe.data.maxLength,
                                     batchSize: recipe.batchSize, seed: seed, separatorToken: separator,
                                     validation: validation, model: model)
+    }
+
+    /// Stage clue-feedback's training data: the questions of the clue data in `data.train`, scored with clues the
+    /// model being trained writes (`MemoryClueWriter` over `source.decoder`), retrieved with `feedback.retriever`
+    /// (default: the installed all-MiniLM-L6-v2, the pipeline's retriever). `wrapWriter` lets a caller stand
+    /// between the stage and the model's writer (the resume tests interrupt a run with it).
+    public static func clueFeedbackSource(_ recipe: Recipe, _ source: ModelSource,
+                                          wrapWriter: (ClueReplyWriting) -> ClueReplyWriting = { $0 }) throws
+        -> ClueFeedbackSource
+    {
+        let settings = recipe.feedback ?? Recipe.Feedback()
+        func url(_ path: String) -> URL { URL(fileURLWithPath: (path as NSString).expandingTildeInPath) }
+        let modelURL = url(recipe.model.path)
+        let lm = LanguageModel(model: source.decoder, tokenizer: try LanguageModel.tokenizer(at: modelURL),
+                               chatTemplate: try LanguageModel.chatTemplate(at: modelURL), source: modelURL)
+        let prompts = try settings.prompts.map { try PromptSet.load(url($0)) } ?? PromptSet.builtIn("en")
+        let questions = try ClueQuestionSet.read(url(recipe.data.train), prompts: prompts)
+        let retriever = settings.retriever.map(url) ?? LanguageModel.modelsDirectory.appendingPathComponent("all-MiniLM-L6-v2")
+        let compatibility = StoreCompatibility(source)
+        guard let tokenizerSHA256 = compatibility.tokenizerSHA256, let template = lm.chatTemplate else {
+            throw TrainingError.invalidModel(path: modelURL.path, reason: "stage clue-feedback needs the model's "
+                                             + "tokenizer.json and a recognised chat template")
+        }
+        return try ClueFeedbackSource(recipe: recipe, questions: questions, prompts: prompts,
+                                      embedder: try Embedder(directory: retriever),
+                                      writer: wrapWriter(try MemoryClueWriter(model: lm, prompts: prompts, settings: settings)),
+                                      tokenizer: lm.tokenizer, template: template, tokenizerSHA256: tokenizerSHA256,
+                                      compatibility: compatibility)
     }
 
     /// Refuses a plain-LM micro-batch whose activations alone cannot fit in this machine's memory. A lower bound:

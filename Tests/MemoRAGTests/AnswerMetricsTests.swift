@@ -1,6 +1,7 @@
 import XCTest
 
 @testable import MemoRAG
+import Retrieval
 
 final class AnswerMetricsTests: XCTestCase {
     func testF1ByHand() {
@@ -44,11 +45,11 @@ final class AnswerMetricsTests: XCTestCase {
 final class ClueFilterTests: XCTestCase {
     func testShortEchoedAndDuplicateLinesAreDropped() {
         let reply = "Marta rowed out alone\nyes\nI have read the article. Please provide your question.\n  Marta rowed out alone in the dark  \n鲁迅写了呐喊"
-        XCTAssertEqual(ClueFilter.lines(of: reply, echoing: "I have read the article. Please provide your question."),
+        XCTAssertEqual(ClueLines.lines(of: reply, echoing: "I have read the article. Please provide your question."),
                        ["Marta rowed out alone", "Marta rowed out alone in the dark", "鲁迅写了呐喊"])
         // Numbered copies of one line and the question echoed back go; the list markers are stripped.
         let numbered = "### Question: Who rowed out?\n1. The article is about a rabbit.\n2. The article is about a rabbit.\n- Alice fell down the hole"
-        XCTAssertEqual(ClueFilter.deduplicated(ClueFilter.lines(of: numbered, question: "Who rowed out?")
+        XCTAssertEqual(ClueFilter.deduplicated(ClueLines.lines(of: numbered, question: "Who rowed out?")
                                                    .map { Clue(kind: .span, text: $0, document: nil) }).map(\.text),
                        ["The article is about a rabbit.", "Alice fell down the hole"])
         let clues = ["a b c d", "A B C D", "e f g h"].map { Clue(kind: .span, text: $0, document: "x") }

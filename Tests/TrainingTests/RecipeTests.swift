@@ -13,7 +13,7 @@ final class RecipeTests: XCTestCase {
 
     func testEveryShippedRecipeParsesAndOpensWithItsLaunchCommand() throws {
         let entries = try RecipeCatalog(directory: recipesDirectory).entries()
-        XCTAssertEqual(Set(entries.map(\.name)), ["adapt", "beacon-pretrain", "sft", "tiny-test"])
+        XCTAssertEqual(Set(entries.map(\.name)), ["adapt", "beacon-pretrain", "clue-feedback", "sft", "tiny-test"])
         for entry in entries where entry.name != "adapt" {
             XCTAssertTrue(entry.description.contains("memorag train recipes/\(entry.name).yaml"), entry.description)
             XCTAssertNoThrow(try RecipeLoader.load(file: entry.url), entry.name)
@@ -123,7 +123,7 @@ final class RecipeTests: XCTestCase {
             ("resume=maybe", "'resume' must be bool"),
             ("dtype=fp16", "'dtype' must be one of fp32 | bf16 | auto"),
             ("data.ratios=[2,x]", "'data.ratios' must be list of int"),
-            ("stage=pretrain", "'stage' must be one of beacon-pretrain | sft | lm"),
+            ("stage=pretrain", "'stage' must be one of beacon-pretrain | sft | lm | clue-feedback"),
         ]
         for (override, message) in cases {
             XCTAssertThrowsError(try RecipeLoader.load(file: tiny, overrides: [override]), override) { error in
@@ -158,7 +158,10 @@ final class RecipeTests: XCTestCase {
                                                                     "trainable.lora_modules=[q_proj]", "trainable.lora_rank=2",
                                                                     "trainable.lora_alpha=4", "distributed.backend=gloo",
                                                                     "distributed.timeout_s=60", "distributed.bucket_mb=10",
-                                                                    "device=cpu"])
+                                                                    "device=cpu",
+                                                                    "stage=clue-feedback", "feedback.retriever=r",
+                                                                    "feedback.prompts=p.json", "feedback.samples=2",
+                                                                    "feedback.questions_per_round=7"])
         let yaml = try RecipeLoader.yaml(recipe)
         XCTAssertEqual(try RecipeLoader.resolve(yaml: yaml, source: "resolved"), recipe)
         // With every optional key present, the encoded keys are exactly the schema's paths.
@@ -168,6 +171,61 @@ final class RecipeTests: XCTestCase {
             if let section = value as? [String: Any] { paths.formUnion(section.keys.map { "\(key).\($0)" }) } else { paths.insert(key) }
         }
         XCTAssertEqual(paths, Set(RecipeSchema.fields.map(\.path)))
+    }
+
+    /// recipes/clue-feedback.yaml: its section's defaults, typed overrides, and bad values named by key.
+    func testClueFeedbackSettings() throws {
+        let file = recipesDirectory.appendingPathComponent("clue-feedback.yaml")
+        let recipe = try RecipeLoader.load(file: file)
+        XCTAssertEqual(recipe.stage, .clueFeedback)
+        var expected = Recipe.Feedback()
+        expected.rounds = 2
+        expected.questionsPerRound = 48
+        XCTAssertEqual(recipe.feedback, expected, "the file spells out the defaults, plus rounds and questions per round")
+        XCTAssertEqual([expected.samples, expected.depth, expected.topK], [4, 3, 5])
+        XCTAssertEqual(expected.clueTask, .rewrite)
+        XCTAssertEqual(expected.queryWeight, 3)
+        // Absent keys take the defaults; an absent section too.
+        let bare = try RecipeLoader.load(file: file, overrides: ["~feedback.samples", "~feedback.rounds", "~feedback.top_k"])
+        XCTAssertEqual(bare.feedback?.samples, 4)
+        XCTAssertEqual(bare.feedback?.rounds, 1)
+        let tuned = try RecipeLoader.load(file: file, overrides: ["feedback.samples=8", "feedback.clue_task=recall",
+                                                                  "feedback.min_gain=0.1", "max_steps=30", "feedback.rounds=3"])
+        XCTAssertEqual(tuned.feedback?.samples, 8)
+        XCTAssertEqual(tuned.feedback?.clueTask, .recall)
+        XCTAssertEqual(tuned.feedback?.minGain, 0.1)
+        XCTAssertEqual(try RecipeLoader.resolve(yaml: try RecipeLoader.yaml(tuned), source: "saved"), tuned)
+
+        let invalid: [(String, String)] = [
+            ("feedback.samples=0", "feedback.samples"), ("feedback.temperature=0", "feedback.temperature"),
+            ("feedback.top_p=1.5", "feedback.top_p"), ("feedback.min_gain=1", "feedback.min_gain"),
+            ("feedback.top_k=0", "feedback.top_k"), ("feedback.rounds=3", "feedback.rounds"),
+            ("feedback.questions_per_round=0", "feedback.questions_per_round"),
+        ]
+        for (override, key) in invalid {
+            XCTAssertThrowsError(try RecipeLoader.load(file: file, overrides: [override]), override) { error in
+                guard case .invalidValue(let named, let reason) = error as? RecipeError else { return XCTFail("\(error)") }
+                XCTAssertEqual(named, key, reason)
+            }
+        }
+        XCTAssertThrowsError(try RecipeLoader.load(file: file, overrides: ["feedback.rounds=3"])) { error in
+            XCTAssertTrue(error.localizedDescription.contains("max_steps (40) must be a multiple of the rounds (3)"),
+                          error.localizedDescription)
+        }
+        XCTAssertThrowsError(try RecipeLoader.load(file: file, overrides: ["feedback.clue_task=summarize"])) { error in
+            XCTAssertTrue(error.localizedDescription.contains("'feedback.clue_task' must be one of rewrite | recall | answer"),
+                          error.localizedDescription)
+        }
+        XCTAssertThrowsError(try RecipeLoader.load(file: file, overrides: ["feedback.sample=3"])) { error in
+            guard case .unknownKey(_, _, let nearby) = error as? RecipeError else { return XCTFail("\(error)") }
+            XCTAssertEqual(nearby.first, "feedback.samples")
+        }
+        // The section belongs to its stage.
+        XCTAssertThrowsError(try RecipeLoader.load(file: tiny, overrides: ["feedback.samples=2"])) { error in
+            guard case .invalidValue(let key, let reason) = error as? RecipeError else { return XCTFail("\(error)") }
+            XCTAssertEqual(key, "feedback")
+            XCTAssertTrue(reason.contains("stage clue-feedback, not of stage lm"), reason)
+        }
     }
 
     func testCatalogCopiesARecipeWithoutOverwriting() throws {

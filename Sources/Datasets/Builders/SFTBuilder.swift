@@ -29,8 +29,10 @@ public enum SFTBuilder {
         var contextID: String?
         var memoryTurns: Int?
         var conversations: [Message]?
+        /// The document's name (`data synth-clues` writes it; `build` does not need it).
+        var source: String?
         enum CodingKeys: String, CodingKey {
-            case task, context, conversations
+            case task, context, conversations, source
             case contextID = "context_id"
             case memoryTurns = "memory_turns"
         }
@@ -81,31 +83,23 @@ public enum SFTBuilder {
             guard messages.last?.role == "assistant" else {
                 throw DataError.badInput(source: source, reason: "the last message must be the assistant's (the target)")
             }
-            var chat = messages.map { ChatMessage(role: $0.role, content: $0.content) }
-            if let context {
-                for k in 0..<memoryTurns { chat[k].content = chat[k].content.replacingOccurrences(of: "{context}", with: context) }
-            }
+            let chat = withContext(messages.map { ChatMessage(role: $0.role, content: $0.content) }, context: context,
+                                   memoryTurns: memoryTurns)
             for m in chat { try EvaluationBooks.refuse(text: m.content, source: source) }
-            let memoryText = memoryTurns > 0 ? template.render(Array(chat[..<memoryTurns]), addGenerationPrompt: false) : ""
-            let promptText = template.render(Array(chat.dropLast()), addGenerationPrompt: true)
-            let fullText = template.render(chat, addGenerationPrompt: false)
-            guard promptText.hasPrefix(memoryText), fullText.hasPrefix(promptText) else {
-                throw DataError.badInput(source: source, reason: "the chat template does not render this conversation "
-                                             + "as memory + prompt + target")
-            }
+            let parts = try render(chat, memoryTurns: memoryTurns, template: template, source: source)
             var contextID: Int?
             if memoryTurns > 0 {
-                let key = SHA256.hex(memoryText)
+                let key = SHA256.hex(parts.memory)
                 if let id = writer.contextID(forKey: key) {
                     contextID = id
                 } else {
-                    let ids = tokenizer.encodeLong(memoryText)
+                    let ids = tokenizer.encodeLong(parts.memory)
                     contextTokens += ids.count
                     contextID = try writer.addContext(ids, key: key)
                 }
             }
-            let prompt = tokenizer.encode(String(promptText.dropFirst(memoryText.count)), addSpecialTokens: false)
-            let target = tokenizer.encode(String(fullText.dropFirst(promptText.count)), addSpecialTokens: false)
+            let prompt = tokenizer.encode(parts.prompt, addSpecialTokens: false)
+            let target = tokenizer.encode(parts.target, addSpecialTokens: false)
             try writer.addExample(contextID: contextID, prompt: prompt, target: target, task: task)
             progress(writer.exampleCount)
         }
@@ -113,5 +107,43 @@ public enum SFTBuilder {
         let summary = Summary(examples: writer.exampleCount, contexts: writer.contextCount, contextTokens: contextTokens)
         try writer.finish()
         return summary
+    }
+
+    /// A conversation's text as the store splits it: the first `memoryTurns` messages (the memory), the rest up to
+    /// the last message with the generation prompt (the prompt), and the last message with the template's
+    /// end-of-turn (the target). What a model generates a reply after is `memory + prompt`.
+    public static func render(_ chat: [ChatMessage], memoryTurns: Int, template: ChatTemplate, source: String) throws
+        -> (memory: String, prompt: String, target: String)
+    {
+        let memoryText = memoryTurns > 0 ? template.render(Array(chat[..<memoryTurns]), addGenerationPrompt: false) : ""
+        let promptText = template.render(Array(chat.dropLast()), addGenerationPrompt: true)
+        let fullText = template.render(chat, addGenerationPrompt: false)
+        guard promptText.hasPrefix(memoryText), fullText.hasPrefix(promptText) else {
+            throw DataError.badInput(source: source, reason: "the chat template does not render this conversation "
+                                         + "as memory + prompt + target")
+        }
+        return (memoryText, String(promptText.dropFirst(memoryText.count)), String(fullText.dropFirst(promptText.count)))
+    }
+
+    /// The memory turns with the literal `{context}` replaced by the document.
+    static func withContext(_ chat: [ChatMessage], context: String?, memoryTurns: Int) -> [ChatMessage] {
+        guard let context else { return chat }
+        var chat = chat
+        for k in 0..<min(memoryTurns, chat.count) {
+            chat[k].content = chat[k].content.replacingOccurrences(of: "{context}", with: context)
+        }
+        return chat
+    }
+
+    /// Token ids of a conversation's memory, prompt and target (the conversation as a JSONL line holds it, with
+    /// `{context}` in its memory turns), encoded as `build` stores them.
+    public static func tokens(_ chat: [ChatMessage], context: String?, memoryTurns: Int, template: ChatTemplate,
+                              tokenizer: any Tokenizer, source: String) throws
+        -> (memory: [Int], prompt: [Int], target: [Int])
+    {
+        let parts = try render(withContext(chat, context: context, memoryTurns: memoryTurns), memoryTurns: memoryTurns,
+                               template: template, source: source)
+        return (tokenizer.encodeLong(parts.memory), tokenizer.encode(parts.prompt, addSpecialTokens: false),
+                tokenizer.encode(parts.target, addSpecialTokens: false))
     }
 }

@@ -396,21 +396,31 @@ public enum ClueSynthesis {
     public static func exampleLines(_ e: Example, document: String, source: String, prompts: PromptSet) throws
         -> [String]
     {
-        let contextID = SHA256.hex(document)
         func example(_ task: ClueTask, _ question: String, _ target: String) throws -> String {
-            try jsonLine([
-                "task": task.rawValue, "context_id": contextID, "source": source,
-                "conversations": [
-                    ["role": "user", "content": prompts.context],
-                    ["role": "assistant", "content": prompts.memoryReply],
-                    ["role": "user", "content": prompts.taskPrompt(task, question: question)!],
-                    ["role": "assistant", "content": target],
-                ],
-            ])
+            try exampleLine(task: task, question: question, target: target, document: document, source: source,
+                            prompts: prompts)
         }
         var lines = [try example(.recall, e.question, e.clue), try example(.answer, e.question, e.keySentence)]
         if let vague = e.vagueQuestion { lines.append(try example(.rewrite, vague, e.question)) }
         return lines
+    }
+
+    /// The JSONL line of one clue example over `document` (declared by `contextLine`): the memory turns, `task`'s
+    /// turn with `question`, and `target` as the reply. Summarize takes no question and is not a clue example.
+    public static func exampleLine(task: ClueTask, question: String, target: String, document: String, source: String,
+                                   prompts: PromptSet) throws -> String {
+        guard let turn = prompts.taskPrompt(task, question: question) else {
+            throw DataError.badInput(source: source, reason: "\(task.rawValue) is not a clue task with a question")
+        }
+        return try jsonLine([
+            "task": task.rawValue, "context_id": SHA256.hex(document), "source": source,
+            "conversations": [
+                ["role": "user", "content": prompts.context],
+                ["role": "assistant", "content": prompts.memoryReply],
+                ["role": "user", "content": turn],
+                ["role": "assistant", "content": target],
+            ],
+        ])
     }
 
     static func jsonLine(_ object: [String: Any]) throws -> String {

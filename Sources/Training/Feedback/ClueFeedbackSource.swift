@@ -1,0 +1,148 @@
+import Datasets
+import Foundation
+import Retrieval
+import Tokenizers
+import Torch
+
+/// The batches of stage `clue-feedback`: rejection-sampling SFT on retrieval feedback, in rounds.
+///
+/// A round scores questions of the clue data with the weights the previous round left: for each question whose
+/// own top `top_k` passages miss its evidence, the memory model samples `samples` clue sets from the document's
+/// memory, each is scored by its gain in the evidence's reciprocal rank (`FeedbackScore`), and the best set, when
+/// it gains more than `min_gain`, becomes a clue SFT example (memory + clue prompt with the question → the clue
+/// lines). The round then trains `max_steps / rounds` steps on its examples with the SFT objective, served in a
+/// seeded order reshuffled every epoch (`SFTStoreSource`). Scoring happens inside `next()`, when the first batch of
+/// a round is asked for, so every round samples from the model as trained so far.
+///
+/// The cursor is (round, batches served in it, the round store's epoch and index); each round's scoring is saved
+/// question by question under `OUTPUT_DIR/feedback/round-R/` (`FeedbackRoundScorer`), so a resumed run takes up a
+/// finished round's examples and a half-scored round's scores, and sampling is seeded by (seed, round, question,
+/// sample): a resumed run selects what the uninterrupted one did.
+public final class ClueFeedbackSource: ReportingDataSource {
+    public var report: ((TrainingEvent) throws -> Void)?
+    private let recipe: Recipe
+    private let settings: Recipe.Feedback
+    private let context: FeedbackRoundScorer.Context
+    private let compatibility: StoreCompatibility?
+    private let directory: URL
+    private let batchesPerRound: Int
+    private var round = 0
+    private var served = 0
+    private var current: SFTStoreSource?
+    /// The round store's position to restore when it is opened.
+    private var pending: DataCursor?
+
+    public init(recipe: Recipe, questions: ClueQuestionSet, prompts: PromptSet, embedder: Embedder,
+                writer: ClueReplyWriting, tokenizer: any Tokenizer, template: ChatTemplate, tokenizerSHA256: String,
+                compatibility: StoreCompatibility? = nil) throws {
+        guard !questions.questions.isEmpty else {
+            throw TrainingDataError.tooLittleData("\(recipe.data.train) holds no recall or rewrite examples with their "
+                                                  + "passage in the document (the clue data of memorag data synth-clues)")
+        }
+        self.recipe = recipe
+        settings = recipe.feedback ?? Recipe.Feedback()
+        context = FeedbackRoundScorer.Context(set: questions, settings: settings, prompts: prompts, embedder: embedder,
+                                              writer: writer, tokenizer: tokenizer, template: template,
+                                              tokenizerSHA256: tokenizerSHA256)
+        self.compatibility = compatibility
+        directory = URL(fileURLWithPath: (recipe.outputDir as NSString).expandingTildeInPath).appendingPathComponent("feedback")
+        batchesPerRound = recipe.maxSteps / settings.rounds * recipe.gradAccumulation
+    }
+
+    public func next() throws -> TrainingBatch {
+        if served == batchesPerRound {
+            round += 1
+            served = 0
+            current = nil
+            pending = nil
+        }
+        guard round < settings.rounds else {
+            throw TrainingDataError.tooLittleData("all \(settings.rounds) feedback round(s) are trained (max_steps is "
+                                                  + "\(recipe.maxSteps))")
+        }
+        if current == nil { current = try open() }
+        served += 1
+        return try current!.next()
+    }
+
+    public var cursor: DataCursor {
+        var fields = (current?.cursor ?? pending)?.fields ?? [:]
+        fields["round"] = round
+        fields["served"] = served
+        return DataCursor(fields)
+    }
+
+    public func restore(_ cursor: DataCursor) throws {
+        guard let round = cursor["round"], let served = cursor["served"], round >= 0, round < settings.rounds,
+              served >= 0, served <= batchesPerRound else {
+            throw TrainingDataError.badCursor("expected a feedback 'round' below \(settings.rounds) and 'served' in "
+                                              + "0…\(batchesPerRound), got \(cursor.fields)")
+        }
+        self.round = round
+        self.served = served
+        current = nil
+        let inner = cursor.fields.filter { $0.key != "round" && $0.key != "served" }
+        pending = inner.isEmpty ? nil : DataCursor(inner)
+    }
+
+    /// The current round's examples: scored now (or taken up from disk), reported when the round begins.
+    private func open() throws -> SFTStoreSource {
+        let scorer = FeedbackRoundScorer(directory: directory.appendingPathComponent("round-\(round + 1)"))
+        let step = round * recipe.maxSteps / settings.rounds
+        let header = FeedbackRoundScorer.Header(settings: headerSettings(round: round))
+        let summary = try scorer.completed(header: header) ?? scorer.run(
+            round: round + 1, rounds: settings.rounds, step: step, questions: questions(round: round),
+            header: header, context: context,
+            seed: { [seed = UInt64(recipe.seed), round] question, sample in
+                Self.sampleSeed(seed: seed, round: round, question: question, sample: sample)
+            }, progress: { try report?(.feedback($0)) })
+        // Mid-round (a resume) the round's line is in metrics.jsonl already, before the checkpoint.
+        if served == 0 { try report?(.feedbackRound(summary)) }
+        guard summary.kept > 0 else {
+            throw TrainingDataError.tooLittleData(
+                "feedback round \(round + 1) kept none of its \(summary.questions) questions (\(summary.eligible) missed "
+                + "their evidence alone; no clue set of theirs gained more than feedback.min_gain \(settings.minGain)); "
+                + "add questions, raise feedback.samples or lower feedback.min_gain")
+        }
+        let source = try SFTStoreSource(url: scorer.keptStore, maxLength: recipe.data.maxLength,
+                                        batchSize: recipe.batchSize, seed: UInt64(recipe.seed) &+ UInt64(round),
+                                        model: compatibility)
+        if let pending { try source.restore(pending) }
+        return source
+    }
+
+    /// The round's questions: all, or `questions_per_round` of them drawn for the round; grouped by document (in
+    /// order of first appearance) so each document's memory is made once.
+    func questions(round: Int) -> [Int] {
+        let all = Array(context.set.questions.indices)
+        let chosen = settings.questionsPerRound.map {
+            ClueSynthesis.sample(all, count: $0, seed: UInt64(recipe.seed) ^ (UInt64(round + 1) &* 0x9E37_79B9_7F4A_7C15))
+        } ?? all
+        var order: [String] = [], groups: [String: [Int]] = [:]
+        for index in chosen {
+            let id = context.set.questions[index].contextID
+            if groups[id] == nil { order.append(id) }
+            groups[id, default: []].append(index)
+        }
+        return order.flatMap { groups[$0]! }
+    }
+
+    /// Every setting a round's scores depend on: a resume with others is refused rather than mixed.
+    private func headerSettings(round: Int) -> [String: String] {
+        let s = settings
+        return ["seed": "\(recipe.seed)", "round": "\(round + 1)", "data": recipe.data.train,
+                "questions": "\(context.set.questions.count)", "clue_task": s.clueTask.rawValue,
+                "samples": "\(s.samples)", "temperature": "\(s.temperature)", "top_p": "\(s.topP)",
+                "repetition_penalty": "\(s.repetitionPenalty)", "max_new_tokens": "\(s.maxNewTokens)",
+                "ratio": "\(s.ratio)", "depth": "\(s.depth)", "query_weight": "\(s.queryWeight)", "top_k": "\(s.topK)",
+                "min_gain": "\(s.minGain)", "questions_per_round": s.questionsPerRound.map { "\($0)" } ?? "all",
+                "retriever": s.retriever ?? "default", "prompts": s.prompts ?? "built-in en"]
+    }
+
+    /// The sampling seed of one clue set: a pure function of (recipe seed, round, question, sample).
+    static func sampleSeed(seed: UInt64, round: Int, question: Int, sample: Int) -> UInt64 {
+        var rng = SplitMix64(seed: seed &+ UInt64(round) &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(question) &* 0xBF58_476D_1CE4_E5B9
+                                 &+ UInt64(sample) &* 0x94D0_49BB_1331_11EB)
+        return rng.next()
+    }
+}
