@@ -13,10 +13,10 @@ public enum AnswerStyle: String, Sendable, CaseIterable {
 }
 
 extension SpanCopyConstraint {
-    /// The constraint for answering from `passages`: a span of one passage that starts at the beginning of a word
+    /// The constraint for answering from the passages: a span of one passage that starts at the beginning of a word
     /// and holds at least one token before `stopTokenIds` may end it.
-    static func copying(_ passages: [String], tokenizer: any Tokenizer, stopTokenIds: Set<Int>) -> SpanCopyConstraint {
-        let sources = passages.map { tokenizer.encode($0, addSpecialTokens: false) }
+    /// `sources` are the passages' token ids, as the evidence budget already encoded them.
+    static func copying(_ sources: [[Int]], tokenizer: any Tokenizer, stopTokenIds: Set<Int>) -> SpanCopyConstraint {
         let starts = sources.map { ids -> [Bool] in
             let pieces = ids.map { tokenizer.decode([$0], skipSpecialTokens: false) }
             return pieces.indices.map { p in

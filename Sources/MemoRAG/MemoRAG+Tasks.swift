@@ -170,22 +170,23 @@ extension MemoRAG {
             requested = configuration.evidenceTokens ?? configuration.localEvidenceTokens
         }
         let cap = requested.map { min(budget, overhead + min($0, budget)) } ?? budget
-        var chosen: [Evidence] = []
+        var picked: [(item: Evidence, ids: [Int])] = []
         var used = overhead
         for item in evidence {
-            let cost = tokenizer.encode(item.text, addSpecialTokens: false).count + 2
-            if used + cost <= cap {
-                chosen.append(item)
-                used += cost
+            let ids = tokenizer.encode(item.text, addSpecialTokens: false)
+            if used + ids.count + 2 <= cap {
+                picked.append((item, ids))
+                used += ids.count + 2
             }
         }
-        chosen.sort { ($0.chunkId) < ($1.chunkId) }  // chunk ids follow document order, documents in memorize order
+        picked.sort { $0.item.chunkId < $1.item.chunkId }  // chunk ids follow document order, documents in memorize order
+        let chosen = picked.map(\.item)
         let dropped = evidence.count - chosen.count
         let text = prompt(chosen)
         // A copied answer is a span of the evidence; the repetition penalty would count every evidence token (and
         // the chat's end-of-turn token) against it, so it is off.
         let constraint = configuration.answerStyle == .copied && !stopTokenIds.isEmpty && !chosen.isEmpty
-            ? SpanCopyConstraint.copying(chosen.map(\.text), tokenizer: tokenizer, stopTokenIds: stopTokenIds) : nil
+            ? SpanCopyConstraint.copying(picked.map(\.ids), tokenizer: tokenizer, stopTokenIds: stopTokenIds) : nil
         let penalty = constraint == nil ? configuration.repetitionPenalty : 1
         // A cancelled task (e.g. a server client that disconnected) stops the generation at the next piece.
         let emit: (String) -> Bool = { piece in onText?(piece); return !Task.isCancelled }
