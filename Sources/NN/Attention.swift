@@ -119,6 +119,9 @@ public final class Attention: Module {
 
     public func dropFusedInt8() { fusedQKV = nil }
 
+    /// Uses a q/k/v product packed elsewhere (see `FusedInt8Linears.init(packed:for:)`).
+    public func useFusedInt8(_ packed: Int8Linear) throws { fusedQKV = try FusedInt8Linears(packed: packed, for: [qProj, kProj, vProj]) }
+
     /// The plain q, k and v projections of x [..., dims] (one packed product where `packFusedInt8` made one).
     public func projectQKV(_ x: Tensor) throws -> (q: Tensor, k: Tensor, v: Tensor) {
         if let fusedQKV, fusedQKV.serves(x) {

@@ -6,7 +6,8 @@ import Torch
 /// layers' own int8 copies (weights are quantized per output row, activations per input row, so concatenating
 /// the rows changes nothing). Inference only, and a snapshot like `Int8Linear`.
 public final class FusedInt8Linears {
-    private let packed: Int8Linear
+    /// The one packed product (the layers' weights stacked by rows).
+    public let packed: Int8Linear
     /// Output width of each layer, in order.
     public let widths: [Int]
 
@@ -28,6 +29,21 @@ public final class FusedInt8Linears {
         }
         packed = try Int8Linear(weight: weight, bias: bias)
         widths = linears.map { $0.weight.dim(0) }
+    }
+
+    /// A packed product made elsewhere (stored prepared weights) for `linears`, as `init(_:)` would make it: its
+    /// rows must be theirs, stacked in order.
+    public init(packed: Int8Linear, for linears: [Linear]) throws {
+        guard !linears.isEmpty, linears.allSatisfy({ $0.loraA == nil }) else {
+            throw TorchError("fused int8 linears need layers without LoRA adapters")
+        }
+        let widths = linears.map { $0.weight.dim(0) }
+        guard packed.outputs == widths.reduce(0, +), linears.allSatisfy({ $0.weight.dim(1) == packed.inputs }) else {
+            throw TorchError("fused int8 weight [\(packed.outputs), \(packed.inputs)] does not fit layers of "
+                + "\(linears.map(\.weight.shape))")
+        }
+        self.packed = packed
+        self.widths = widths
     }
 
     /// Whether the packed product computes `x` (float32, no gradient wanted).

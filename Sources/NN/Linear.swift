@@ -53,6 +53,13 @@ public final class Linear: Module {
 
     public func dropInt8() { int8 = nil }
 
+    /// Uses `packed` — made from this layer's current weight and bias elsewhere (stored prepared weights) — as
+    /// `quantizeInt8()` would have made it. Its shape must be the weight's.
+    public func useInt8(_ packed: Int8Linear) throws {
+        try checkInt8Shape(packed, weight: weight)
+        int8 = packed
+    }
+
     public override func moveState(to device: Device) throws { try refuseInt8Move(int8 != nil, to: device) }
 
     /// `W += scale · B A`, then drops the adapter (what export ships: a plain Linear).
@@ -119,5 +126,17 @@ public final class Embedding: Module {
 
     public func dropInt8() { int8 = nil }
 
+    /// Uses `packed`, made from this table elsewhere (see `Linear.useInt8`).
+    public func useInt8(_ packed: Int8Linear) throws {
+        try checkInt8Shape(packed, weight: weight)
+        int8 = packed
+    }
+
     public override func moveState(to device: Device) throws { try refuseInt8Move(int8 != nil, to: device) }
+}
+
+func checkInt8Shape(_ packed: Int8Linear, weight: Tensor) throws {
+    guard [packed.outputs, packed.inputs] == weight.shape else {
+        throw TorchError("int8 weight [\(packed.outputs), \(packed.inputs)] does not fit a \(weight.shape) weight")
+    }
 }

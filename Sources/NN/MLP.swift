@@ -31,4 +31,7 @@ public final class SwiGLU: Module {
     public func packFusedInt8() throws { fusedGateUp = try FusedInt8Linears([gate, up]) }
 
     public func dropFusedInt8() { fusedGateUp = nil }
+
+    /// Uses a gate/up product packed elsewhere (see `FusedInt8Linears.init(packed:for:)`).
+    public func useFusedInt8(_ packed: Int8Linear) throws { fusedGateUp = try FusedInt8Linears(packed: packed, for: [gate, up]) }
 }

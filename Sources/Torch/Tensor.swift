@@ -39,6 +39,26 @@ public final class Tensor {
         self.init(owning: handle)
     }
 
+    /// A CPU tensor over `bytes` without copying them (`dtype`, row-major `shape`, aligned for `dtype`). `owner` is
+    /// kept alive until libtorch drops the storage — the last tensor or view sharing it — so it must own the memory
+    /// (a file mapping, say).
+    convenience init(borrowing bytes: UnsafeRawPointer, dtype: DType, shape: [Int], owner: AnyObject) throws {
+        let context = Unmanaged.passRetained(owner).toOpaque()
+        let release: @convention(c) (UnsafeMutableRawPointer?) -> Void = { context in
+            if let context { Unmanaged<AnyObject>.fromOpaque(context).release() }
+        }
+        var out: mr_tensor?
+        let status = withInt64s(shape) { dims, ndim in
+            mr_tensor_from_blob(&out, UnsafeMutableRawPointer(mutating: bytes), dims, ndim, dtype.rawValue, context, release)
+        }
+        guard status == 0, let out else {
+            Unmanaged<AnyObject>.fromOpaque(context).release()  // not handed to libtorch
+            try check(status)
+            throw TorchError("libtorch returned no tensor")
+        }
+        self.init(owning: out)
+    }
+
     // MARK: - Metadata
 
     public var shape: [Int] {

@@ -73,6 +73,45 @@ final class Int8LinearTests: XCTestCase {
         XCTAssertNil(attention.fusedQKV, "a LoRA adapter must keep its layer out of the fused product")
     }
 
+    /// A packed weight stored as its parts (int8 values, row scales, bias) and packed again computes bitwise what
+    /// the original does, in one call for many weights; wrong parts are errors.
+    func testPackingStoredPartsGivesTheSameProduct() throws {
+        try LibTorch.manualSeed(12)
+        let originals = [try Int8Linear(weight: try Tensor.randn([48, 80]), bias: try Tensor.randn([48])),
+                         try Int8Linear(weight: try Tensor.randn([300, 80]) * 0.1, bias: nil),
+                         try Int8Linear(weight: try Tensor.randn([7, 33]), bias: nil, reduceRange: true)]
+        for reduceRange in [false, true] {
+            let chosen = originals.filter { $0.reduceRange == reduceRange }
+            let parts = try chosen.map { try $0.parts() }
+            for (part, original) in zip(parts, chosen) {
+                XCTAssertEqual(part.weight.dtype, .int8)
+                XCTAssertEqual(part.weight.shape, [original.outputs, original.inputs])
+                XCTAssertEqual(part.scales.dtype, .float64)
+                XCTAssertEqual(part.scales.shape, [original.outputs])
+            }
+            let repacked = try Int8Linear.pack(parts, reduceRange: reduceRange)
+            for (again, original) in zip(repacked, chosen) {
+                XCTAssertEqual(again.reduceRange, reduceRange)
+                for rows in [1, 9] {
+                    let x = try Tensor.randn([rows, original.inputs]) * 4
+                    XCTAssertEqual(try again(x).bytes(), try original(x).bytes())
+                }
+            }
+        }
+        let good = try originals[1].parts()
+        XCTAssertThrowsError(try Int8Linear.pack([.init(weight: good.weight.to(.float32), scales: good.scales, bias: nil)],
+                                                 reduceRange: false))
+        XCTAssertThrowsError(try Int8Linear.pack([.init(weight: good.weight, scales: good.scales.to(.float32), bias: nil)],
+                                                 reduceRange: false))
+        XCTAssertThrowsError(try Int8Linear.pack([.init(weight: good.weight, scales: good.scales, bias: try Tensor.zeros([3]))],
+                                                 reduceRange: false))
+        XCTAssertEqual(try Int8Linear.pack([], reduceRange: false).count, 0)
+        // Packed weights go where their shape fits.
+        let linear = try Linear(80, 300)
+        XCTAssertNoThrow(try linear.useInt8(originals[1]))
+        XCTAssertThrowsError(try linear.useInt8(originals[0]))
+    }
+
     func testLinearUsesInt8WithoutGradientsAndTheFloatWeightWithThem() throws {
         try LibTorch.manualSeed(5)
         let linear = try Linear(64, 32)

@@ -99,6 +99,64 @@ final class SafetensorsTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path), ["model.safetensors"])
     }
 
+    /// Streamed tensors give the bytes the whole-data writer gives; one that produces a wrong byte count fails the
+    /// write and leaves the old file as it was, with no temporary file.
+    func testStreamedWriteIsTheSameFileAndCountsItsBytes() throws {
+        let whole = directory.appendingPathComponent("whole.safetensors")
+        let streamed = directory.appendingPathComponent("streamed.safetensors")
+        let data: [String: [UInt8]] = ["a": Array(0..<12), "b": [9, 8, 7, 6]]
+        try SafetensorsWriter.write([.init(name: "a", dtype: .float32, shape: [3], data: Data(data["a"]!)),
+                                     .init(name: "b", dtype: .int8, shape: [2, 2], data: Data(data["b"]!))],
+                                    metadata: ["k": "v"], to: whole)
+        try SafetensorsWriter.write(streaming: [
+            .init(name: "b", dtype: .int8, shape: [2, 2]) { sink in try data["b"]!.withUnsafeBytes { try sink($0) } },
+            .init(name: "a", dtype: .float32, shape: [3]) { sink in
+                // In pieces.
+                try data["a"]!.withUnsafeBytes { bytes in
+                    try sink(UnsafeRawBufferPointer(rebasing: bytes[0..<5]))
+                    try sink(UnsafeRawBufferPointer(rebasing: bytes[5...]))
+                }
+            },
+        ], metadata: ["k": "v"], to: streamed)
+        XCTAssertEqual(try Data(contentsOf: streamed), try Data(contentsOf: whole))
+
+        let before = try Data(contentsOf: streamed)
+        for count in [3, 5] {
+            XCTAssertThrowsError(try SafetensorsWriter.write(streaming: [
+                .init(name: "b", dtype: .int8, shape: [4]) { sink in try [UInt8](repeating: 1, count: count).withUnsafeBytes { try sink($0) } },
+            ], to: streamed)) { error in XCTAssertTrue("\(error)".contains("needs 4 bytes"), "\(error)") }
+            XCTAssertEqual(try Data(contentsOf: streamed), before)
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(),
+                       ["streamed.safetensors", "whole.safetensors"])
+    }
+
+    /// Tensors over a copy-on-write mapping read the file's values without a copy, outlive the file object, and
+    /// an in-place write changes the tensor but never the file.
+    func testMappedTensorsShareTheMappingAndNeverWriteTheFile() throws {
+        let url = directory.appendingPathComponent("mapped.safetensors")
+        try Safetensors.save(["w": try Tensor([1, 2, 3, 4] as [Float], shape: [2, 2]),
+                              "i": try Tensor([5, 6] as [Int64])], to: url)
+        let before = try Data(contentsOf: url)
+        var tensor: Tensor?
+        do {
+            let file = try SafetensorsFile(url: url, mapping: .copyOnWrite)
+            tensor = try file.mappedTensor("w")
+            XCTAssertEqual(try file.mappedTensor("i").toArray(Int64.self), [5, 6])
+        }
+        let w = try XCTUnwrap(tensor)
+        XCTAssertEqual(w.shape, [2, 2])
+        XCTAssertEqual(try w.toArray(Float.self), [1, 2, 3, 4])
+        try w.fill(2)
+        XCTAssertEqual(try w.toArray(Float.self), [2, 2, 2, 2])
+        XCTAssertEqual(try Data(contentsOf: url), before)
+        // A read-only mapping hands out copies.
+        let copy = try SafetensorsFile(url: url).mappedTensor("w")
+        try copy.zero()
+        XCTAssertEqual(try Data(contentsOf: url), before)
+        XCTAssertThrowsError(try SafetensorsFile(url: url, mapping: .copyOnWrite).mappedTensor("x"))
+    }
+
     func testWriteIntoMissingDirectoryFails() {
         let url = directory.appendingPathComponent("missing/model.safetensors")
         expectError(try SafetensorsWriter.write([], to: url), mentions: ["missing/model.safetensors"]) {

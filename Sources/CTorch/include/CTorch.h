@@ -84,6 +84,11 @@ void mr_tensor_free(mr_tensor t);
 /// Copies `data` (dense, row-major, `dtype`) into a new tensor of `shape` on `device`.
 int mr_tensor_from_data(mr_tensor *out, const void *data, size_t nbytes, const int64_t *shape, int64_t ndim,
                         int dtype, int device);
+/// A CPU tensor over `data` (dense, row-major, `dtype`) without copying it: the caller keeps the memory valid until
+/// libtorch calls `release(context)`, once, when the last tensor sharing the storage is gone. On failure `release`
+/// is not called (the caller still holds what `context` stands for). `data` must be aligned for `dtype`.
+int mr_tensor_from_blob(mr_tensor *out, void *data, const int64_t *shape, int64_t ndim, int dtype, void *context,
+                        void (*release)(void *context));
 /// Copies the tensor (made contiguous, on CPU) into `dst`, which must hold exactly numel × element size bytes.
 int mr_tensor_copy_to(mr_tensor t, void *dst, size_t nbytes);
 int mr_tensor_ndim(mr_tensor t, int64_t *out);
@@ -257,6 +262,16 @@ int mr_packed_linear_apply(mr_tensor *out, mr_packed_linear linear, mr_tensor x)
 void mr_packed_linear_free(mr_packed_linear linear);
 /// 1 when this libtorch has a quantized engine that packs int8 linears (fbgemm, x86 or onednn).
 int mr_packed_linear_supported(int *out);
+/// What a packed linear was made from, to store it: `*weight` the int8 values [out, in], `*scales` the per-row
+/// scales (float64 [out]), `*bias` the bias (NULL when none), `*reduce_range` the activation setting. Packing these
+/// again (`mr_packed_linear_from_int8`) gives a packed weight that computes exactly what this one does.
+int mr_packed_linear_parts(mr_packed_linear linear, mr_tensor *weight, mr_tensor *scales, mr_tensor *bias,
+                           int *reduce_range);
+/// Packs `count` linears from stored int8 values (`weights[i]` int8 [out, in], `scales[i]` float64 [out],
+/// `biases[i]` float32 [out] or NULL) without quantizing anything, on all intra-op threads (each takes the next
+/// linear, largest first). `outs` receives `count` handles; on failure none is kept.
+int mr_packed_linear_from_int8(mr_packed_linear *outs, const mr_tensor *weights, const mr_tensor *scales,
+                               const mr_tensor *biases, int64_t count, int reduce_range);
 
 // ---- autograd ---------------------------------------------------------------------------------------------------
 int mr_set_requires_grad(mr_tensor t, int requires_grad);

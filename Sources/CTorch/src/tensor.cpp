@@ -98,6 +98,20 @@ int mr_tensor_from_data(mr_tensor *out, const void *data, size_t nbytes, const i
                   }()))
 }
 
+int mr_tensor_from_blob(mr_tensor *out, void *data, const int64_t *shape, int64_t ndim, int dtype, void *context,
+                        void (*release)(void *context)) {
+    RETURN_TENSOR(out, ([&] {
+                      if (data == nullptr || release == nullptr) throw std::invalid_argument("null data or release");
+                      const auto type = mr::scalar_type(dtype);
+                      if (reinterpret_cast<uintptr_t>(data) % c10::elementSize(type) != 0)
+                          throw std::invalid_argument("data is not aligned for its dtype");
+                      for (const auto d : mr::dims(shape, ndim))
+                          if (d < 0) throw std::invalid_argument("negative dimension");
+                      return at::from_blob(data, mr::dims(shape, ndim), [release, context](void *) { release(context); },
+                                           at::TensorOptions().dtype(type));
+                  }()))
+}
+
 int mr_tensor_copy_to(mr_tensor t, void *dst, size_t nbytes) {
     PROTECT({
         auto c = mr::T(t).detach().to(at::kCPU).contiguous();

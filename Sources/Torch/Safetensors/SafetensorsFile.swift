@@ -37,7 +37,13 @@ public struct SafetensorsEntry: Sendable, Equatable {
 /// The mapping reflects the file on disk: truncating the file while it is open makes reads of the lost pages fault,
 /// as with any `mmap`. `SafetensorsWriter` replaces files by renaming, which leaves open mappings intact.
 public final class SafetensorsFile: @unchecked Sendable {
-    // @unchecked: all state is immutable after `init`, and the mapping is read-only.
+    // @unchecked: all state is immutable after `init`, and the file's bytes are never written through the mapping
+    // (a copy-on-write mapping gives writers private pages).
+
+    /// How the file is mapped. `.readOnly` suits readers that copy tensors out; `.copyOnWrite` also lets tensors
+    /// share the mapping (`mappedTensor`): libtorch may then write to a parameter in place, which changes a private
+    /// copy of the page and never the file.
+    public enum Mapping: Sendable { case readOnly, copyOnWrite }
 
     /// Largest header accepted, as in the Rust reference: larger values mean a corrupt file or another format, and
     /// parsing a gigabyte of JSON on their word would only waste time and memory.
@@ -52,11 +58,11 @@ public final class SafetensorsFile: @unchecked Sendable {
     /// Offset of the data region from the start of the file: 8 + header length.
     public let dataOffset: Int
 
-    private let mapping: ReadOnlyFileMapping
+    private let mapping: FileMapping
 
-    public init(url: URL) throws {
+    public init(url: URL, mapping kind: Mapping = .readOnly) throws {
         let path = url.path
-        let mapping = try ReadOnlyFileMapping(path: path)
+        let mapping = try FileMapping(path: path, writablePrivateCopy: kind == .copyOnWrite)
         let file = mapping.bytes
         guard file.count >= 8 else { throw SafetensorsError.fileTooShort(path: path, size: file.count) }
 
@@ -93,16 +99,29 @@ public final class SafetensorsFile: @unchecked Sendable {
             try body(UnsafeRawBufferPointer(rebasing: mapping.bytes[start..<end]))
         }
     }
+
+    /// Tensor `name` over the mapping itself, without a copy, when the file was opened `.copyOnWrite` and the bytes
+    /// are aligned for the dtype (a copy otherwise, as `tensor(_:)`). The mapping lives as long as such a tensor.
+    public func mappedTensor(_ name: String) throws -> Tensor {
+        guard let entry = entries[name] else { throw SafetensorsError.tensorNotFound(path: url.path, tensor: name) }
+        let start = dataOffset + entry.byteRange.lowerBound
+        guard mapping.isCopyOnWrite, entry.byteRange.count > 0, let base = mapping.bytes.baseAddress,
+              Int(bitPattern: base + start) % entry.dtype.byteSize == 0 else { return try tensor(name) }
+        return try Tensor(borrowing: base + start, dtype: entry.dtype, shape: entry.shape, owner: mapping)
+    }
 }
 
-/// A whole file mapped read-only, unmapped on deinit.
+/// A whole file mapped privately (read-only, or copy-on-write), unmapped on deinit — once the file and every tensor
+/// over it (`mappedTensor`) are gone.
 ///
 /// A class of its own so that a mapping made early in `SafetensorsFile.init` is released when a later validation
 /// step throws: a failed initializer never runs its class's deinit, but it does release stored objects it created.
-private final class ReadOnlyFileMapping {
+private final class FileMapping {
     let bytes: UnsafeRawBufferPointer
+    let isCopyOnWrite: Bool
 
-    init(path: String) throws {
+    init(path: String, writablePrivateCopy: Bool) throws {
+        isCopyOnWrite = writablePrivateCopy
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SafetensorsError.cannotOpen(path: path, reason: SafetensorsError.posixReason()) }
         defer { close(fd) }  // The mapping keeps the file referenced; the descriptor is not needed past mmap.
@@ -120,7 +139,8 @@ private final class ReadOnlyFileMapping {
             bytes = UnsafeRawBufferPointer(start: nil, count: 0)
             return
         }
-        guard let address = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0),
+        let protection = writablePrivateCopy ? PROT_READ | PROT_WRITE : PROT_READ
+        guard let address = mmap(nil, size, protection, MAP_PRIVATE, fd, 0),
               address != UnsafeMutableRawPointer(bitPattern: -1)  // MAP_FAILED, which Swift does not import
         else { throw SafetensorsError.cannotMap(path: path, reason: SafetensorsError.posixReason()) }
         bytes = UnsafeRawBufferPointer(start: address, count: size)

@@ -29,23 +29,71 @@ public enum SafetensorsWriter {
         }
     }
 
+    /// A tensor whose bytes are produced while the file is written (`write(streaming:metadata:to:)`), so that a
+    /// large file needs the memory of one tensor at a time. `produce` must pass exactly the bytes that `dtype` and
+    /// `shape` call for to its sink, in one or more pieces.
+    public struct StreamedTensor {
+        public var name: String
+        public var dtype: DType
+        public var shape: [Int]
+        public var produce: (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void
+
+        public init(name: String, dtype: DType, shape: [Int],
+                    produce: @escaping (_ sink: (UnsafeRawBufferPointer) throws -> Void) throws -> Void) {
+            self.name = name
+            self.dtype = dtype
+            self.shape = shape
+            self.produce = produce
+        }
+
+        /// Bytes the shape holds (valid once `validate` has passed).
+        var byteCount: Int { shape.reduce(dtype.byteSize, *) }
+    }
+
     /// Writes `tensors` to `url`, replacing any file there only once the new one is complete and on disk: a killed
     /// process leaves either the old file or the new one under `url`, never a partial file.
     /// Empty `metadata` writes no `__metadata__` entry.
     public static func write(_ tensors: [Tensor], metadata: [String: String] = [:], to url: URL) throws {
         try validate(tensors)
+        try write(streaming: tensors.map { tensor in
+            StreamedTensor(name: tensor.name, dtype: tensor.dtype, shape: tensor.shape) { sink in
+                try tensor.data.withUnsafeBytes { try sink($0) }
+            }
+        }, metadata: metadata, to: url)
+    }
+
+    /// `write(_:metadata:to:)` with each tensor's bytes produced as it is written. A tensor that produces more or
+    /// fewer bytes than its shape holds fails the write (and no file is left).
+    public static func write(streaming tensors: [StreamedTensor], metadata: [String: String] = [:], to url: URL) throws {
+        try validate(tensors.map { ($0.name, $0.dtype, $0.shape, nil) })
         let ordered = tensors.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
-        let header = header(for: ordered, metadata: metadata)
+        let header = header(for: ordered.map { ($0.name, $0.dtype, $0.shape, $0.byteCount) }, metadata: metadata)
         try AtomicFileWriter.write(to: url) { sink in
             var headerLength = UInt64(header.count).littleEndian
             try withUnsafeBytes(of: &headerLength) { try sink($0) }
             try header.withUnsafeBytes { try sink($0) }
-            for tensor in ordered { try tensor.data.withUnsafeBytes { try sink($0) } }
+            for tensor in ordered {
+                var written = 0
+                try tensor.produce { piece in
+                    written += piece.count
+                    guard written <= tensor.byteCount else { return }
+                    try sink(piece)
+                }
+                guard written == tensor.byteCount else {
+                    throw SafetensorsError.invalidTensor(tensor: tensor.name, reason: "\(tensor.dtype.safetensorsName) "
+                        + "with shape \(tensor.shape) needs \(tensor.byteCount) bytes, got \(written)")
+                }
+            }
         }
     }
 
     /// Checks every tensor and the set of names before anything is written, so no file is touched for bad input.
     static func validate(_ tensors: [Tensor]) throws {
+        try validate(tensors.map { ($0.name, $0.dtype, $0.shape, $0.data.count) })
+    }
+
+    /// `validate` over names, dtypes, shapes and (where known) byte counts.
+    static func validate(_ tensors: [(name: String, dtype: DType, shape: [Int], bytes: Int?)]) throws {
         var seen = Set<String>()
         for tensor in tensors {
             guard tensor.name != "__metadata__" else {
@@ -67,17 +115,18 @@ public enum SafetensorsWriter {
                 }
                 expectedBytes = product
             }
-            guard tensor.data.count == expectedBytes else {
+            if let bytes = tensor.bytes, bytes != expectedBytes {
                 throw SafetensorsError.invalidTensor(
                     tensor: tensor.name,
                     reason: "\(tensor.dtype.safetensorsName) with shape \(tensor.shape) needs \(expectedBytes) bytes,"
-                        + " got \(tensor.data.count)")
+                        + " got \(bytes)")
             }
         }
     }
 
     /// The JSON header for tensors already in file order, padded with spaces to a multiple of 8 bytes.
-    static func header(for ordered: [Tensor], metadata: [String: String]) -> [UInt8] {
+    static func header(for ordered: [(name: String, dtype: DType, shape: [Int], bytes: Int)],
+                       metadata: [String: String]) -> [UInt8] {
         var members: [String] = []
         if !metadata.isEmpty {
             let pairs = metadata.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
@@ -86,7 +135,7 @@ public enum SafetensorsWriter {
         }
         var offset = 0
         for tensor in ordered {
-            let end = offset + tensor.data.count
+            let end = offset + tensor.bytes
             let shape = tensor.shape.map(String.init).joined(separator: ",")
             let dtype = SafetensorsJSON.quoted(tensor.dtype.safetensorsName)
             members.append(SafetensorsJSON.quoted(tensor.name)
