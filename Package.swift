@@ -84,7 +84,7 @@ let package = Package(
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         .testTarget(name: "TokenizersTests", dependencies: ["Tokenizers", "TestSupport"], resources: [.copy("Fixtures")],
                     swiftSettings: strict),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Torch", "Tokenizers", "TestSupport"],
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "NN", "Torch", "Tokenizers", "TestSupport", "TinyModels"],
                     resources: [.copy("Fixtures")], swiftSettings: strict),
         // A chat-completions server on loopback (Hummingbird), for the API client and `synth-clues --generator openai`.
         .target(name: "FakeOpenAI", dependencies: [.product(name: "Hummingbird", package: "hummingbird")],

@@ -271,6 +271,9 @@ public final class MemoRAGModels: @unchecked Sendable {
     public let precision: InferencePrecision
     /// Where the memory model and a local generator run (`configuration.device` resolved).
     public let device: Device
+    /// How the memory model was loaded (from prepared weights or its own files), and one line for each problem with
+    /// the prepared weights (the caller shows them).
+    public let memoryModelLoad: (route: PreparedLoad.Route, notices: [String])
 
     public init(configuration: MemoRAGConfiguration) throws {
         self.configuration = configuration
@@ -282,9 +285,14 @@ public final class MemoRAGModels: @unchecked Sendable {
             throw MemoRAGError.invalidArgument(error.message)
         }
         let dtype = precision.dtype
-        var lm = try LanguageModel.load(configuration.memoryModel, dtype: dtype, device: device)
-        if configuration.mode == .beacon { lm = try BeaconContextMemory.prepare(lm) }
-        if precision.int8Weights { try lm.model.quantizeInt8() }  // after any beacon parameters were added
+        // Beacon memories need beacon parameters: a plain model gets fresh ones (BeaconContextMemory.prepare).
+        let settings = PreparedModelSettings(dtype: dtype, int8Weights: precision.int8Weights,
+                                             beacon: configuration.mode == .beacon ? BeaconContextMemory.defaultSettings : nil,
+                                             device: device)
+        let loaded = try LanguageModel.loadPrepared(configuration.memoryModel, settings: settings,
+                                                    cache: configuration.preparedWeights)
+        let lm = loaded.lm
+        memoryModelLoad = (loaded.route, loaded.notices)
         memoryModel = try MemoryModel(lm)
         embedder = try Embedder(directory: configuration.retriever, dtype: .float32)
         if let tokens = configuration.chunkTokens, tokens < Chunker.minimumTokens {
@@ -292,7 +300,7 @@ public final class MemoRAGModels: @unchecked Sendable {
         }
         chunker = Chunker(embedder: embedder, maxTokens: configuration.chunkTokens)
         customPrompts = try configuration.promptsFile.map(PromptSet.load)
-        memoryIdentity = .init(source: configuration.memoryModel.path, fingerprint: try lm.model.fingerprint,
+        memoryIdentity = .init(source: configuration.memoryModel.path, fingerprint: loaded.fingerprint,
                                tokenizerSHA256: tokenizerFingerprint(lm.tokenizer))
         retrieverIdentity = .init(source: configuration.retriever.path, fingerprint: embedder.fingerprint,
                                   tokenizerSHA256: nil)

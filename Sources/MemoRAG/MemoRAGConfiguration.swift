@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import Retrieval
 import Torch
 
@@ -85,6 +86,10 @@ public struct MemoRAGConfiguration: Sendable {
     /// With both nil the device decides (`InferencePrecision.choose(for:)`: on a CPU int8 where it has VNNI, on a GPU
     /// bf16 where it has it); setting either decides. int8 is refused on a GPU.
     public var int8Weights: Bool?
+    /// Where the memory model's prepared weights are kept (`LanguageModel.loadPrepared`): the first load writes the
+    /// folded, packed model there and later loads map it. Off by default; the CLI and the server use
+    /// `PreparedWeightsCache.fromEnvironment()`.
+    public var preparedWeights: PreparedWeightsCache = .disabled
 
     public init(memoryModel: URL, retriever: URL) {
         self.memoryModel = memoryModel

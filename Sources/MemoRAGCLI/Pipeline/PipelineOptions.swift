@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MemoRAG
+import Models
 import Torch
 
 /// Options every pipeline command shares: which models, dtype, threads.
@@ -40,6 +41,8 @@ struct PipelineOptions: ParsableArguments {
         // models run in (`announcePrecision`).
         let precision = try dtype.map(InferencePrecision.parse)
         configuration.device = try deviceOption.choice()
+        // The memory model's prepared weights (MEMORAG_PREPARED_CACHE=0 turns them off).
+        configuration.preparedWeights = PreparedWeightsCache.fromEnvironment()
         configuration.dtype = precision?.dtype
         configuration.int8Weights = precision?.int8Weights
         configuration.promptsFile = prompts.map { URL(fileURLWithPath: $0) }
@@ -86,6 +89,7 @@ func announcePrecision(_ models: MemoRAGModels) {
                                        : "\(precision.dtype) weights and activations"
     let device = deviceLabel(models.device, choice: models.configuration.device)
     FileHandle.standardError.write(Data("memorag: models run in \(precision) (\(detail)) on \(device)\n".utf8))
+    for notice in models.memoryModelLoad.notices { FileHandle.standardError.write(Data("memorag: \(notice)\n".utf8)) }
 }
 
 /// `--evidence-tokens`: a positive token count, or `all` (what the generator's context holds).

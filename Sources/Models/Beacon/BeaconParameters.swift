@@ -41,6 +41,31 @@ extension DecoderLM {
         for layer in body.layers { try layer.attention.addBeaconProjections(Set(settings.parameters)) }
     }
 
+    /// A model of `config` whose every parameter — beacon ones included — is uninitialized memory, for weights that
+    /// are about to replace them all (`DecoderLM(config:initialization: .uninitialized)` copies the plain
+    /// projections into the beacon ones, which touches that memory).
+    static func uninitialized(config: DecoderConfig, dtype: DType) throws -> DecoderLM {
+        var plain = config
+        plain.beacon = nil
+        let model = try DecoderLM(config: plain, dtype: dtype, initialization: .uninitialized)
+        guard let settings = config.beacon else { return model }
+        try settings.validate()
+        model.body.beaconEmbedTokens = try Embedding(1, config.hiddenSize, dtype: dtype, initialization: .uninitialized)
+        let names = Set(settings.parameters)
+        for layer in model.body.layers {
+            let a = layer.attention
+            func fresh(_ name: String, _ like: Linear) throws -> Linear? {
+                guard names.contains(name) else { return nil }
+                return try Linear(like.weight.dim(1), like.weight.dim(0), bias: like.bias != nil, dtype: dtype,
+                                  initialization: .uninitialized)
+            }
+            (a.beaconQProj, a.beaconKProj, a.beaconVProj, a.beaconOProj) =
+                (try fresh("q", a.qProj), try fresh("k", a.kProj), try fresh("v", a.vProj), try fresh("o", a.oProj))
+        }
+        model.config.beacon = settings
+        return model
+    }
+
     /// The vocabulary row that initialises the beacon embedding (`beacon_embed_init`).
     private func beaconInitialRow(_ settings: BeaconSettings) throws -> Int {
         let id = settings.embedInit == "bos" ? config.bosTokenId : config.eosTokenIds.first
