@@ -8,7 +8,8 @@ struct BenchCommand: AsyncParsableCommand {
         abstract: "Benchmarks that print our figure, the peer's figure from the same run, and the ratio.",
         subcommands: [OpsBench.self, OpsWorker.self, GenerateBench.self, GenerateWorker.self, TokenizeBench.self, TokenizeWorker.self,
                       MemorizeBench.self, MemorizeWorker.self, EmbedBench.self, EmbedWorker.self, PipelineBench.self,
-                      TrainBench.self, TrainWorker.self, ServeBench.self, DistributedBench.self, DistributedWorker.self]
+                      TrainBench.self, TrainWorker.self, ServeBench.self, DistributedBench.self, DistributedWorker.self,
+                      StartBench.self, StartWorker.self]
     )
 }
 
