@@ -468,6 +468,12 @@ enum PreparedFiles {
         let fm = FileManager.default
         guard let names = try? fm.contentsOfDirectory(atPath: directory.path) else { return }
         var kept: [(stem: String, date: Date, bytes: Int)] = []
+        // Temporary files of writers that died (`.NAME.tmp-PID`, see AtomicFileWriter): hundreds of MB each.
+        for name in names where name.hasPrefix(".") {
+            guard let pid = name.components(separatedBy: ".tmp-").last.flatMap({ Int32($0) }), pid != getpid(),
+                  kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? fm.removeItem(at: directory.appendingPathComponent(name))
+        }
         for name in names where name.hasSuffix(".safetensors") && !name.hasPrefix(".") {
             let stem = String(name.dropLast(".safetensors".count))
             guard stem != key.fileStem else { continue }

@@ -178,9 +178,16 @@ final class PreparedWeightsTests: XCTestCase {
         let baseFile = try XCTUnwrap(try LanguageModel.loadPrepared(base, settings: plain, cache: cache).file)
         XCTAssertEqual(try preparedFiles().count, 2)
 
+        // A dead writer's temporary file (no process has this pid: above pid_max) and a live one's.
+        let dead = cacheDir.appendingPathComponent(".x.safetensors.tmp-2147483000")
+        let live = cacheDir.appendingPathComponent(".y.safetensors.tmp-\(getppid())")
+        try Data([1]).write(to: dead)
+        try Data([1]).write(to: live)
         try FileManager.default.removeItem(at: other)
         _ = try LanguageModel.loadPrepared(delta, settings: settings, cache: cache)
         XCTAssertFalse(FileManager.default.fileExists(atPath: otherFile.path), "a vanished model's files were kept")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dead.path), "a dead writer's temporary file was kept")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: live.path), "a live writer's temporary file was removed")
         XCTAssertTrue(FileManager.default.fileExists(atPath: baseFile.path))
         XCTAssertEqual(try preparedFiles().count, 2)
 
