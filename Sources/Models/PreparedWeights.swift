@@ -403,13 +403,18 @@ enum PreparedFiles {
     /// Writes the fingerprint file; a one-line notice when it fails.
     static func writeFingerprint(_ fingerprint: String, key: PreparedKey, to url: URL) -> String? {
         do {
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            let object = ["format": fingerprintFormat, "key": key.hex, "fingerprint": fingerprint, "source": key.source]
-            try DurableFile.write(try JSONSerialization.data(withJSONObject: object, options: .sortedKeys), to: url)
+            try storeFingerprint(fingerprint, key: key, to: url)
             return nil
         } catch {
-            return "could not write the model fingerprint to \(url.deletingLastPathComponent().path) (\(describe(error)))"
+            return "could not write the model fingerprint to \(url.deletingLastPathComponent().path) "
+                + "(\(describe(error))); the next start computes it again"
         }
+    }
+
+    static func storeFingerprint(_ fingerprint: String, key: PreparedKey, to url: URL) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let object = ["format": fingerprintFormat, "key": key.hex, "fingerprint": fingerprint, "source": key.source]
+        try DurableFile.write(try JSONSerialization.data(withJSONObject: object, options: .sortedKeys), to: url)
     }
 
     /// Writes `model`'s prepared weights and fingerprint (atomically), then removes older files; a one-line notice
@@ -424,7 +429,11 @@ enum PreparedFiles {
         } catch {
             return failure(describe(error))
         }
-        if let notice = writeFingerprint(fingerprint, key: key, to: fingerprintFile) { return notice }
+        do {
+            try storeFingerprint(fingerprint, key: key, to: fingerprintFile)
+        } catch {
+            return failure(describe(error))
+        }
         do {
             let config = model.config
             let encoder = JSONEncoder()
