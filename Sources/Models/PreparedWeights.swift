@@ -106,7 +106,8 @@ extension LanguageModel {
     public static func loadPrepared(_ path: URL, settings: PreparedModelSettings,
                                     cache: PreparedWeightsCache) throws -> PreparedLoad {
         let phases = PhaseClock()
-        guard let directory = cache.directory else {
+        // Without a cache dir, or without a key (the slow load then reports what is wrong with the model's files).
+        guard let directory = cache.directory, let key = try? PreparedKey(path: path, settings: settings) else {
             let lm = try loadSlowly(path, settings: settings, phases: phases)
             let fingerprint = try lm.model.fingerprint
             phases.mark("fingerprint")
@@ -114,15 +115,6 @@ extension LanguageModel {
                                 phases: phases.phases)
         }
         var notices: [String] = []
-        let key: PreparedKey
-        do {
-            key = try PreparedKey(path: path, settings: settings)
-        } catch {
-            // The slow load reports what is wrong with the model's files.
-            let lm = try loadSlowly(path, settings: settings, phases: phases)
-            return PreparedLoad(lm: lm, fingerprint: try lm.model.fingerprint, route: .slow, file: nil, notices: [],
-                                phases: phases.phases)
-        }
         let weightsURL = directory.appendingPathComponent(key.fileStem + ".safetensors")
         let fingerprintURL = directory.appendingPathComponent(key.fileStem + ".json")
         let storedFingerprint = PreparedFiles.readFingerprint(fingerprintURL, key: key)
