@@ -11,15 +11,16 @@ import Training
 struct DataCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "data", abstract: "Training data: corpus, HDF5 pretraining/SFT stores, clue synthesis.",
-        subcommands: [FetchCorpusCommand.self, PrepareCommand.self, SFTCommand.self, SynthCluesCommand.self])
+        subcommands: [FetchCorpusCommand.self, PrepareCommand.self, SFTCommand.self, SynthCluesCommand.self,
+                      ReaderQACommand.self])
 }
 
-private func printError(_ error: Error) {
+func printError(_ error: Error) {
     FileHandle.standardError.write(Data("error: \(error.localizedDescription)\n".utf8))
 }
 
-/// Runs `body`; a data-layer error is printed as one line and exits with status 1.
-private func reportingErrors<T>(_ body: () throws -> T) throws -> T {
+/// Runs `body`; a data-layer error is printed as one line and exits with status 1 (the `data` commands share it).
+func reportingErrors<T>(_ body: () throws -> T) throws -> T {
     do { return try body() } catch let error as DataError {
         printError(error)
         throw ExitCode.failure
