@@ -274,6 +274,8 @@ public final class MemoRAGModels: @unchecked Sendable {
     /// How the memory model was loaded (from prepared weights or its own files), and one line for each problem with
     /// the prepared weights (the caller shows them).
     public let memoryModelLoad: (route: PreparedLoad.Route, notices: [String])
+    /// The same for a separate local generator (`GeneratorChoice.localModel`); nil when there is none.
+    public let generatorLoad: (route: PreparedLoad.Route, notices: [String])?
 
     public init(configuration: MemoRAGConfiguration) throws {
         self.configuration = configuration
@@ -304,15 +306,19 @@ public final class MemoRAGModels: @unchecked Sendable {
                                tokenizerSHA256: tokenizerFingerprint(lm.tokenizer))
         retrieverIdentity = .init(source: configuration.retriever.path, fingerprint: embedder.fingerprint,
                                   tokenizerSHA256: nil)
+        var readerLoad: (route: PreparedLoad.Route, notices: [String])?
         switch configuration.generator {
         case .memoryModel: generator = .memoryModel
         case .memoryModelOnEvidence: generator = .local(memoryModel)
         case .localModel(let url):
-            let model = try LanguageModel.load(url, dtype: dtype, device: device)
-            if precision.int8Weights { try model.model.quantizeInt8() }
-            generator = .local(try MemoryModel(model))
+            // The same prepared-weights cache as the memory model, so a separate reader loads as fast.
+            let reader = try LanguageModel.loadPrepared(url, settings: PreparedModelSettings(
+                dtype: dtype, int8Weights: precision.int8Weights, beacon: nil, device: device), cache: configuration.preparedWeights)
+            readerLoad = (reader.route, reader.notices)
+            generator = .local(try MemoryModel(reader.lm))
         case .openAI(let remote): generator = .openAI(OpenAIChatClient(configuration: remote))
         }
+        generatorLoad = readerLoad
     }
 
     /// The memory model's identity (config + weights fingerprint, tokenizer hash), as caches record it.

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import TestSupport
 import TinyModels
 import Torch
@@ -124,6 +125,21 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(second.clues, first.clues)
         XCTAssertEqual(second.evidence, first.evidence)
         XCTAssertEqual(second.answer, first.answer)
+        XCTAssertNil(rag.models.generatorLoad, "no separate generator to load")
+        XCTAssertEqual(other.models.generatorLoad?.route, .slow, "prepared weights are off in this configuration")
+
+        // A separate generator uses the prepared-weights cache too. Here it is the memory model's own file, so the
+        // memory model's first load writes what the generator then maps; later the memory model maps it as well.
+        separate.preparedWeights = PreparedWeightsCache(directory: try temporaryDirectory())
+        for memoryRoute in [PreparedLoad.Route.slow, .prepared] {
+            let cached = try MemoRAG(configuration: separate)
+            XCTAssertEqual(cached.models.memoryModelLoad.route, memoryRoute)
+            XCTAssertEqual(cached.models.generatorLoad?.route, .prepared)
+            XCTAssertEqual(cached.models.generatorLoad?.notices, [])
+            try await cached.load(cacheDir: dir)
+            let answer = try await cached.ask("Who rescued the fishermen of the Silver Herring?").answer
+            XCTAssertEqual(answer, first.answer)
+        }
     }
 
     /// The copied answer style: the answer is words of one retrieved passage, whatever the (random) model prefers.

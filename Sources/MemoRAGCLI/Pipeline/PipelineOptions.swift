@@ -89,7 +89,9 @@ func announcePrecision(_ models: MemoRAGModels) {
                                        : "\(precision.dtype) weights and activations"
     let device = deviceLabel(models.device, choice: models.configuration.device)
     FileHandle.standardError.write(Data("memorag: models run in \(precision) (\(detail)) on \(device)\n".utf8))
-    for notice in models.memoryModelLoad.notices { FileHandle.standardError.write(Data("memorag: \(notice)\n".utf8)) }
+    for notice in models.memoryModelLoad.notices + (models.generatorLoad?.notices ?? []) {
+        FileHandle.standardError.write(Data("memorag: \(notice)\n".utf8))
+    }
 }
 
 /// `--evidence-tokens`: a positive token count, or `all` (what the generator's context holds).
