@@ -1,5 +1,6 @@
 import Foundation
 import Tokenizers
+import Torch
 import XCTest
 
 @testable import Datasets
@@ -88,6 +89,7 @@ final class ReaderQuestionsTests: XCTestCase {
         options.passageWords = 50
         options.unanswerableFraction = 0.25
         options.seed = 3
+        options.renameCharacters = false  // (renaming has its own test) so passages can be found in the book
         let examples = ReaderQuestions.examples(document: book, options: options)
         // Each kind is capped at its share of the limit (who 14, what 12, where 6, why 8); this book has no "because".
         XCTAssertEqual(examples.filter { $0.kind == .who }.count, 14)
@@ -108,6 +110,22 @@ final class ReaderQuestionsTests: XCTestCase {
         XCTAssertEqual(ReaderQuestions.examples(document: book, options: options), examples)
         options.seed = 4
         XCTAssertNotEqual(ReaderQuestions.examples(document: book, options: options), examples)
+    }
+
+    func testRenamingIsConsistentWithinAnExampleAndLeavesOtherWordsAlone() {
+        let example = ReaderQuestions.Example(
+            kind: .who, question: "Who met Harriet at Highbury?", answer: "Emma",
+            passages: ["Emma met Harriet at Highbury; Emma's gloves were wet.", "Emmanuel and Harriet's aunt walked."])
+        var rng = SplitMix64(seed: 1)
+        let renamed = ReaderQuestions.renamed(example, characters: ["Emma", "Harriet", "Knightley"], rng: &rng)
+        let emma = renamed.answer
+        XCTAssertTrue(ReaderQuestions.stockNames.contains(emma))
+        let harriet = String(renamed.question.dropFirst("Who met ".count).prefix { $0.isLetter })
+        XCTAssertNotEqual(harriet, emma)
+        XCTAssertEqual(renamed.question, "Who met \(harriet) at Highbury?")
+        XCTAssertEqual(renamed.passages, ["\(emma) met \(harriet) at Highbury; \(emma)'s gloves were wet.",
+                                          "Emmanuel and \(harriet)'s aunt walked."], "whole words only, places kept")
+        XCTAssertEqual(ReaderQuestions.replacingWords(in: "Emma", ["Emma": "Ada"]), "Ada")
     }
 
     func testJSONLineIsTheGeneratorsAnsweringPromptWithoutMemory() throws {

@@ -52,6 +52,8 @@ public enum ReaderQuestions {
         /// close to the retriever's chunks the generator reads in the pipeline.
         public var passageWords = 150
         public var maxSentenceWords = 40
+        /// Give the book's characters other names, consistently within each example (see `renamed`).
+        public var renameCharacters = true
         public var seed: UInt64 = 0
 
         public init() {}
@@ -305,10 +307,58 @@ public enum ReaderQuestions {
             chosen.formUnion(sample(far, count: 1 + rng.uniform(below: 2), rng: &rng))
             let answerable = rng.nextUnit() >= options.unanswerableFraction
             if answerable { chosen.insert(p) }
-            examples.append(Example(kind: q.kind, question: q.question, answer: answerable ? q.answer : notInEvidence,
-                                    passages: chosen.sorted().map { passages[$0] }))
+            var example = Example(kind: q.kind, question: q.question, answer: answerable ? q.answer : notInEvidence,
+                                  passages: chosen.sorted().map { passages[$0] })
+            if options.renameCharacters { example = renamed(example, characters: bookNames.characters, rng: &rng) }
+            examples.append(example)
         }
         return examples
+    }
+
+    /// Names given to characters instead of the book's own (`renamed`).
+    static let stockNames = """
+        Abel Ada Agnes Albert Alfred Alice Amelia Amos Anne Arthur Barnaby Beatrice Bella Benjamin Bertha Caleb Caroline
+        Cecil Charity Charles Clara Clement Cora Daniel Dora Dorothy Edgar Edith Edmund Eleanor Eliza Ellen Emily Ernest
+        Esther Ethel Felix Flora Frances Frederick Gilbert Grace Hannah Harold Harriet Hector Helen Henry Hester Horace
+        Hugh Isaac Isabel Ivy Jacob Jane Jasper Jemima Joan Jonah Josiah Julia Kate Laura Leonard Letitia Lewis Lilian
+        Louisa Lucy Lydia Mabel Margaret Martha Matilda Maud Miles Milly Nancy Nathan Ned Nell Oliver Oswald Patience
+        Percy Philip Phoebe Priscilla Ralph Rebecca Reuben Rhoda Robert Rose Ruth Samuel Sarah Selina Silas Simon
+        Sophia Stephen Susan Theodore Thomas Ursula Vincent Walter Wilfred Winifred Abbot Ashby Barlow Beckett Blake
+        Bramley Carver Chalmers Cobb Denby Dunmore Ellis Fenwick Garland Gresham Hale Harcourt Holloway Kendall Lambert
+        Lowther Marsh Merrick Norbury Oakley Pembroke Prescott Radley Rowe Sedley Thorne Thursby Vane Wardle Whitby
+        """.split(whereSeparator: \.isWhitespace).map(String.init)
+
+    /// The example with every character of the book it mentions renamed, the same way in the question, the answer
+    /// and every passage. A reader trained on the book's own names learns their frequencies ("Who …?" → the
+    /// heroine: a first run answered "Emma" to nearly every Alice question) instead of reading the evidence;
+    /// renamed, only the evidence tells who.
+    static func renamed(_ example: Example, characters: Set<String>, rng: inout SplitMix64) -> Example {
+        let texts = [example.question, example.answer] + example.passages
+        let present = characters.filter { name in texts.contains { containsWord($0, name) } }.sorted()
+        var pool = stockNames.filter { !characters.contains($0) }
+        var mapping: [String: String] = [:]
+        for name in present where !pool.isEmpty { mapping[name] = pool.remove(at: rng.uniform(below: pool.count)) }
+        func apply(_ text: String) -> String { replacingWords(in: text, mapping) }
+        return Example(kind: example.kind, question: apply(example.question), answer: apply(example.answer),
+                       passages: example.passages.map(apply))
+    }
+
+    static func containsWord(_ text: String, _ word: String) -> Bool {
+        replacingWords(in: text, [word: ""]) != text
+    }
+
+    /// `text` with each whole word that is a key of `mapping` (letters on neither side) replaced by its value.
+    static func replacingWords(in text: String, _ mapping: [String: String]) -> String {
+        guard !mapping.isEmpty else { return text }
+        var out = ""
+        var word = ""
+        for character in text {
+            if character.isLetter { word.append(character); continue }
+            out += mapping[word] ?? word
+            word = ""
+            out.append(character)
+        }
+        return out + (mapping[word] ?? word)
     }
 
     static func sample(_ items: [Int], count: Int, rng: inout SplitMix64) -> [Int] {
