@@ -13,7 +13,7 @@ final class RecipeTests: XCTestCase {
 
     func testEveryShippedRecipeParsesAndOpensWithItsLaunchCommand() throws {
         let entries = try RecipeCatalog(directory: recipesDirectory).entries()
-        XCTAssertEqual(Set(entries.map(\.name)), ["adapt", "beacon-pretrain", "clue-feedback", "sft", "tiny-test"])
+        XCTAssertEqual(Set(entries.map(\.name)), ["adapt", "beacon-pretrain", "clue-feedback", "reader", "sft", "tiny-test"])
         for entry in entries where entry.name != "adapt" {
             XCTAssertTrue(entry.description.contains("memorag train recipes/\(entry.name).yaml"), entry.description)
             XCTAssertNoThrow(try RecipeLoader.load(file: entry.url), entry.name)
