@@ -333,18 +333,17 @@ public enum ReaderQuestions {
     /// heroine: a first run answered "Emma" to nearly every Alice question) instead of reading the evidence;
     /// renamed, only the evidence tells who.
     static func renamed(_ example: Example, characters: Set<String>, rng: inout SplitMix64) -> Example {
-        let texts = [example.question, example.answer] + example.passages
-        let present = characters.filter { name in texts.contains { containsWord($0, name) } }.sorted()
+        // One pass over the texts' words, not one per character name.
+        let words = Set(([example.question, example.answer] + example.passages).flatMap {
+            $0.split { !$0.isLetter }.map(String.init)
+        })
+        let present = characters.intersection(words).sorted()
         var pool = stockNames.filter { !characters.contains($0) }
         var mapping: [String: String] = [:]
         for name in present where !pool.isEmpty { mapping[name] = pool.remove(at: rng.uniform(below: pool.count)) }
         func apply(_ text: String) -> String { replacingWords(in: text, mapping) }
         return Example(kind: example.kind, question: apply(example.question), answer: apply(example.answer),
                        passages: example.passages.map(apply))
-    }
-
-    static func containsWord(_ text: String, _ word: String) -> Bool {
-        replacingWords(in: text, [word: ""]) != text
     }
 
     /// `text` with each whole word that is a key of `mapping` (letters on neither side) replaced by its value.
@@ -377,7 +376,6 @@ public enum ReaderQuestions {
             "task": "answer", "memory_turns": 0, "source": source, "kind": example.kind.rawValue,
             "conversations": [["role": "user", "content": prompt], ["role": "assistant", "content": example.answer]],
         ]
-        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
-                      as: UTF8.self)
+        return try ClueSynthesis.jsonLine(object)
     }
 }
