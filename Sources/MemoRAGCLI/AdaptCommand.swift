@@ -8,12 +8,14 @@ import Training
 struct AdaptCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "adapt",
-        abstract: "Adapt the memory model to a folder of .txt/.md documents: clue data, short beacon pretraining and SFT.",
+        abstract: "Adapt the memory model to a folder of .txt/.md documents: clue data, beacon pretraining, clue SFT and feedback.",
         discussion: """
             Splits the documents into training and held-out text (whole documents; a single document holds out its \
-            last paragraphs), writes clue examples with the starting model, runs a short beacon pretraining and clue \
-            SFT (recipes/adapt.yaml sets the budgets; key=value overrides as in `memorag train`), exports the result \
-            as a beacon delta in RUN_DIR/model, and reports the held-out loss before and after (RUN_DIR/report.md). \
+            last paragraphs), writes clue examples with the starting model, runs a short beacon pretraining, clue \
+            SFT and clue training on retrieval feedback (recipes/adapt.yaml sets the budgets; key=value overrides as \
+            in `memorag train`), exports the result as a beacon delta in RUN_DIR/model, and reports before and after \
+            the held-out loss and how often the model's clues find the evidence of held-out questions against the \
+            question alone (RUN_DIR/report.md). \
             Run the same command again to continue a stopped run: finished stages are skipped, training resumes.
             Example: memorag adapt ~/my-docs --out runs/adapt-my-docs pretrain.max_steps=30
             """)
@@ -71,7 +73,12 @@ struct AdaptCommand: ParsableCommand {
         case .resharded(let from, let to): print("   resumed a \(from)-rank checkpoint on \(to) rank(s), data re-sharded")
         case .untrainableSamples(let step, let count):
             print("   step \(step): \(count) sample(s) gave no gradient (each fits in one beacon window)")
-        case .feedback, .feedbackRound: break  // adapt's stages score no clues
+        case .feedback(let p):
+            print(String(format: "   feedback round %d/%d: %d/%d questions scored, %d missed their evidence alone, %d kept",
+                         p.round, p.rounds, p.scored, p.total, p.eligible, p.kept))
+        case .feedbackRound(let r):
+            print(String(format: "   feedback round %d: %d of %d eligible questions kept, mean RR gain of the best set "
+                         + "%.3f; scored in %.0f s", r.round, r.kept, r.eligible, r.meanBestGain, r.scoringSeconds))
         }
     }
 

@@ -42,12 +42,18 @@ public protocol TrainingDataSource: AnyObject {
 public enum TrainingDataError: Error, LocalizedError, Equatable {
     case unreadable(path: String, reason: String)
     case tooLittleData(String)
+    /// A clue-feedback round found no question whose best clue set gained more than `minGain`: nothing to train.
+    case feedbackKeptNothing(round: Int, questions: Int, eligible: Int, minGain: Double)
     case badCursor(String)
 
     public var errorDescription: String? {
         switch self {
         case .unreadable(let path, let reason): return "\(path): \(reason)"
         case .tooLittleData(let why): return "not enough data: \(why)"
+        case .feedbackKeptNothing(let round, let questions, let eligible, let minGain):
+            return "not enough data: feedback round \(round) kept none of its \(questions) questions (\(eligible) missed "
+                + "their evidence alone; no clue set of theirs gained more than feedback.min_gain \(minGain)); add "
+                + "questions, raise feedback.samples or lower feedback.min_gain"
         case .badCursor(let why): return "cannot restore the data cursor: \(why)"
         }
     }

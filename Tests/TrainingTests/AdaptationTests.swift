@@ -28,8 +28,12 @@ final class AdaptationTests: XCTestCase {
         "clues.context_tokens=400", "clues.max_new_tokens=6", "pretrain.max_steps=3", "pretrain.min_length=40",
         "pretrain.max_length=56", "pretrain.ratios=[2,4]", "pretrain.lr=0.01", "pretrain.warmup_steps=0",
         "pretrain.checkpoint_every=2", "sft.max_steps=3", "sft.min_length=16", "sft.max_length=96", "sft.ratios=[2]", "sft.lr=0.01",
-        "sft.warmup_steps=0", "sft.checkpoint_every=2", "eval.length=48", "eval.segments=2", "eval.ratios=[2,4]",
-        "eval.clue_examples=4", "export.dtype=bf16", "threads=1",
+        "sft.warmup_steps=0", "sft.checkpoint_every=2", "feedback.max_steps=2", "feedback.min_length=16",
+        "feedback.max_length=96", "feedback.ratios=[2]", "feedback.lr=0.01", "feedback.warmup_steps=0",
+        "feedback.checkpoint_every=1",
+        "feedback.overrides=[log.every=1,feedback.rounds=1,feedback.samples=3,feedback.max_new_tokens=8,feedback.ratio=2,feedback.top_k=1,feedback.depth=2]",
+        "eval.length=48", "eval.segments=2", "eval.ratios=[2,4]", "eval.clue_examples=4", "eval.retrieval_questions=6",
+        "export.dtype=bf16", "threads=1",
     ]
 
     struct Workspace {
@@ -109,6 +113,14 @@ final class AdaptationTests: XCTestCase {
         XCTAssertEqual(report.stages.map(\.stage), Adaptation.Stage.allCases.map(\.rawValue))
         XCTAssertEqual(report.pretrainSteps, 3)
         XCTAssertEqual(report.sftSteps, 3, report.markdown())
+        // Clue feedback starts from SFT's checkpoint and scores the training questions; here every one finds its
+        // evidence alone (short contexts, questions on the passage's own words), so the round keeps nothing, the
+        // stage ends without failing the run, and SFT's checkpoint is exported.
+        let feedback = try XCTUnwrap(report.stages.first { $0.stage == "clue-feedback" }?.note)
+        XCTAssertTrue(feedback.hasPrefix("0 steps from step-3; round 1 kept 0 of 0 eligible (of "), feedback)
+        XCTAssertTrue(feedback.hasSuffix("round 1 kept nothing, so the stage stopped at step 0"), feedback)
+        XCTAssertEqual(report.feedbackSteps, 0)
+        XCTAssertTrue(report.stages.first { $0.stage == "export" }!.note.hasPrefix("sft/step-3 → model/"))
         let saved = try JSONDecoder().decode(AdaptationReport.self, from: Data(contentsOf: layout.reportJSON))
         XCTAssertEqual(saved, report)
         XCTAssertTrue(try String(contentsOf: layout.reportMarkdown, encoding: .utf8).contains("| beacon r=4 |"))
@@ -117,7 +129,17 @@ final class AdaptationTests: XCTestCase {
             XCTAssertEqual(m.compression.map(\.ratio), [nil, 2, 4])
             XCTAssertTrue(m.compression.allSatisfy { $0.loss.isFinite && $0.tokens > 0 }, "\(m)")
             XCTAssertTrue(try XCTUnwrap(m.clueLoss).isFinite)
+            let retrieval = try XCTUnwrap(m.retrieval)
+            XCTAssertGreaterThan(retrieval.questions, 0)
+            XCTAssertLessThanOrEqual(retrieval.questions, 6)
+            XCTAssertEqual(retrieval.topK, 1)
+            XCTAssertTrue((0...retrieval.questions).contains(retrieval.withClues))
         }
+        // The question alone does not depend on the model: the same questions, passages and retriever.
+        let (rb, ra) = (report.before!.retrieval!, report.after!.retrieval!)
+        XCTAssertEqual([rb.questions, rb.questionAlone, rb.skipped], [ra.questions, ra.questionAlone, ra.skipped])
+        XCTAssertEqual(rb.questionAloneMRR, ra.questionAloneMRR)
+        XCTAssertTrue(report.markdown().contains("| question alone |"), report.markdown())
         // The base is frozen: full attention does not move; the beacons trained, so compressed losses do.
         XCTAssertEqual(report.before!.compression[0].loss, report.after!.compression[0].loss, accuracy: 1e-4)
         XCTAssertNotEqual(report.before!.compression[2].loss, report.after!.compression[2].loss)

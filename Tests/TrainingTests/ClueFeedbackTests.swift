@@ -174,6 +174,59 @@ final class ClueFeedbackTests: XCTestCase {
         XCTAssertNotEqual(before, after)
     }
 
+    // MARK: - Held-out retrieval, as `memorag adapt` measures it
+
+    /// The evaluation counts a question as found where the evidence is within the budget: by the question alone
+    /// (the ferry question, rank 1), with clues (the tower clue lifts the carriage question's evidence to rank 4, as
+    /// in the run above), or neither (the hat question); a question whose passage is in no document is skipped, and
+    /// each is asked over the document that holds its passage, whichever comes first in the list.
+    func testRetrievalEvaluationCountsTheQuestionAloneAndTheFusedRanking() throws {
+        let retriever = InstalledModels.miniLM
+        guard FileManager.default.fileExists(atPath: retriever.appendingPathComponent("model.safetensors").path) else {
+            XCTFail("all-MiniLM-L6-v2 is not installed at \(retriever.path): run scripts/fetch-models.sh")
+            return
+        }
+        let root = try temporaryDirectory("clue-retrieval")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let clues = root.appendingPathComponent("clues.jsonl")
+        let lifted = "Which colour was the king's carriage?", missed = "How tall was the queen's hat?"
+        let found = "How much did the ferryman charge travellers to row them across the river?"
+        try Self.writeClueData([(lifted, 7), (missed, 3), (found, 4)], to: clues)
+        let prompts = try PromptSet.builtIn("en")
+        var questions = try ClueQuestionSet.read(clues, prompts: prompts).questions
+        var stray = questions[1]
+        stray.evidence = "A paragraph that is in no document."
+        questions.insert(stray, at: 0)
+        let towerClue = "The watchmaker mended the rusted gears of the clock tower so that its bells rang again."
+        let writer = ScriptedWriter([lifted: ["1. " + towerClue + "\n2. " + towerClue], missed: ["the hat"],
+                                     found: ["The ferryman charged two coins."]])
+        var lines: [String] = []
+        let result = try ClueRetrievalEvaluation.run(
+            questions: questions, documents: [("notes.txt", "Nothing here."), ("village.txt", Self.document)], limit: 10,
+            writer: writer, embedder: try Embedder(directory: retriever), prompts: prompts,
+            settings: Recipe.Feedback()) { lines.append($0) }
+        XCTAssertEqual(writer.asked, [lifted, missed, found], "one greedy reply per question, every question")
+        XCTAssertEqual(result.questions, 3)
+        XCTAssertEqual(result.skipped, 1)
+        XCTAssertEqual(result.topK, 5)
+        XCTAssertEqual(result.questionAlone, 1)
+        XCTAssertEqual(result.withClues, 2)
+        XCTAssertEqual(result.questionAloneMRR, 1.0 / 3, accuracy: 1e-12)
+        XCTAssertEqual(result.withCluesMRR, (0.25 + 0 + 1) / 3, accuracy: 1e-12)
+        XCTAssertEqual(lines.last, "retrieval 3/3: evidence in top 5: question alone 1, with clues 2")
+
+        // The limit counts questions that are placed; an empty list measures nothing.
+        let first = try ClueRetrievalEvaluation.run(
+            questions: questions, documents: [("village.txt", Self.document)], limit: 1, writer: writer,
+            embedder: try Embedder(directory: retriever), prompts: prompts, settings: Recipe.Feedback())
+        XCTAssertEqual([first.questions, first.skipped, first.withClues, first.questionAlone], [1, 1, 1, 0])
+        let none = try ClueRetrievalEvaluation.run(
+            questions: [], documents: [], limit: 5, writer: writer, embedder: try Embedder(directory: retriever),
+            prompts: prompts, settings: Recipe.Feedback())
+        XCTAssertEqual([none.questions, none.withClues], [0, 0])
+        XCTAssertEqual(none.withCluesRecall, 0)
+    }
+
     // MARK: - Resume with the model's own clue sets
 
     /// Throws at the `limit`-th question it is asked (a process killed mid-round), passing the others through.

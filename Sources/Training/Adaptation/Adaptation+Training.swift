@@ -1,6 +1,7 @@
 import Datasets
 import Foundation
 import Models
+import Retrieval
 import Tokenizers
 import Torch
 
@@ -8,7 +9,8 @@ import Torch
 extension Adaptation {
     // MARK: - Measuring
 
-    func measure(_ decoder: DecoderLM, progress: (Event) -> Void) throws -> AdaptationReport.Measurement {
+    func measure(_ lm: LanguageModel, progress: (Event) -> Void) throws -> AdaptationReport.Measurement {
+        let decoder = lm.model
         let tokenizer = try loadTokenizer(directory: layout.tokenizer)
         let ids = try heldOutIDs(tokenizer)
         // The evaluation only calls its (optional, so formally escaping) callback while it runs.
@@ -25,7 +27,27 @@ extension Adaptation {
             measurement.clueTokens = tokens
             progress(.note(String(format: "held-out clue replies: %.4f (%d tokens)", loss, tokens)))
         }
+        if config.eval.retrievalQuestions > 0, FileManager.default.fileExists(atPath: layout.heldOutClues.path) {
+            measurement.retrieval = try retrieval(lm, progress: progress)
+        }
         return measurement
+    }
+
+    /// Held-out evidence retrieval: the held-out clue data's questions asked over their whole held-out document,
+    /// with the clues `lm` writes greedily as the clue-feedback stage scores them (`recipes/` stage settings).
+    func retrieval(_ lm: LanguageModel, progress: (Event) -> Void) throws -> ClueRetrievalEvaluation.Result {
+        let prompts = try PromptSet.builtIn("en")
+        let set = try ClueQuestionSet.read(layout.heldOutClues, prompts: prompts)
+        var settings = try stageRecipe(config.feedback, kind: .clueFeedback, modelPath: model.path, data: layout.clues,
+                                       output: layout.feedbackRun).feedback ?? Recipe.Feedback()
+        settings.temperature = 0
+        let retriever = config.eval.retriever.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath) }
+            ?? LanguageModel.modelsDirectory.appendingPathComponent("all-MiniLM-L6-v2")
+        return try ClueRetrievalEvaluation.run(
+            questions: set.questions, documents: try texts(in: layout.heldOutText), limit: config.eval.retrievalQuestions,
+            writer: try MemoryClueWriter(model: lm, prompts: prompts, settings: settings),
+            embedder: try Embedder(directory: retriever), prompts: prompts, settings: settings
+        ) { progress(.note($0)) }
     }
 
     /// Mean loss per reply token over the first `examples` examples of a clue store (in its seeded order), each
@@ -50,6 +72,8 @@ extension Adaptation {
     static func summary(_ m: AdaptationReport.Measurement) -> String {
         m.compression.map { String(format: "%@ %.4f", $0.ratio.map { "r=\($0)" } ?? "full", $0.loss) }.joined(separator: ", ")
             + (m.clueLoss.map { String(format: "; clue replies %.4f", $0) } ?? "")
+            + (m.retrieval.map { "; evidence in top \($0.topK): with clues \($0.withClues)/\($0.questions), question "
+                + "alone \($0.questionAlone)/\($0.questions)" } ?? "")
     }
 
     // MARK: - Training and export
@@ -73,31 +97,58 @@ extension Adaptation {
         return try RecipeLoader.load(file: file, overrides: overrides, laterOverrides: stage.overrides ?? [])
     }
 
+    /// A training stage's config key and settings, recipe kind, data, run dir, and the runs whose newest
+    /// checkpoint it starts from (the first that has one; else the model to adapt).
+    private func plan(_ stage: Stage) -> (key: String, settings: AdaptationConfig.Stage, kind: Recipe.Stage, data: URL,
+                                          run: URL, startRuns: [URL]) {
+        switch stage {
+        case .pretrain: return ("pretrain", config.pretrain, .beaconPretrain, layout.tokenStore, layout.pretrainRun, [])
+        case .sft: return ("sft", config.sft, .sft, layout.sftStore, layout.sftRun, [layout.pretrainRun])
+        default:
+            return ("feedback", config.feedback, .clueFeedback, layout.clues, layout.feedbackRun,
+                    [layout.sftRun, layout.pretrainRun])
+        }
+    }
+
     func train(_ stage: Stage, progress: (Event) -> Void) throws -> String {
-        let pretraining = stage == .pretrain
-        let settings = pretraining ? config.pretrain : config.sft
-        guard settings.maxSteps > 0 else { return "skipped (\(stage.rawValue).max_steps is 0)" }
-        let data = pretraining ? layout.tokenStore : layout.sftStore
-        guard FileManager.default.fileExists(atPath: data.path) else {
+        let plan = plan(stage)
+        guard plan.settings.maxSteps > 0 else { return "skipped (\(plan.key).max_steps is 0)" }
+        // Both clue stages train on the clue examples the model wrote.
+        guard stage == .pretrain || (state.report.data?.clueExamples ?? 0) > 0 else {
             return "skipped: no clue example was accepted, so there is nothing to fine-tune on"
         }
-        let start = pretraining ? model.path
-            : (CheckpointStore.newestIfPresent(layout.pretrainRun)?.path ?? model.path)
-        let recipe = try stageRecipe(settings, kind: pretraining ? .beaconPretrain : .sft, modelPath: start, data: data,
-                                     output: pretraining ? layout.pretrainRun : layout.sftRun)
+        let start = plan.startRuns.lazy.compactMap(CheckpointStore.newestIfPresent).first?.path ?? model.path
+        let recipe = try stageRecipe(plan.settings, kind: plan.kind, modelPath: start, data: plan.data, output: plan.run)
         let trainer = try TrainingSetup.makeTrainer(recipe: recipe)
         var last: StepMetrics?
-        try trainer.run { event in
-            if case .step(let m) = event { last = m }
-            progress(.training(stage, event))
+        var rounds: [String] = []
+        do {
+            try trainer.run { event in
+                if case .step(let m) = event { last = m }
+                if case .feedbackRound(let r) = event {
+                    rounds.append(String(format: "round %d kept %d of %d eligible (of %d questions)", r.round, r.kept,
+                                         r.eligible, r.questions))
+                }
+                progress(.training(stage, event))
+            }
+        } catch TrainingDataError.feedbackKeptNothing(let round, _, _, _) where stage == .feedback {
+            // Clues that never beat the question alone are a finding about the domain, not a failed run: the stage
+            // ends, and export takes the newest checkpoint (an earlier round's, else SFT's).
+            rounds.append("round \(round) kept nothing, so the stage stopped at step \(trainer.step)")
         }
-        if pretraining { state.report.pretrainSteps = trainer.step } else { state.report.sftSteps = trainer.step }
+        switch stage {
+        case .pretrain: state.report.pretrainSteps = trainer.step
+        case .sft: state.report.sftSteps = trainer.step
+        default: state.report.feedbackSteps = trainer.step
+        }
         return "\(trainer.step) steps from \(URL(fileURLWithPath: start).lastPathComponent)"
             + (last.map { String(format: ", last loss %.4f, %.0f input tok/s", $0.loss, $0.inputTokensPerSecond) } ?? "")
+            + (rounds.isEmpty ? "" : "; " + rounds.joined(separator: "; "))
     }
 
     func export() throws -> String {
-        guard let checkpoint = CheckpointStore.newestIfPresent(layout.sftRun) ?? CheckpointStore.newestIfPresent(layout.pretrainRun)
+        guard let checkpoint = [layout.feedbackRun, layout.sftRun, layout.pretrainRun].lazy
+            .compactMap(CheckpointStore.newestIfPresent).first
         else { return "nothing was trained" }
         let fm = FileManager.default
         let temporary = layout.root.appendingPathComponent(".tmp-model")

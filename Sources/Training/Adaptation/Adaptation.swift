@@ -12,18 +12,20 @@ import Torch
 ///    text, and a few of the held-out text, as `data/clues*.jsonl`;
 /// 3. `sft-data`: those as SFT stores (`data/sft*.h5`);
 /// 4. `evaluate-before`: held-out loss (full attention vs beacon compression, `CompressionEvaluation`; held-out
-///    clue replies) of the starting model;
-/// 5. `pretrain`, 6. `sft`: short `beacon-pretrain` and `sft` runs (their recipes with the config's budgets), the
-///    second starting from the first's last checkpoint;
-/// 7. `export`: the result as a beacon-only delta in `model/` (like the shipped model; `LanguageModel.load` reads it);
-/// 8. `evaluate-after`: the same measurements on the exported model.
+///    clue replies) and held-out evidence retrieval (the model's clues vs the question alone,
+///    `ClueRetrievalEvaluation`) of the starting model;
+/// 5. `pretrain`, 6. `sft`, 7. `clue-feedback`: short `beacon-pretrain`, `sft` and `clue-feedback` runs (their
+///    recipes with the config's budgets), each starting from the previous one's last checkpoint;
+/// 8. `export`: the result as a beacon-only delta in `model/` (like the shipped model; `LanguageModel.load` reads it);
+/// 9. `evaluate-after`: the same measurements on the exported model.
 ///
 /// A finished stage is recorded in `state.json` and skipped when the run is started again; the training stages
 /// resume from their newest checkpoint, so a killed run continues where it stopped. A re-run with other settings
 /// or other documents is refused (its results would mix). The report goes to `report.json` and `report.md`.
 public final class Adaptation {
     public enum Stage: String, CaseIterable, Sendable {
-        case prepare, clues, sftData = "sft-data", evaluateBefore = "evaluate-before", pretrain, sft, export
+        case prepare, clues, sftData = "sft-data", evaluateBefore = "evaluate-before", pretrain, sft
+        case feedback = "clue-feedback", export
         case evaluateAfter = "evaluate-after"
     }
 
@@ -54,6 +56,7 @@ public final class Adaptation {
         public var heldOutSFTStore: URL { data.appendingPathComponent("sft-held-out.h5") }
         public var pretrainRun: URL { root.appendingPathComponent("pretrain") }
         public var sftRun: URL { root.appendingPathComponent("sft") }
+        public var feedbackRun: URL { root.appendingPathComponent("clue-feedback") }
         public var model: URL { root.appendingPathComponent("model") }
         public var reportJSON: URL { root.appendingPathComponent("report.json") }
         public var reportMarkdown: URL { root.appendingPathComponent("report.md") }
@@ -153,16 +156,15 @@ public final class Adaptation {
         case .clues: return try synthesizeClues(progress: progress)
         case .sftData: return try buildSFTStores()
         case .evaluateBefore:
-            let measurement = try measure(try loadStartModel().model, progress: progress)
+            let measurement = try measure(try loadStartModel(), progress: progress)
             state.report.before = measurement
             return Self.summary(measurement)
-        case .pretrain: return try train(.pretrain, progress: progress)
-        case .sft: return try train(.sft, progress: progress)
+        case .pretrain, .sft, .feedback: return try train(stage, progress: progress)
         case .export: return try export()
         case .evaluateAfter:
             guard let exported = state.report.exported else { return "nothing was trained" }
             let measurement = try measure(try LanguageModel.load(URL(fileURLWithPath: exported), dtype: dtype,
-                                                                 device: device).model,
+                                                                 device: device),
                                           progress: progress)
             state.report.after = measurement
             return Self.summary(measurement)

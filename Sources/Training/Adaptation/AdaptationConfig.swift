@@ -2,7 +2,7 @@ import Foundation
 import Torch
 
 /// `recipes/adapt.yaml`: the settings of `memorag adapt` — how the domain is split, how many clue examples the base
-/// model writes, the budgets of the two short training stages (applied as overrides to their stage recipes), and
+/// model writes, the budgets of the three short training stages (applied as overrides to their stage recipes), and
 /// the before/after evaluation. Read with the recipe loader: dotted `key=value` overrides, unknown keys rejected.
 public struct AdaptationConfig: Codable, Sendable, Equatable {
     public struct Model: Codable, Sendable, Equatable {
@@ -63,8 +63,16 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         public var ratios: [Int]
         /// Held-out clue examples scored before and after (0: skip that loss).
         public var clueExamples: Int
+        /// Held-out clue questions whose evidence retrieval is measured before and after, with the model's clues
+        /// and by the question alone (0: skip; `ClueRetrievalEvaluation`).
+        public var retrievalQuestions: Int
+        /// The retriever of that measurement (nil: the installed all-MiniLM-L6-v2, the pipeline's).
+        public var retriever: String?
 
-        enum CodingKeys: String, CodingKey { case length, segments, ratios, clueExamples = "clue_examples" }
+        enum CodingKeys: String, CodingKey {
+            case length, segments, ratios, retriever, clueExamples = "clue_examples"
+            case retrievalQuestions = "retrieval_questions"
+        }
     }
 
     public struct Export: Codable, Sendable, Equatable {
@@ -78,6 +86,8 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
     public var clues: Clues
     public var pretrain: Stage
     public var sft: Stage
+    /// Clue training on retrieval feedback (stage clue-feedback) over the training clue data, after SFT.
+    public var feedback: Stage
     public var eval: Evaluation
     public var export: Export
     /// fp32 or bf16 for training and evaluation.
@@ -99,7 +109,7 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
             F(path: "clues.max_new_tokens", kind: .int, optional: false),
             F(path: "clues.temperature", kind: .float, optional: false),
         ]
-        for stage in ["pretrain", "sft"] {
+        for stage in ["pretrain", "sft", "feedback"] {
             fields += [
                 F(path: "\(stage).recipe", kind: .string, optional: false),
                 F(path: "\(stage).max_steps", kind: .int, optional: false),
@@ -118,6 +128,8 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
             F(path: "eval.segments", kind: .int, optional: false),
             F(path: "eval.ratios", kind: .intList, optional: false),
             F(path: "eval.clue_examples", kind: .int, optional: false),
+            F(path: "eval.retrieval_questions", kind: .int, optional: false),
+            F(path: "eval.retriever", kind: .string, optional: true),
             F(path: "export.dtype", kind: .choice(["fp32", "bf16", "fp16"]), optional: false),
             F(path: "dtype", kind: .choice(["fp32", "bf16"]), optional: false),
             F(path: "seed", kind: .int, optional: false),
@@ -149,7 +161,7 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         guard clues.contextTokens > 0 else { throw fail("clues.context_tokens", "must be positive") }
         guard clues.maxNewTokens > 0 else { throw fail("clues.max_new_tokens", "must be positive") }
         guard clues.temperature >= 0 else { throw fail("clues.temperature", "must not be negative") }
-        for (name, stage) in [("pretrain", pretrain), ("sft", sft)] {
+        for (name, stage) in [("pretrain", pretrain), ("sft", sft), ("feedback", feedback)] {
             guard stage.maxSteps >= 0 else { throw fail("\(name).max_steps", "must not be negative (0 skips the stage)") }
             guard stage.checkpointEvery > 0 else { throw fail("\(name).checkpoint_every", "must be positive") }
             guard !stage.ratios.isEmpty, stage.ratios.allSatisfy({ $0 > 0 }) else {
@@ -159,6 +171,7 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         guard eval.length >= 2, eval.segments >= 1 else { throw fail("eval.length", "needs length ≥ 2 and segments ≥ 1") }
         guard eval.ratios.allSatisfy({ $0 > 0 }) else { throw fail("eval.ratios", "must be positive") }
         guard eval.clueExamples >= 0 else { throw fail("eval.clue_examples", "must not be negative") }
+        guard eval.retrievalQuestions >= 0 else { throw fail("eval.retrieval_questions", "must not be negative") }
         if let threads, threads <= 0 || threads > Recipe.maxThreads { throw fail("threads", "must lie in 1…\(Recipe.maxThreads)") }
         if let device, (try? DeviceChoice(parsing: device)) == nil {
             throw fail("device", "must be auto, cpu, cuda or cuda:N (N a GPU index), got '\(device)'")

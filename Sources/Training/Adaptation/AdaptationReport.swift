@@ -10,8 +10,12 @@ public struct AdaptationReport: Codable, Sendable, Equatable {
         /// Mean loss per reply token over held-out clue examples (beacon memory of the context); nil without any.
         public var clueLoss: Double?
         public var clueTokens: Int?
+        /// Held-out evidence retrieval with the model's clues and by the question alone; nil when not measured.
+        public var retrieval: ClueRetrievalEvaluation.Result?
 
-        enum CodingKeys: String, CodingKey { case compression, clueLoss = "clue_loss", clueTokens = "clue_tokens" }
+        enum CodingKeys: String, CodingKey {
+            case compression, retrieval, clueLoss = "clue_loss", clueTokens = "clue_tokens"
+        }
     }
 
     public struct Data: Codable, Sendable, Equatable {
@@ -46,11 +50,12 @@ public struct AdaptationReport: Codable, Sendable, Equatable {
     public var after: Measurement?
     public var pretrainSteps: Int
     public var sftSteps: Int
+    public var feedbackSteps: Int?
     public var stages: [StageTime]
 
     enum CodingKeys: String, CodingKey {
         case model, exported, data, before, after, stages
-        case pretrainSteps = "pretrain_steps", sftSteps = "sft_steps"
+        case pretrainSteps = "pretrain_steps", sftSteps = "sft_steps", feedbackSteps = "feedback_steps"
     }
 
     public var totalSeconds: Double { stages.reduce(0) { $0 + $1.seconds } }
@@ -64,7 +69,8 @@ public struct AdaptationReport: Codable, Sendable, Equatable {
                 + "(\(data.acceptedPassages) passages accepted, \(data.rejectedPassages) rejected).")
             lines.append("")
         }
-        lines.append("Beacon pretraining \(pretrainSteps) steps, clue SFT \(sftSteps) steps"
+        lines.append("Beacon pretraining \(pretrainSteps) steps, clue SFT \(sftSteps) steps, clue feedback "
+            + "\(feedbackSteps ?? 0) steps"
             + (exported.map { "; adapted model: `\($0)`" } ?? "") + ".")
         lines += ["", "| held-out loss | before | after | change |", "|---|---|---|---|"]
         let beforeRows = before?.compression ?? [], afterRows = after?.compression ?? []
@@ -77,6 +83,19 @@ public struct AdaptationReport: Codable, Sendable, Equatable {
         if before?.clueLoss != nil || after?.clueLoss != nil {
             lines.append("| clue replies (held-out clue examples) | \(Self.cell(before?.clueLoss)) | \(Self.cell(after?.clueLoss)) | "
                 + "\(Self.change(before?.clueLoss, after?.clueLoss)) |")
+        }
+        if let r = before?.retrieval ?? after?.retrieval {
+            lines += ["", "Held-out evidence retrieval: \(r.questions) questions of the held-out clue examples, each asked "
+                + "over its whole held-out document; the share whose evidence passage is among the \(r.topK) passages "
+                + "retrieved (mean reciprocal rank in brackets). The question alone is the same retriever without clues.",
+                "", "| held-out retrieval | before | after |", "|---|---|---|"]
+            func cell(_ r: ClueRetrievalEvaluation.Result?, _ clues: Bool) -> String {
+                guard let r else { return "—" }
+                return String(format: "%.3f (%.3f)", clues ? r.withCluesRecall : r.questionAloneRecall,
+                              clues ? r.withCluesMRR : r.questionAloneMRR)
+            }
+            lines.append("| with the model's clues | \(cell(before?.retrieval, true)) | \(cell(after?.retrieval, true)) |")
+            lines.append("| question alone | \(cell(before?.retrieval, false)) | \(cell(after?.retrieval, false)) |")
         }
         lines += ["", "| stage | wall time | what |", "|---|---|---|"]
         for stage in stages { lines.append("| \(stage.stage) | \(Self.clock(stage.seconds)) | \(stage.note) |") }

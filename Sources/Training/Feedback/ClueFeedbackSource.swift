@@ -99,10 +99,8 @@ public final class ClueFeedbackSource: ReportingDataSource {
         // Mid-round (a resume) the round's line is in metrics.jsonl already, before the checkpoint.
         if served == 0 { try report?(.feedbackRound(summary)) }
         guard summary.kept > 0 else {
-            throw TrainingDataError.tooLittleData(
-                "feedback round \(round + 1) kept none of its \(summary.questions) questions (\(summary.eligible) missed "
-                + "their evidence alone; no clue set of theirs gained more than feedback.min_gain \(settings.minGain)); "
-                + "add questions, raise feedback.samples or lower feedback.min_gain")
+            throw TrainingDataError.feedbackKeptNothing(round: round + 1, questions: summary.questions,
+                                                        eligible: summary.eligible, minGain: settings.minGain)
         }
         let source = try SFTStoreSource(url: scorer.keptStore, maxLength: recipe.data.maxLength,
                                         batchSize: recipe.batchSize, seed: UInt64(recipe.seed) &+ UInt64(round),
