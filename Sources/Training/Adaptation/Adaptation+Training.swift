@@ -34,12 +34,15 @@ extension Adaptation {
     }
 
     /// Held-out evidence retrieval: the held-out clue data's questions asked over their whole held-out document,
-    /// with the clues `lm` writes greedily as the clue-feedback stage scores them (`recipes/` stage settings).
+    /// with the clues `lm` writes greedily for the feedback stage's clue task, at the pipeline's passage budget and
+    /// fusion (`Recipe.Feedback`'s defaults: the stage may train at another budget over its short contexts).
     func retrieval(_ lm: LanguageModel, progress: (Event) -> Void) throws -> ClueRetrievalEvaluation.Result {
         let prompts = try PromptSet.builtIn("en")
         let set = try ClueQuestionSet.read(layout.heldOutClues, prompts: prompts)
         var settings = try stageRecipe(config.feedback, kind: .clueFeedback, modelPath: model.path, data: layout.clues,
                                        output: layout.feedbackRun).feedback ?? Recipe.Feedback()
+        let pipeline = Recipe.Feedback()
+        (settings.depth, settings.topK, settings.queryWeight) = (pipeline.depth, pipeline.topK, pipeline.queryWeight)
         settings.temperature = 0
         let retriever = config.eval.retriever.map { URL(fileURLWithPath: ($0 as NSString).expandingTildeInPath) }
             ?? LanguageModel.modelsDirectory.appendingPathComponent("all-MiniLM-L6-v2")
