@@ -113,6 +113,11 @@ final class AdaptationTests: XCTestCase {
         XCTAssertEqual(report.stages.map(\.stage), Adaptation.Stage.allCases.map(\.rawValue))
         XCTAssertEqual(report.pretrainSteps, 3)
         XCTAssertEqual(report.sftSteps, 3, report.markdown())
+        // The questions are written by the base under the starting delta (clues.writer: base).
+        XCTAssertTrue(events.contains { event in
+            if case .note(let line) = event { return line.hasSuffix("/base (clues.writer: base)") }
+            return false
+        })
         // Clue feedback starts from SFT's checkpoint and scores the training questions; here every one finds its
         // evidence alone (short contexts, questions on the passage's own words), so the round keeps nothing, the
         // stage ends without failing the run, and SFT's checkpoint is exported.

@@ -83,12 +83,18 @@ final class ClueFeedbackTests: XCTestCase {
         }
     }
 
-    func testARoundKeepsTheQuestionsWhoseBestClueSetGains() throws {
+    /// The installed all-MiniLM-L6-v2 (the pipeline's retriever), or a failure that says how to install it.
+    func installedMiniLM() -> URL? {
         let retriever = InstalledModels.miniLM
         guard FileManager.default.fileExists(atPath: retriever.appendingPathComponent("model.safetensors").path) else {
             XCTFail("all-MiniLM-L6-v2 is not installed at \(retriever.path): run scripts/fetch-models.sh")
-            return
+            return nil
         }
+        return retriever
+    }
+
+    func testARoundKeepsTheQuestionsWhoseBestClueSetGains() throws {
+        guard let retriever = installedMiniLM() else { return }
         let root = try temporaryDirectory("clue-feedback")
         defer { try? FileManager.default.removeItem(at: root) }
         let model = root.appendingPathComponent("model"), clues = root.appendingPathComponent("clues.jsonl")
@@ -181,11 +187,7 @@ final class ClueFeedbackTests: XCTestCase {
     /// in the run above), or neither (the hat question); a question whose passage is in no document is skipped, and
     /// each is asked over the document that holds its passage, whichever comes first in the list.
     func testRetrievalEvaluationCountsTheQuestionAloneAndTheFusedRanking() throws {
-        let retriever = InstalledModels.miniLM
-        guard FileManager.default.fileExists(atPath: retriever.appendingPathComponent("model.safetensors").path) else {
-            XCTFail("all-MiniLM-L6-v2 is not installed at \(retriever.path): run scripts/fetch-models.sh")
-            return
-        }
+        guard let retriever = installedMiniLM() else { return }
         let root = try temporaryDirectory("clue-retrieval")
         defer { try? FileManager.default.removeItem(at: root) }
         let clues = root.appendingPathComponent("clues.jsonl")
@@ -251,11 +253,7 @@ final class ClueFeedbackTests: XCTestCase {
     /// trains exactly what an uninterrupted run does: round 2 samples from the weights round 1 trained, restored
     /// from the checkpoint.
     func testResumeAfterAnInterruptionSelectsWhatTheUninterruptedRunDid() throws {
-        let retriever = InstalledModels.miniLM
-        guard FileManager.default.fileExists(atPath: retriever.appendingPathComponent("model.safetensors").path) else {
-            XCTFail("all-MiniLM-L6-v2 is not installed at \(retriever.path): run scripts/fetch-models.sh")
-            return
-        }
+        guard let retriever = installedMiniLM() else { return }
         let root = try temporaryDirectory("clue-feedback-resume")
         defer { try? FileManager.default.removeItem(at: root) }
         let model = root.appendingPathComponent("model"), clues = root.appendingPathComponent("clues.jsonl")

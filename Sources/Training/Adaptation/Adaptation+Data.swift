@@ -99,22 +99,34 @@ extension Adaptation {
         return ClueSynthesis.sample(all, count: count, seed: seed)
     }
 
+    /// The model that writes the clue questions (`clues.writer`): the base under a beacon delta, or the model.
+    func questionWriterModel(progress: (Event) -> Void) throws -> LanguageModel {
+        guard config.clues.writer == "base", let delta = try BeaconDelta.manifest(in: model) else { return try loadStartModel() }
+        let base = try BeaconDelta.locateBase(delta, modelsDirectory: LanguageModel.modelsDirectory, delta: model)
+        progress(.note("questions written by the base model \(base.path) (clues.writer: base)"))
+        return try LanguageModel.load(base, dtype: dtype, device: device)
+    }
+
     func synthesizeClues(progress: (Event) -> Void) throws -> String {
         let lm = try loadStartModel()
-        let write = try makeWriter(lm, config.clues)
+        let write = try makeWriter(try questionWriterModel(progress: progress), config.clues)
         var options = ClueSynthesis.Options()
         options.passagesPerDocument = config.clues.passages
+        var heldOutOptions = options
+        heldOutOptions.passagesPerDocument = config.clues.heldOutPassages
         let prompts = try PromptSet.builtIn("en")
         let seed = UInt64(truncatingIfNeeded: config.seed)
         let training = try contexts(in: layout.trainingText, count: config.clues.contexts, seed: seed, tokenizer: lm.tokenizer)
         let heldOut = try contexts(in: layout.heldOutText, count: config.clues.heldOutContexts, seed: seed &+ 1,
                                    tokenizer: lm.tokenizer)
         progress(.note("\(training.count) training context(s), \(heldOut.count) held-out context(s) of at most "
-                       + "\(config.clues.contextTokens) tokens, \(config.clues.passages) passage(s) each"))
+                       + "\(config.clues.contextTokens) tokens, \(config.clues.passages) and "
+                       + "\(config.clues.heldOutPassages) passage(s) each"))
         let trainBatch = try ClueSynthesis.synthesize(contexts: training, options: options, prompts: prompts, write: write) {
             progress(.clue($0))
         }
-        let heldBatch = try ClueSynthesis.synthesize(contexts: heldOut, options: options, prompts: prompts, write: write) {
+        let heldBatch = try ClueSynthesis.synthesize(contexts: heldOut, options: heldOutOptions, prompts: prompts,
+                                                     write: write) {
             progress(.clue($0))
         }
         try trainBatch.jsonl.write(to: layout.clues, options: .atomic)

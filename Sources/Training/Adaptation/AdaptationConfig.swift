@@ -23,14 +23,22 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         public var contexts: Int
         /// Contexts drawn from the held-out text for the held-out clue loss (0: none).
         public var heldOutContexts: Int
+        /// Passages asked about per training context, and per held-out context (held-out questions are what the
+        /// retrieval evaluation asks, so they come denser).
         public var passages: Int
+        public var heldOutPassages: Int
         public var contextTokens: Int
         public var maxNewTokens: Int
         public var temperature: Double
+        /// Who writes the questions: `base`, the base model under a beacon delta (what `data synth-clues` uses by
+        /// default: question writing reads the passage in its prompt and needs no memory), or `model`, the model
+        /// being adapted itself. A model that is not a delta writes its own either way.
+        public var writer: String
 
         enum CodingKeys: String, CodingKey {
-            case contexts, passages, temperature
-            case heldOutContexts = "held_out_contexts", contextTokens = "context_tokens", maxNewTokens = "max_new_tokens"
+            case contexts, passages, temperature, writer
+            case heldOutContexts = "held_out_contexts", heldOutPassages = "held_out_passages"
+            case contextTokens = "context_tokens", maxNewTokens = "max_new_tokens"
         }
     }
 
@@ -105,9 +113,11 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
             F(path: "clues.contexts", kind: .int, optional: false),
             F(path: "clues.held_out_contexts", kind: .int, optional: false),
             F(path: "clues.passages", kind: .int, optional: false),
+            F(path: "clues.held_out_passages", kind: .int, optional: false),
             F(path: "clues.context_tokens", kind: .int, optional: false),
             F(path: "clues.max_new_tokens", kind: .int, optional: false),
             F(path: "clues.temperature", kind: .float, optional: false),
+            F(path: "clues.writer", kind: .choice(["base", "model"]), optional: false),
         ]
         for stage in ["pretrain", "sft", "feedback"] {
             fields += [
@@ -158,6 +168,7 @@ public struct AdaptationConfig: Codable, Sendable, Equatable {
         }
         guard clues.contexts >= 0, clues.heldOutContexts >= 0 else { throw fail("clues.contexts", "must not be negative") }
         guard clues.passages > 0 else { throw fail("clues.passages", "must be positive") }
+        guard clues.heldOutPassages > 0 else { throw fail("clues.held_out_passages", "must be positive") }
         guard clues.contextTokens > 0 else { throw fail("clues.context_tokens", "must be positive") }
         guard clues.maxNewTokens > 0 else { throw fail("clues.max_new_tokens", "must be positive") }
         guard clues.temperature >= 0 else { throw fail("clues.temperature", "must not be negative") }
