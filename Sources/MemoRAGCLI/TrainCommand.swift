@@ -26,7 +26,11 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         var resolved = try RecipeLoader.load(file: URL(fileURLWithPath: recipe), overrides: overrides)
         // --device wins over the recipe's `device` key (as an override would).
-        if deviceOption.device != nil { resolved.device = try deviceOption.choice().description }
+        // A bare `cuda` is kept as given: with several ranks it means each rank's own GPU.
+        if let device = deviceOption.device {
+            resolved.device = device.trimmingCharacters(in: .whitespaces).lowercased() == "cuda" ? "cuda"
+                : try deviceOption.choice().description
+        }
         if let ranks = nprocPerNode {
             guard ranks >= 1, ranks <= 256 else { throw ValidationError("--nproc-per-node must lie in 1…256, got \(ranks)") }
             // The ranks share the cores unless the recipe says otherwise (bitwise resume needs the same count).
@@ -40,7 +44,9 @@ struct TrainCommand: ParsableCommand {
         let speaks = parallel?.isRankZero ?? true
         func say(_ text: String, terminator: String = "\n") { if speaks { print(text, terminator: terminator) } }
         let deviceChoice = try TrainingSetup.deviceChoice(resolved)
-        let device = try deviceChoice.resolve()
+        let device = try parallel.map {
+            try DeviceChoice.forRank(resolved.device ?? deviceChoice.description, localRank: $0.environment.localRank)
+        } ?? deviceChoice.resolve()
         if speaks { announceDevice(device, choice: deviceChoice) }
         if resolved.dtype == "auto" {
             // Measured on this machine: with several ranks, rank 0 measures once and the others take its choice.

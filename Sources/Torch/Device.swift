@@ -75,6 +75,21 @@ public enum DeviceChoice: Hashable, Sendable, CustomStringConvertible, Codable {
         }
     }
 
+    /// The device of one data-parallel rank, from the recipe's device text: `auto` on a machine with GPUs, and a
+    /// bare `cuda`, mean the rank's own GPU, cuda:LOCAL_RANK, as torchrun's ranks pick theirs; `cpu`, `cuda:N` and
+    /// `auto` without GPUs resolve as in a single process (every rank on that device).
+    public static func forRank(_ text: String, localRank: Int, cuda: CUDA.Status = CUDA.status) throws -> Device {
+        let choice = try DeviceChoice(parsing: text)
+        let bareCUDA = text.trimmingCharacters(in: .whitespaces).lowercased() == "cuda"
+        guard bareCUDA || (choice == .auto && cuda.deviceCount > 0) else { return try choice.resolve(cuda: cuda) }
+        guard cuda.deviceCount > 0 else { throw TorchError("--device cuda: \(cuda.problem)") }
+        guard localRank < cuda.deviceCount else {
+            throw TorchError("--device \(text): the rank with LOCAL_RANK \(localRank) has no GPU of its own (\(cuda.deviceCount) "
+                             + "visible); run at most \(cuda.deviceCount) rank(s) per node, or name the device (cpu, cuda:N)")
+        }
+        return .cuda(localRank)
+    }
+
     public init(from decoder: Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         do {

@@ -23,9 +23,14 @@ public enum TrainingSetup {
         try recipe.validate()
         if let threads = recipe.threads { try LibTorch.setNumThreads(threads) }
         var recipe = recipe
-        recipe.device = try deviceChoice(recipe).description
+        // A bare `cuda` stays as written: in a data-parallel run it means each rank's own GPU.
+        let bareCUDA = recipe.device?.trimmingCharacters(in: .whitespaces).lowercased() == "cuda"
+        recipe.device = bareCUDA ? "cuda" : try deviceChoice(recipe).description
         let device: Device
-        do { device = try DeviceChoice(parsing: recipe.device!).resolve() } catch let error as TorchError {
+        do {
+            device = try parallel.map { try DeviceChoice.forRank(recipe.device!, localRank: $0.environment.localRank) }
+                ?? DeviceChoice(parsing: recipe.device!).resolve()
+        } catch let error as TorchError {
             throw RecipeError.invalidValue(key: "device", reason: error.message)
         }
         recipe.dtype = try concreteDType(recipe, device: device)

@@ -36,6 +36,25 @@ final class DeviceTests: XCTestCase {
         }
     }
 
+    /// Data-parallel ranks: `auto` (with GPUs) and a bare `cuda` give each rank cuda:LOCAL_RANK; named devices
+    /// and `auto` without GPUs are the same for every rank; a rank past the last GPU is refused, saying why.
+    func testEachRankPicksItsOwnGPUUnlessTheDeviceIsNamed() throws {
+        let none = CUDA.Status(deviceCount: 0, problem: "this libtorch has no CUDA support (/x/libtorch_cpu.so)")
+        let two = CUDA.Status(deviceCount: 2)
+        XCTAssertEqual(try DeviceChoice.forRank("auto", localRank: 1, cuda: two), .cuda(1))
+        XCTAssertEqual(try DeviceChoice.forRank(" CUDA", localRank: 1, cuda: two), .cuda(1))
+        XCTAssertEqual(try DeviceChoice.forRank("cuda:0", localRank: 1, cuda: two), .cuda(0))
+        XCTAssertEqual(try DeviceChoice.forRank("cpu", localRank: 1, cuda: two), .cpu)
+        XCTAssertEqual(try DeviceChoice.forRank("auto", localRank: 3, cuda: none), .cpu)
+        XCTAssertThrowsError(try DeviceChoice.forRank("auto", localRank: 2, cuda: two)) { error in
+            XCTAssertTrue("\(error)".contains("LOCAL_RANK 2 has no GPU of its own (2 visible)"), "\(error)")
+        }
+        XCTAssertThrowsError(try DeviceChoice.forRank("cuda", localRank: 0, cuda: none)) { error in
+            XCTAssertTrue("\(error)".contains("cuda: this libtorch has no CUDA support"), "\(error)")
+        }
+        XCTAssertThrowsError(try DeviceChoice.forRank("tpu", localRank: 0, cuda: two))
+    }
+
     /// This process's libtorch: with CUDA it serves cuda:0 and refuses the index past its last GPU; without, it
     /// says why (the CPU wheel here: no libtorch_cuda.so beside libtorch_cpu.so), `auto` is the CPU, and a tensor
     /// asked for on cuda:0 is that error, not a crash.
