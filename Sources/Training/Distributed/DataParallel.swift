@@ -57,16 +57,23 @@ public final class DataParallel {
     /// a mismatch fails on both sides naming the rank, before the process group waits for ranks that will never come.
     private static func checkWorldSize(_ store: DistributedStore, _ environment: RankEnvironment) throws {
         let rank = environment.rank, size = environment.worldSize
+        let key = "memorag/world-size"
         do {
-            try store.set("memorag/world-size/\(rank)", Data(String(size).utf8))
+            try store.set("\(key)/\(rank)", Data(String(size).utf8))
+            var mismatch: TrainingError?
             for other in rank == 0 ? Array(1..<size) : [0] {
-                let theirs = String(decoding: try store.get("memorag/world-size/\(other)"), as: UTF8.self)
-                guard theirs == String(size) else {
+                let theirs = String(decoding: try store.get("\(key)/\(other)"), as: UTF8.self)
+                if rank != 0 { markRead(store, key, rank: rank) }
+                if theirs != String(size), mismatch == nil {
                     let (mismatched, value) = rank == 0 ? (other, theirs) : (rank, String(size))
                     let rankZero = rank == 0 ? String(size) : theirs
-                    throw TrainingError.distributed("rank \(mismatched) has WORLD_SIZE=\(value) but rank 0 has "
+                    mismatch = TrainingError.distributed("rank \(mismatched) has WORLD_SIZE=\(value) but rank 0 has "
                         + "WORLD_SIZE=\(rankZero); every rank must be started with the same world size")
                 }
+            }
+            if let mismatch {
+                if rank == 0 { awaitReads(store, key, ranks: 1..<size) }
+                throw mismatch
             }
         } catch let error as TrainingError {
             throw error
@@ -74,6 +81,17 @@ public final class DataParallel {
             throw TrainingError.distributed("rank \(rank) could not exchange world sizes through the rendezvous store: "
                 + error.localizedDescription)
         }
+    }
+
+    /// Rank 0 hosts the store, so a failing rank 0 takes it down with it. The other ranks mark each value of rank 0's
+    /// they have read; before failing on a mismatch rank 0 waits for those marks, so every rank fails with the named
+    /// mismatch instead of losing the store mid-read ("connection reset by peer").
+    private static func markRead(_ store: DistributedStore, _ key: String, rank: Int) {
+        try? store.set("\(key)/read-by/\(rank)", Data("1".utf8))
+    }
+
+    private static func awaitReads(_ store: DistributedStore, _ key: String, ranks: Range<Int>) {
+        for other in ranks { _ = try? store.get("\(key)/read-by/\(other)") }
     }
 
     /// `auto` is Gloo while tensors live on the CPU (all of this build's); NCCL needs CUDA tensors.
@@ -96,17 +114,23 @@ public final class DataParallel {
     public func agree(on fingerprint: RunFingerprint) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        try store.set("memorag/fingerprint/\(rank)", encoder.encode(fingerprint))
-        let others = isRankZero ? Array(1..<worldSize) : [0]
-        for other in others {
+        let key = "memorag/fingerprint"
+        try store.set("\(key)/\(rank)", encoder.encode(fingerprint))
+        var mismatch: TrainingError?
+        for other in isRankZero ? Array(1..<worldSize) : [0] {
             let theirs = try exchange("the run fingerprint of rank \(other)") {
-                try JSONDecoder().decode(RunFingerprint.self, from: store.get("memorag/fingerprint/\(other)"))
+                try JSONDecoder().decode(RunFingerprint.self, from: store.get("\(key)/\(other)"))
             }
+            if !isRankZero { Self.markRead(store, key, rank: rank) }
             let (first, second) = isRankZero ? (fingerprint, theirs) : (theirs, fingerprint)
-            if let difference = first.difference(from: second) {
-                throw TrainingError.distributed("rank \(isRankZero ? other : rank) does not run what rank 0 runs: "
+            if mismatch == nil, let difference = first.difference(from: second) {
+                mismatch = TrainingError.distributed("rank \(isRankZero ? other : rank) does not run what rank 0 runs: "
                     + "\(difference); every rank must start the same recipe on the same model and data")
             }
+        }
+        if let mismatch {
+            if isRankZero { Self.awaitReads(store, key, ranks: 1..<worldSize) }
+            throw mismatch
         }
     }
 
