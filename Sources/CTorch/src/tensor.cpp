@@ -52,13 +52,9 @@ int mr_set_calling_thread_num_threads(int n) {
 
 int mr_get_num_threads(int *out) { PROTECT(*out = at::get_num_threads()) }
 
-int mr_manual_seed(uint64_t seed) {
-    PROTECT({
-        auto gen = at::detail::getDefaultCPUGenerator();
-        std::lock_guard<std::mutex> lock(gen.mutex());
-        gen.set_current_seed(seed);
-    })
-}
+// Seeds the CPU generator and every visible GPU's (ATen's `manual_seed`), so dropout and sampling on `cuda:N` repeat
+// from the recipe's seed as they do on the CPU.
+int mr_manual_seed(uint64_t seed) { PROTECT(at::manual_seed(seed)) }
 
 int mr_rng_get_state(mr_tensor *out) {
     RETURN_TENSOR(out, ([] {
