@@ -8,6 +8,10 @@ public enum EvidenceFusion: String, Sendable, CaseIterable {
     /// Reciprocal rank fusion (`RankFusion`): passages compete on their rank in each list, the query's list
     /// weighted by `queryWeight`; passages several clues agree on rise.
     case reciprocalRank = "rrf"
+    /// One search with the mean of the query's embedding (counted `queryWeight` times) and the clues' (HyDE's
+    /// average of the query and its hypothetical documents): clues pull the question towards the passages that use
+    /// the book's words, and have no list of their own to crowd out the question's best passages.
+    case expansion
 }
 
 /// What searches the passages for each query and clue.
@@ -34,21 +38,28 @@ extension MemoRAG {
         guard !clues.isEmpty, store.index.count > 0 else { return [] }
         let depth = min(depth ?? configuration.hits, store.index.count)
         guard depth > 0 else { throw MemoRAGError.invalidArgument("passages per clue must be at least 1, got \(depth)") }
-        let dense = try store.index.search(try embedder.embed(clues.map(\.text)), k: depth)
+        let embeddings = try embedder.embed(clues.map(\.text))
+        // What is searched: each clue on its own, or (`.expansion`) their weighted mean as one query.
+        let queries: [(text: String, embedding: [Float])] = configuration.fusion == .expansion
+            ? [(clues.map(\.text).joined(separator: "\n"), weightedMean(clues, embeddings))]
+            : zip(clues, embeddings).map { ($0.text, $1) }
+        let dense = try store.index.search(queries.map(\.embedding), k: depth)
             .map { list in list.filter { hit in hit.id >= 0 && hit.id < store.chunks.count } }
         let lists: [[(id: Int, score: Float)]]
         switch search ?? configuration.search {
         case .dense:
             lists = dense
         case .hybrid:
-            lists = zip(clues, dense).map { clue, denseList in
-                let lexical = store.lexical.search(clue.text, k: depth)
+            lists = zip(queries, dense).map { query, denseList in
+                let lexical = store.lexical.search(query.text, k: depth)
                 return RankFusion.reciprocalRank([(ids: denseList.map(\.id), weight: 1), (ids: lexical.map(\.id), weight: 1)])
                     .prefix(depth).map { (id: $0.id, score: Float($0.score)) }
             }
         }
         let ranked: [(id: Int, score: Float)]
         switch configuration.fusion {
+        case .expansion:
+            ranked = lists[0]
         case .maxScore:
             var best: [Int: Float] = [:]
             for list in lists { for hit in list { best[hit.id] = max(best[hit.id] ?? -.infinity, hit.score) } }
@@ -63,5 +74,16 @@ extension MemoRAG {
             return Evidence(chunkId: id, document: chunk.doc, start: chunk.start, end: chunk.end, score: score,
                             text: chunk.text)
         }
+    }
+
+    /// The unit embeddings' mean, the query's counted `queryWeight` times, renormalised to unit length.
+    private func weightedMean(_ clues: [Clue], _ embeddings: [[Float]]) -> [Float] {
+        var mean = [Float](repeating: 0, count: embeddings[0].count)
+        for (clue, embedding) in zip(clues, embeddings) {
+            let weight = Float(clue.kind == .query ? configuration.queryWeight : 1)
+            for i in mean.indices { mean[i] += weight * embedding[i] }
+        }
+        let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return norm > 0 ? mean.map { $0 / norm } : mean
     }
 }

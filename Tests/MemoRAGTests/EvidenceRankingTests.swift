@@ -65,6 +65,32 @@ final class EvidenceRankingTests: XCTestCase {
         XCTAssertEqual(Array(withQuestion.map(\.chunkId).prefix(cluesOnly.count)), cluesOnly.map(\.chunkId))
     }
 
+    /// Expansion searches once with the weighted mean of the unit embeddings: each passage's score is its cosine to
+    /// that mean, computed here by hand from the retriever's embeddings of the texts; the question alone ranks as
+    /// max-score ranks it.
+    func testExpansionSearchesWithTheWeightedMeanEmbedding() async throws {
+        let weight = 2.0
+        let rag = try await memorized { $0.fusion = .expansion; $0.queryWeight = weight; $0.hits = 4 }
+        let ranked = try await rag.rankPassages(for: [question] + clues)
+        XCTAssertEqual(ranked.count, 4)
+        let vectors = try await rag.embedder.embed(([question] + clues).map(\.text))
+        var mean = zip([question] + clues, vectors).reduce(into: [Double](repeating: 0, count: vectors[0].count)) { sum, pair in
+            for i in sum.indices { sum[i] += (pair.0.kind == .query ? weight : 1) * Double(pair.1[i]) }
+        }
+        let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        mean = mean.map { $0 / norm }
+        let passages = try await rag.embedder.embed(ranked.map(\.text))
+        for (passage, vector) in zip(ranked, passages) {
+            let cosine = zip(mean, vector).reduce(0) { $0 + $1.0 * Double($1.1) }
+            XCTAssertEqual(Double(passage.score), cosine, accuracy: 1e-4, "passage \(passage.chunkId)")
+        }
+        XCTAssertEqual(ranked.map(\.score), ranked.map(\.score).sorted(by: >))
+
+        let alone = try await rag.rankPassages(for: [question])
+        let maxScore = try await memorized { $0.fusion = .maxScore; $0.hits = 4 }.rankPassages(for: [question])
+        XCTAssertEqual(alone.map(\.chunkId), maxScore.map(\.chunkId))
+    }
+
     /// Hybrid search finds a passage by a rare word that only it contains, whatever the dense retriever thinks.
     func testHybridSearchFindsAPassageByItsRareWord() async throws {
         let rag = try await memorized { $0.search = .hybrid; $0.hits = 2 }

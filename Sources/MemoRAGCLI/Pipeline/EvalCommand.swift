@@ -72,7 +72,7 @@ struct EvalCommand: AsyncParsableCommand {
 
     private func settingsLine(_ configuration: MemoRAGConfiguration) -> String {
         "search \(configuration.search.rawValue), fusion \(configuration.fusion.rawValue)"
-            + (configuration.fusion == .reciprocalRank ? " (question weight \(configuration.queryWeight))" : "")
+            + (configuration.fusion != .maxScore ? " (question weight \(configuration.queryWeight))" : "")
             + ", \(configuration.hits) passages per clue, evidence "
             + (configuration.evidenceTokens.map { $0 == .max ? "all" : "\($0) tokens" } ?? "default")
     }

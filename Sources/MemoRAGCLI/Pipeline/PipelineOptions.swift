@@ -19,9 +19,9 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "A prompt-set JSON file replacing the built-in prompts (same keys as Resources/prompts/en.json).")
     var prompts: String?
     @Option(help: "Passages retrieved per clue and for the question (default: 3, as MemoRAG).") var hits: Int?
-    @Option(help: "How the question's and the clues' passage lists merge: rrf (reciprocal rank fusion, the default) or max-score (MemoRAG's: best raw cosine).")
+    @Option(help: "How the question and the clues search the passages: rrf (their lists merged by reciprocal rank fusion, the default), max-score (MemoRAG's: best raw cosine), or expansion (one search with their weighted mean embedding).")
     var fusion: EvidenceFusion?
-    @Option(help: "Weight of the question's own list in rrf fusion (each clue's weighs 1; default 3).")
+    @Option(help: "Weight of the question against each clue (weight 1) in rrf fusion and in expansion (default 3).")
     var questionWeight: Double?
     @Option(help: "Clues written before retrieval, comma-separated: span, surrogate, answer (default: surrogate; MemoRAG writes span,surrogate).")
     var clues: String?
