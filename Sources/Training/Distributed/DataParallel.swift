@@ -53,45 +53,49 @@ public final class DataParallel {
         }
     }
 
-    /// Every rank publishes its `WORLD_SIZE`; rank 0 reads those of its ranks 1…N−1 and the others read rank 0's, so
-    /// a mismatch fails on both sides naming the rank, before the process group waits for ranks that will never come.
+    /// Every rank publishes its `WORLD_SIZE` and compares it with rank 0's, before the process group waits for ranks
+    /// that will never come.
     private static func checkWorldSize(_ store: DistributedStore, _ environment: RankEnvironment) throws {
-        let rank = environment.rank, size = environment.worldSize
-        let key = "memorag/world-size"
         do {
-            try store.set("\(key)/\(rank)", Data(String(size).utf8))
-            var mismatch: TrainingError?
-            for other in rank == 0 ? Array(1..<size) : [0] {
-                let theirs = String(decoding: try store.get("\(key)/\(other)"), as: UTF8.self)
-                if rank != 0 { markRead(store, key, rank: rank) }
-                if theirs != String(size), mismatch == nil {
-                    let (mismatched, value) = rank == 0 ? (other, theirs) : (rank, String(size))
-                    let rankZero = rank == 0 ? String(size) : theirs
-                    mismatch = TrainingError.distributed("rank \(mismatched) has WORLD_SIZE=\(value) but rank 0 has "
-                        + "WORLD_SIZE=\(rankZero); every rank must be started with the same world size")
-                }
-            }
-            if let mismatch {
-                if rank == 0 { awaitReads(store, key, ranks: 1..<size) }
-                throw mismatch
+            try compareWithRankZero(store, key: "memorag/world-size", rank: environment.rank,
+                                    worldSize: environment.worldSize, mine: environment.worldSize,
+                                    read: { _, get in try get() }) { rankZeros, other, theirs in
+                rankZeros == theirs ? nil : TrainingError.distributed("rank \(other) has WORLD_SIZE=\(theirs) but rank 0 "
+                    + "has WORLD_SIZE=\(rankZeros); every rank must be started with the same world size")
             }
         } catch let error as TrainingError {
             throw error
         } catch {
-            throw TrainingError.distributed("rank \(rank) could not exchange world sizes through the rendezvous store: "
-                + error.localizedDescription)
+            throw TrainingError.distributed("rank \(environment.rank) could not exchange world sizes through the "
+                + "rendezvous store: " + error.localizedDescription)
         }
     }
 
-    /// Rank 0 hosts the store, so a failing rank 0 takes it down with it. The other ranks mark each value of rank 0's
-    /// they have read; before failing on a mismatch rank 0 waits for those marks, so every rank fails with the named
-    /// mismatch instead of losing the store mid-read ("connection reset by peer").
-    private static func markRead(_ store: DistributedStore, _ key: String, rank: Int) {
-        try? store.set("\(key)/read-by/\(rank)", Data("1".utf8))
-    }
-
-    private static func awaitReads(_ store: DistributedStore, _ key: String, ranks: Range<Int>) {
-        for other in ranks { _ = try? store.get("\(key)/read-by/\(other)") }
+    /// Every rank publishes `mine` under `key`; rank 0 reads the values of ranks 1…N−1 and the others read rank 0's,
+    /// so a mismatch fails on both sides, naming the rank. `mismatch(rankZeros, other, others)` describes a pair that
+    /// must not run together (nil when it may); `read(other, get)` wraps the store read in the caller's errors.
+    ///
+    /// Rank 0 hosts the store, so a failing rank 0 takes it down with it. The other ranks mark rank 0's value read;
+    /// before failing on a mismatch rank 0 waits for those marks, so every rank fails with the named mismatch instead
+    /// of losing the store mid-read ("connection reset by peer").
+    private static func compareWithRankZero<Value: Codable>(
+        _ store: DistributedStore, key: String, rank: Int, worldSize: Int, mine: Value,
+        read: (_ other: Int, _ get: () throws -> Value) throws -> Value,
+        mismatch: (_ rankZeros: Value, _ other: Int, _ others: Value) -> TrainingError?
+    ) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        try store.set("\(key)/\(rank)", encoder.encode(mine))
+        var firstMismatch: TrainingError?
+        for other in rank == 0 ? Array(1..<worldSize) : [0] {
+            let theirs = try read(other) { try JSONDecoder().decode(Value.self, from: store.get("\(key)/\(other)")) }
+            if rank != 0 { try? store.set("\(key)/read-by/\(rank)", Data("1".utf8)) }
+            let (rankZeros, otherRank, others) = rank == 0 ? (mine, other, theirs) : (theirs, rank, mine)
+            if firstMismatch == nil { firstMismatch = mismatch(rankZeros, otherRank, others) }
+        }
+        guard let firstMismatch else { return }
+        if rank == 0 { for other in 1..<worldSize { _ = try? store.get("\(key)/read-by/\(other)") } }
+        throw firstMismatch
     }
 
     /// `auto` is Gloo while tensors live on the CPU (all of this build's); NCCL needs CUDA tensors.
@@ -112,25 +116,14 @@ public final class DataParallel {
     /// Every rank publishes its fingerprint; each compares with rank 0's (and rank 0 with everyone's), so a rank that
     /// runs another recipe, model or data is refused on both sides before any step, naming it and the difference.
     public func agree(on fingerprint: RunFingerprint) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let key = "memorag/fingerprint"
-        try store.set("\(key)/\(rank)", encoder.encode(fingerprint))
-        var mismatch: TrainingError?
-        for other in isRankZero ? Array(1..<worldSize) : [0] {
-            let theirs = try exchange("the run fingerprint of rank \(other)") {
-                try JSONDecoder().decode(RunFingerprint.self, from: store.get("\(key)/\(other)"))
+        try Self.compareWithRankZero(store, key: "memorag/fingerprint", rank: rank, worldSize: worldSize,
+                                     mine: fingerprint,
+                                     read: { other, get in try exchange("the run fingerprint of rank \(other)", get) }) {
+            rankZeros, other, theirs in
+            rankZeros.difference(from: theirs).map {
+                TrainingError.distributed("rank \(other) does not run what rank 0 runs: \($0); every rank must start "
+                    + "the same recipe on the same model and data")
             }
-            if !isRankZero { Self.markRead(store, key, rank: rank) }
-            let (first, second) = isRankZero ? (fingerprint, theirs) : (theirs, fingerprint)
-            if mismatch == nil, let difference = first.difference(from: second) {
-                mismatch = TrainingError.distributed("rank \(isRankZero ? other : rank) does not run what rank 0 runs: "
-                    + "\(difference); every rank must start the same recipe on the same model and data")
-            }
-        }
-        if let mismatch {
-            if isRankZero { Self.awaitReads(store, key, ranks: 1..<worldSize) }
-            throw mismatch
         }
     }
 
