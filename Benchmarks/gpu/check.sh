@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one script to run on the GPU machine (issue 21): unpacks the bundle that scripts/gpu-bundle.sh made, runs the
-# device-parameterised tests on CUDA, measures memorize and beacon-training tokens/s on random-weight models, and
-# writes everything under $OUT. Run it from the repository root, carrying the archive, e.g. with the device tool:
+# device-parameterised tests on CUDA, measures memorize and beacon-training tokens/s on random-weight models against
+# the Activation Beacon reference (when the bundle carries it), and writes everything under $OUT (measures.md: the
+# table with ratios and MFU). Run it from the repository root, carrying the archive, e.g. with the device tool:
 #
 #   command: bash Benchmarks/gpu/check.sh          carry: [".build-gpu/memorag-gpu-torch2.11.0.tar.xz"]
 #
@@ -63,20 +64,46 @@ step tests-cpu env MEMORAG_TEST_DEVICE=cpu "$tests" "$device_tests"
 device="${CHECK_DEVICE:-cuda}"
 step "tests-$device" env MEMORAG_TEST_DEVICE="$device" "$tests" "$device_tests"
 
-# ---- measures: memorize and beacon-training tokens/s, bf16, 8K-token samples -------------------------------------------
+# ---- the peer: the Activation Beacon reference in a venv over this machine's torch -------------------------------------
+# The bundle carries its code (peer/beacon-ref) and wheels (peer/wheels, peer/requirements.txt); nothing is fetched.
+peer_python=""
+setup_peer() {
+    python3 -m venv --system-site-packages "$work/peer-venv" &&
+    "$work/peer-venv/bin/python" -m pip install --quiet --no-index --no-deps --find-links "$bundle/peer/wheels" \
+        -r "$bundle/peer/requirements.txt" &&
+    "$work/peer-venv/bin/python" -c 'import torch, transformers; print("transformers", transformers.__version__, "torch", torch.__version__)'
+}
+if [[ -d $bundle/peer ]]; then
+    step peer-venv setup_peer && peer_python="$work/peer-venv/bin/python"
+else
+    summary "WARNING the bundle has no Activation Beacon reference (peer/): ours is measured alone"
+fi
+
+# ---- measures: memorize and beacon-training tokens/s, bf16, 8K-token samples, ours then the reference's --------------
 models="$work/models"
+record() {  # record MODEL CONTENDER LOG: its JSON lines, labelled, into measures.jsonl
+    grep '^{' "$3" | python3 -c 'import json, sys
+for line in sys.stdin: print(json.dumps({**json.loads(line), "model": sys.argv[1], "contender": sys.argv[2]}))' "$1" "$2" \
+        >> "$out/measures.jsonl"
+}
 measure() {  # measure NAME CONFIG: random weights in its shapes, then memorize and one beacon training step
     local name=$1 config=$2
     step "weights-$name" python3 Benchmarks/gpu/random_model.py "$config" "$models/$name" || return
     for case in r8_8k train_r8_8k; do
-        step "bench-$name-$case" "$memorag" bench memorize-worker --case "$case" --dtype bf16 --repeats "$repeats" \
-            --threads 8 --model "$models/$name" --device "$device"
-        grep '^{' "$out/bench-$name-$case.log" | sed "s/^/$name $case /" >> "$out/measures.jsonl"
+        step "bench-$name-$case-ours" "$memorag" bench memorize-worker --case "$case" --dtype bf16 \
+            --repeats "$repeats" --threads 8 --model "$models/$name" --device "$device" &&
+            record "$name" ours "$out/bench-$name-$case-ours.log"
+        [[ -n $peer_python ]] || continue
+        step "bench-$name-$case-peer" "$peer_python" Benchmarks/peer/beacon_memorize.py --case "$case" --dtype bf16 \
+            --repeats "$repeats" --threads 8 --model "$models/$name" --device "$device" \
+            --reference "$bundle/peer/beacon-ref" && record "$name" peer "$out/bench-$name-$case-peer.log"
     done
     rm -rf "${models:?}/$name"
 }
 measure smollm2-135m Benchmarks/gpu/smollm2-135m-beacon.json
 [[ -n ${CHECK_SKIP_QWEN:-} ]] || measure qwen2-1.5b Benchmarks/gpu/qwen2-1.5b-beacon.json
+[[ -f $out/measures.jsonl ]] && python3 Benchmarks/gpu/summarize.py "$out/measures.jsonl" "$out/machine.txt" \
+    | tee "$out/measures.md"
 
 summary "$failed step(s) failed"
 rm -rf "$work"

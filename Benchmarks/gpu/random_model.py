@@ -10,8 +10,6 @@ import os
 import struct
 import sys
 
-import torch
-
 
 def shapes(config):
     hidden, inter = config["hidden_size"], config["intermediate_size"]
@@ -40,10 +38,13 @@ def shapes(config):
 
 
 def main(config_path, out):
+    import torch  # here, so summarize.py can import shapes() without torch
+
     config = json.load(open(config_path))
     os.makedirs(out, exist_ok=True)
     generator = torch.Generator().manual_seed(0)
-    header, blobs, offset = {}, [], 0
+    # transformers refuses a safetensors file without the format PyTorch writes into its metadata.
+    header, blobs, offset = {"__metadata__": {"format": "pt"}}, [], 0
     for name, shape in shapes(config):
         if name.endswith("norm.weight"):
             tensor = torch.ones(shape, dtype=torch.bfloat16)
