@@ -6,6 +6,9 @@
 #
 #   command: bash Benchmarks/gpu/check.sh          carry: [".build-gpu/memorag-gpu-torch2.11.0.tar.xz"]
 #
+# or, when the archive does not fit beside the working tree, after carrying its parts one call at a time
+# (docs/devices.md): the last call carries the last part and .build-gpu/parts/SHA256SUMS and runs this script.
+#
 # Every step runs and reports even when an earlier one fails; the summary ($OUT/summary.txt) lists each step's
 # status, and the exit status is the number of failed steps. CHECK_SKIP_QWEN=1 leaves out the 1.5B model (its
 # random weights take a minute to write); CHECK_REPEATS sets the timed repeats (default 3); CHECK_DEVICE (default
@@ -42,39 +45,48 @@ torch_dir=${CHECK_TORCH_DIR:-$(python3 -c 'import torch, os; print(os.path.dirna
 torch_version=${CHECK_TORCH_VERSION:-$(python3 -c 'import torch; print(torch.__version__.split("+")[0])')}
 
 # ---- the bundle ----------------------------------------------------------------------------------------------------------
-archive="${1:-$(ls .build-gpu/memorag-gpu-torch*.tar.xz 2>/dev/null | head -1)}"
-[[ -f $archive ]] || { echo "no bundle: run scripts/gpu-bundle.sh on the build machine and carry its archive"; exit 100; }
+# The archive, or its parts (.build-gpu/parts/, carried one per call; see docs/devices.md), joined and checked here.
 work=$(mktemp -d)
+archive="${1:-$(ls .build-gpu/memorag-gpu-torch*.tar.xz 2>/dev/null | head -1)}"
+if [[ ! -f $archive && -f .build-gpu/parts/SHA256SUMS ]]; then
+    (cd .build-gpu/parts && sha256sum --quiet -c SHA256SUMS) \
+        || { echo "bundle parts missing or damaged (.build-gpu/parts): carry each part again"; exit 100; }
+    archive="$work/bundle.tar.xz"
+    cat .build-gpu/parts/*.part-* > "$archive"
+fi
+[[ -f $archive ]] || { echo "no bundle: run scripts/gpu-bundle.sh on the build machine and carry its archive or parts"; exit 100; }
 tar -xJf "$archive" -C "$work" || exit 100
 bundle=$(ls -d "$work"/memorag-gpu-torch*)
 cat "$bundle/BUILD-INFO" | tee -a "$out/machine.txt"
 built_for=$(basename "$bundle"); built_for=${built_for#memorag-gpu-torch}
 [[ $built_for == "$torch_version" ]] || summary "WARNING the bundle was built for torch $built_for, this machine has $torch_version"
-export LD_LIBRARY_PATH="$bundle/lib:$torch_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export OMP_WAIT_POLICY=passive
-memorag="$bundle/bin/memorag"
-tests="$bundle/bin/memorag-tests"
+# Our binaries find the bundle's libraries and the machine's libtorch; python3 (torch, the peer) keeps its own.
+ours="$bundle/lib:$torch_dir/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+memorag=(env LD_LIBRARY_PATH="$ours" "$bundle/bin/memorag")
+tests=(env LD_LIBRARY_PATH="$ours" "$bundle/bin/memorag-tests")
 
 # ---- checks ---------------------------------------------------------------------------------------------------------------
-step env "$memorag" env
+step env "${memorag[@]}" env
 # The same device-parameterised tests as CI, on the CPU first (the bundle itself works), then on CUDA.
 device_tests="TorchTests.DeviceTests,ModelsTests.DeviceModelTests,ModelsTests.BeaconParityTests"
 device_tests+=",ModelsTests.BeaconTrainingParityTests,TrainingTests.TrainerTests"
-step tests-cpu env MEMORAG_TEST_DEVICE=cpu "$tests" "$device_tests"
+step tests-cpu env MEMORAG_TEST_DEVICE=cpu "${tests[@]}" "$device_tests"
 device="${CHECK_DEVICE:-cuda}"
-step "tests-$device" env MEMORAG_TEST_DEVICE="$device" "$tests" "$device_tests"
+step "tests-$device" env MEMORAG_TEST_DEVICE="$device" "${tests[@]}" "$device_tests"
 
-# ---- the peer: the Activation Beacon reference in a venv over this machine's torch -------------------------------------
-# The bundle carries its code (peer/beacon-ref) and wheels (peer/wheels, peer/requirements.txt); nothing is fetched.
-peer_python=""
+# ---- the peer: the Activation Beacon reference over this machine's python3 and torch ---------------------------------
+# The bundle carries its code (peer/beacon-ref) and the wheels of the versions it needs (peer/wheels); they go into a
+# directory put first on PYTHONPATH, so they shadow the machine's newer ones and nothing else changes. (The GPU
+# image's python3 is itself a venv, so a venv over its "system" packages would not see its torch.)
+peer_site="$work/peer-site"
+peer=()
 setup_peer() {
-    python3 -m venv --system-site-packages "$work/peer-venv" &&
-    "$work/peer-venv/bin/python" -m pip install --quiet --no-index --no-deps --find-links "$bundle/peer/wheels" \
-        -r "$bundle/peer/requirements.txt" &&
-    "$work/peer-venv/bin/python" -c 'import torch, transformers; print("transformers", transformers.__version__, "torch", torch.__version__)'
+    python3 -m pip install --quiet --no-index --no-deps --no-compile --target "$peer_site" "$bundle"/peer/wheels/*.whl &&
+    PYTHONPATH="$peer_site" python3 -c 'import torch, transformers; print("transformers", transformers.__version__, "torch", torch.__version__)'
 }
 if [[ -d $bundle/peer ]]; then
-    step peer-venv setup_peer && peer_python="$work/peer-venv/bin/python"
+    step peer-setup setup_peer && peer=(env PYTHONPATH="$peer_site" python3)
 else
     summary "WARNING the bundle has no Activation Beacon reference (peer/): ours is measured alone"
 fi
@@ -90,11 +102,11 @@ measure() {  # measure NAME CONFIG: random weights in its shapes, then memorize 
     local name=$1 config=$2
     step "weights-$name" python3 Benchmarks/gpu/random_model.py "$config" "$models/$name" || return
     for case in r8_8k train_r8_8k; do
-        step "bench-$name-$case-ours" "$memorag" bench memorize-worker --case "$case" --dtype bf16 \
+        step "bench-$name-$case-ours" "${memorag[@]}" bench memorize-worker --case "$case" --dtype bf16 \
             --repeats "$repeats" --threads 8 --model "$models/$name" --device "$device" &&
             record "$name" ours "$out/bench-$name-$case-ours.log"
-        [[ -n $peer_python ]] || continue
-        step "bench-$name-$case-peer" "$peer_python" Benchmarks/peer/beacon_memorize.py --case "$case" --dtype bf16 \
+        (( ${#peer[@]} )) || continue
+        step "bench-$name-$case-peer" "${peer[@]}" Benchmarks/peer/beacon_memorize.py --case "$case" --dtype bf16 \
             --repeats "$repeats" --threads 8 --model "$models/$name" --device "$device" \
             --reference "$bundle/peer/beacon-ref" && record "$name" peer "$out/bench-$name-$case-peer.log"
     done
