@@ -143,5 +143,14 @@ rm -rf "$parts" && mkdir -p "$parts"
 split --bytes="${part}M" --numeric-suffixes --suffix-length=2 "$archive" "$parts/$name.tar.xz.part-"
 (cd "$parts" && sha256sum "$name".tar.xz.part-* > SHA256SUMS)
 count=$(ls "$parts"/*.part-* | wc -l)
-say "the working tree sends $((tree / 1048576)) MiB: $count parts of at most $part MiB in $parts, one call each"
+say "the working tree sends $((tree / 1048576)) MiB: $count parts of at most $part MiB in $parts, one call each,"
+say "back to back on one machine (docs/devices.md):"
+for file in "$parts"/*.part-*; do
+    carry="\".build-gpu/parts/$(basename "$file")\""
+    if [[ $file == "$(ls "$parts"/*.part-* | tail -1)" ]]; then
+        say "  carry [$carry, \".build-gpu/parts/SHA256SUMS\"]  command: bash Benchmarks/gpu/check.sh"
+    else
+        say "  carry [$carry]  command: true"
+    fi
+done
 echo "$archive"
