@@ -58,17 +58,16 @@ Cflags: -I$libtorch/include -I$libtorch/include/torch/csrc/api/include
 Libs: -L\${libdir} -ltorch_cpu -lc10
 PC
 export PKG_CONFIG_PATH="$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-# Only Sources/ and Tests/ are mapped: mapping the root would rename the object files in the index store too, and
-# test discovery would no longer find them.
-common=(-c release)
-for dir in Sources Tests; do
-    common+=(-Xswiftc -file-prefix-map -Xswiftc "$root/$dir=./$dir" -Xcc -ffile-prefix-map="$root/$dir"=./$dir)
-done
 # -enable-testing: the tests' @testable imports in a release build. The test binary needs XCTest, which exists only
 # as a shared library, so it loads the shared Swift runtime, copied below; `memorag` uses that same copy. Linking it
 # statically into `memorag` (--static-swift-stdlib) was measured: 22.6 MB packed instead of 7.7, a second runtime
 # that the 64 MiB could not hold beside the tests and the peer.
-flags=("${common[@]}" --scratch-path "$root/.build-gpu/build" -Xswiftc -enable-testing)
+flags=(-c release --scratch-path "$root/.build-gpu/build" -Xswiftc -enable-testing)
+# Only Sources/ and Tests/ are mapped: mapping the root would rename the object files in the index store too, and
+# test discovery would no longer find them.
+for dir in Sources Tests; do
+    flags+=(-Xswiftc -file-prefix-map -Xswiftc "$root/$dir=./$dir" -Xcc -ffile-prefix-map="$root/$dir"=./$dir)
+done
 say "building memorag and the tests (release) against $libtorch"
 swift build "${flags[@]}" --build-tests >&2
 bin=$(swift build "${flags[@]}" --show-bin-path)
