@@ -8,9 +8,9 @@
 #   bash scripts/gpu-bundle.sh [TORCH_VERSION]     # default 2.11.0; read the GPU machine's version there first
 #
 # Links libtorch_cpu and libc10 only: the shim opens libtorch_cuda.so from beside libtorch_cpu.so at run time
-# (Sources/CTorch/src/device.cpp), so the binaries start on machines without CUDA too. Swift sources are compiled
-# with their directory mapped to "." (-file-prefix-map), so the test fixtures and the repo files that the CLI finds
-# through #filePath are found relative to the working directory: run the binaries from the repository root.
+# (Sources/CTorch/src/device.cpp), so the binaries start on machines without CUDA too. Sources/ and Tests/ are
+# compiled mapped to ./Sources and ./Tests (-file-prefix-map), so the test fixtures and the repo files that the CLI
+# finds through #filePath are found relative to the working directory: run the binaries from the repository root.
 # Also splits it into parts that each fit one call to the GPU machine beside the working tree (.build-gpu/parts/).
 # Prints the archive's path as its last line.
 set -euo pipefail
@@ -141,15 +141,11 @@ parts="$root/.build-gpu/parts"
 rm -rf "$parts" && mkdir -p "$parts"
 split --bytes="${part}M" --numeric-suffixes --suffix-length=2 "$archive" "$parts/$name.tar.xz.part-"
 (cd "$parts" && sha256sum "$name".tar.xz.part-* > SHA256SUMS)
-count=$(ls "$parts"/*.part-* | wc -l)
-say "the working tree sends $((tree / 1048576)) MiB: $count parts of at most $part MiB in $parts, one call each,"
-say "back to back on one machine (docs/devices.md):"
-for file in "$parts"/*.part-*; do
-    carry="\".build-gpu/parts/$(basename "$file")\""
-    if [[ $file == "$(ls "$parts"/*.part-* | tail -1)" ]]; then
-        say "  carry [$carry, \".build-gpu/parts/SHA256SUMS\"]  command: bash Benchmarks/gpu/check.sh"
-    else
-        say "  carry [$carry]  command: true"
-    fi
+files=("$parts"/*.part-*)
+say "the working tree sends $((tree / 1048576)) MiB: ${#files[@]} parts of at most $part MiB in $parts, one call"
+say "each, back to back on one machine (docs/devices.md):"
+for file in "${files[@]:0:${#files[@]}-1}"; do
+    say "  carry [\".build-gpu/parts/$(basename "$file")\"]  command: true"
 done
+say "  carry [\".build-gpu/parts/$(basename "${files[-1]}")\", \".build-gpu/parts/SHA256SUMS\"]  command: bash Benchmarks/gpu/check.sh"
 echo "$archive"
