@@ -64,23 +64,34 @@ public final class BeaconObjective: TrainingObjective {
         return (lossSum, tokens, untrainable)
     }
 
+    /// Each row's summed log-probability of its labelled tokens under the model as it is now, without gradients:
+    /// what a preference objective compares (`DPOObjective`). Ratios are drawn as the loss draws them.
+    public func logProbabilities(_ batch: TrainingBatch) throws -> [Double] {
+        try withNoGrad {
+            try rows(batch).map { ids, labels in
+                let (mean, valid) = try decoder.beaconLoss(inputIds: ids, labels: labels, rule: rule(for: ids))
+                return -(try mean.item()) * Double(valid)
+            }
+        }
+    }
+
     /// Whether some labelled position reads the memory of beacons. Only then does the loss depend on the beacon
     /// parameters: a window's raw tokens do not attend to the beacons the same window makes, so the first window
     /// (positions `0..<window`) is read with the frozen weights alone, and a sample that fits in it (a short SFT
     /// example) gets no beacon at all. Position i predicts `labels[i + 1]`.
-    private func readsBeacons(labels: [Int]) -> Bool {
+    func readsBeacons(labels: [Int]) -> Bool {
         guard let window = decoder.config.beacon?.window else { return true }
         return labels.count > window + 1 && labels[(window + 1)...].contains { $0 != TrainingBatch.ignoreIndex }
     }
 
     /// The ratio draws of a sample depend on its tokens, so a resumed run draws exactly what an uninterrupted one did.
-    private func rule(for ids: [Int]) -> BeaconRatioRule {
+    func rule(for ids: [Int]) -> BeaconRatioRule {
         var hash = seed ^ 0x9E37_79B9_7F4A_7C15
         for id in ids.prefix(64) { hash = (hash ^ UInt64(truncatingIfNeeded: id)) &* 0x0000_0100_0000_01B3 }
         return ratios.count == 1 ? .fixed(ratios[0]) : .stepRandom(ratios, seed: hash)
     }
 
-    private func rows(_ batch: TrainingBatch) throws -> [([Int], [Int])] {
+    func rows(_ batch: TrainingBatch) throws -> [([Int], [Int])] {
         let n = batch.inputIds.dim(0)
         let ids = try batch.inputIds.toArray(Int64.self).map(Int.init)
         let labels = try batch.labels.toArray(Int64.self).map(Int.init)

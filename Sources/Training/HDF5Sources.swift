@@ -60,50 +60,27 @@ public final class TokenStoreSource: TrainingDataSource {
 /// (padding labelled −100; the beacon objective drops it, so each row trains exactly as it would alone).
 public final class SFTStoreSource: TrainingDataSource {
     private let store: SFTStore
-    private let seed: UInt64
     private let maxLength: Int
     private let batchSize: Int
-    private var order: [Int] = []
-    private var epoch = 0
-    private var index = 0
+    private var order: SeededEpochOrder
 
     public init(url: URL, maxLength: Int, batchSize: Int = 1, seed: UInt64, model: StoreCompatibility? = nil) throws {
         store = try SFTStore(url: url, tokenizerSHA256: model?.tokenizerSHA256)
         try model?.check(url: url, vocabSize: store.vocabSize)
         guard store.exampleCount > 0 else { throw TrainingDataError.tooLittleData("\(url.path) has no examples") }
         guard batchSize > 0 else { throw TrainingDataError.tooLittleData("batch size must be positive") }
-        self.seed = seed
         self.maxLength = maxLength
         self.batchSize = batchSize
-        shuffle()
-    }
-
-    private func shuffle() {
-        var rng = SplitMix64(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9)
-        order = Array(0..<store.exampleCount).shuffled(using: &rng)
+        order = SeededEpochOrder(count: store.exampleCount, seed: seed)
     }
 
     public func next() throws -> TrainingBatch {
-        let rows = try (0..<batchSize).map { _ in try nextExample() }
-        let length = rows.map(\.ids.count).max()!
-        let padding = Int64(TrainingBatch.ignoreIndex)
-        var ids: [Int64] = [], labels: [Int64] = []
-        for row in rows {
-            ids += row.ids + Array(repeating: 0, count: length - row.ids.count)
-            labels += row.labels + Array(repeating: padding, count: length - row.labels.count)
-        }
-        return TrainingBatch(inputIds: try Tensor(ids, shape: [batchSize, length]),
-                             labels: try Tensor(labels, shape: [batchSize, length]))
+        try Self.batch(try (0..<batchSize).map { _ in try Self.row(store, order.next(), maxLength: maxLength) })
     }
 
-    private func nextExample() throws -> (ids: [Int64], labels: [Int64]) {
-        if index == order.count {
-            epoch += 1
-            index = 0
-            shuffle()
-        }
-        let example = try store.example(order[index])
-        index += 1
+    /// Example `index` of `store` as a training row: the context and prompt unlabelled, then the reply labelled.
+    static func row(_ store: SFTStore, _ index: Int, maxLength: Int) throws -> (ids: [Int64], labels: [Int64]) {
+        let example = try store.example(index)
         let context = try example.contextID.map { try store.context($0) } ?? []
         let prompt = context + example.prompt
         // Keep the reply whole; cut the context from the front when the sample is too long.
@@ -116,11 +93,59 @@ public final class SFTStoreSource: TrainingDataSource {
         return (ids, labels)
     }
 
-    public var cursor: DataCursor { DataCursor(["epoch": epoch, "index": index]) }
+    /// Rows padded to the longest (ids 0, labels ignored: `BeaconObjective` drops the padding again).
+    static func batch(_ rows: [(ids: [Int64], labels: [Int64])], referenceLogProbs: [Double]? = nil) throws
+        -> TrainingBatch
+    {
+        let length = rows.map(\.ids.count).max()!
+        let padding = Int64(TrainingBatch.ignoreIndex)
+        var ids: [Int64] = [], labels: [Int64] = []
+        for row in rows {
+            ids += row.ids + Array(repeating: 0, count: length - row.ids.count)
+            labels += row.labels + Array(repeating: padding, count: length - row.labels.count)
+        }
+        return TrainingBatch(inputIds: try Tensor(ids, shape: [rows.count, length]),
+                             labels: try Tensor(labels, shape: [rows.count, length]), referenceLogProbs: referenceLogProbs)
+    }
 
-    public func restore(_ cursor: DataCursor) throws {
-        guard let epoch = cursor["epoch"], let index = cursor["index"], epoch >= 0, index >= 0,
-              index <= store.exampleCount else {
+    public var cursor: DataCursor { order.cursor }
+
+    public func restore(_ cursor: DataCursor) throws { try order.restore(cursor) }
+}
+
+/// Indices 0..<count in a seeded order, reshuffled every epoch; the cursor is (epoch, index).
+struct SeededEpochOrder {
+    let count: Int
+    let seed: UInt64
+    private var order: [Int] = []
+    private var epoch = 0
+    private var index = 0
+
+    init(count: Int, seed: UInt64) {
+        self.count = count
+        self.seed = seed
+        shuffle()
+    }
+
+    private mutating func shuffle() {
+        var rng = SplitMix64(seed: seed &+ UInt64(epoch) &* 0x9E37_79B9)
+        order = Array(0..<count).shuffled(using: &rng)
+    }
+
+    mutating func next() -> Int {
+        if index == order.count {
+            epoch += 1
+            index = 0
+            shuffle()
+        }
+        index += 1
+        return order[index - 1]
+    }
+
+    var cursor: DataCursor { DataCursor(["epoch": epoch, "index": index]) }
+
+    mutating func restore(_ cursor: DataCursor) throws {
+        guard let epoch = cursor["epoch"], let index = cursor["index"], epoch >= 0, index >= 0, index <= count else {
             throw TrainingDataError.badCursor("expected 'epoch' and 'index', got \(cursor.fields)")
         }
         self.epoch = epoch

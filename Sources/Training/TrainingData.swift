@@ -8,12 +8,16 @@ public struct TrainingBatch {
     public var inputIds: Tensor
     /// int64 [batch, length]; `ignoreIndex` where no loss is taken.
     public var labels: Tensor
+    /// For a preference objective (`DPOObjective`): each row's summed log-probability of its labels under the
+    /// reference model. Rows come in pairs, chosen then rejected.
+    public var referenceLogProbs: [Double]?
 
     public static let ignoreIndex = -100
 
-    public init(inputIds: Tensor, labels: Tensor) {
+    public init(inputIds: Tensor, labels: Tensor, referenceLogProbs: [Double]? = nil) {
         self.inputIds = inputIds
         self.labels = labels
+        self.referenceLogProbs = referenceLogProbs
     }
 }
 

@@ -104,14 +104,20 @@ public enum TrainingSetup {
     }
 
     /// The stage's objective: next-token loss for `lm`, the memory model's beacon loss for `beacon-pretrain`, `sft`
-    /// and `clue-feedback` (beacon parameters are added to a plain base model).
+    /// and `clue-feedback` (beacon parameters are added to a plain base model), wrapped in DPO for `clue-feedback`
+    /// with `feedback.method: dpo`.
     public static func defaultObjective(_ recipe: Recipe, _ source: ModelSource) throws -> TrainingObjective {
         switch recipe.stage {
         case .lm: return CausalLMObjective(decoder: source.decoder)
         case .beaconPretrain, .sft, .clueFeedback:
-            return try BeaconObjective(decoder: source.decoder, ratios: recipe.data.ratios,
-                                       seed: UInt64(truncatingIfNeeded: recipe.seed))
+            let beacon = try beaconObjective(recipe, source)
+            guard recipe.stage == .clueFeedback, let feedback = recipe.feedback, feedback.method == .dpo else { return beacon }
+            return try DPOObjective(base: beacon, beta: feedback.beta)
         }
+    }
+
+    private static func beaconObjective(_ recipe: Recipe, _ source: ModelSource) throws -> BeaconObjective {
+        try BeaconObjective(decoder: source.decoder, ratios: recipe.data.ratios, seed: UInt64(truncatingIfNeeded: recipe.seed))
     }
 
     /// HDF5 stores by their format (`memory.tokens` → long-context windows, for validation from the store's
@@ -157,7 +163,20 @@ public enum TrainingSetup {
                                       embedder: try Embedder(directory: retriever),
                                       writer: wrapWriter(try MemoryClueWriter(model: lm, prompts: prompts, settings: settings)),
                                       tokenizer: lm.tokenizer, template: template, tokenizerSHA256: tokenizerSHA256,
-                                      compatibility: compatibility)
+                                      compatibility: compatibility,
+                                      logProbabilities: settings.method == .dpo ? try referenceScorer(recipe, source) : nil)
+    }
+
+    /// Log-probabilities as the DPO objective measures its policy's, in the same precision (the trainer's
+    /// autocast), so a reference taken from the same weights gives the pairs a margin of exactly 0.
+    public static func referenceScorer(_ recipe: Recipe, _ source: ModelSource) throws -> (TrainingBatch) throws -> [Double] {
+        let objective = try beaconObjective(recipe, source)
+        let device = source.decoder.device
+        let precision = TrainingPrecision.resolve(dtype: recipe.dtype == "bf16" ? .bfloat16 : .float32, device: device)
+        return { batch in
+            guard precision.isMixed else { return try objective.logProbabilities(batch) }
+            return try withAutocast(precision.compute, on: device) { try objective.logProbabilities(batch) }
+        }
     }
 
     /// Refuses a plain-LM micro-batch whose activations alone cannot fit in this machine's memory. A lower bound:

@@ -93,17 +93,53 @@ final class ClueFeedbackTests: XCTestCase {
         return retriever
     }
 
+    /// The three questions of the scripted runs, and the tower clue that lifts the first one's evidence.
+    static let kept = "Which colour was the king's carriage?", discarded = "How tall was the queen's hat?"
+    static let found = "How much did the ferryman charge travellers to row them across the river?"
+    static let towerClue = "The watchmaker mended the rusted gears of the clock tower so that its bells rang again."
+
+    /// A one-round run of `recipes/clue-feedback.yaml` on the tiny memory model in `root`, with clue sets scripted
+    /// per question (three each for the first two; the third finds its evidence alone) and the real retriever.
+    func scriptedRun(in root: URL, retriever: URL, overrides: [String] = []) throws -> (Trainer, ScriptedWriter) {
+        let model = root.appendingPathComponent("model"), clues = root.appendingPathComponent("clues.jsonl")
+        try TinyModels.writeMemoryModel(to: model)
+        try Self.writeClueData([(Self.kept, 7), (Self.discarded, 3), (Self.found, 4)], to: clues)
+        let writer = ScriptedWriter([
+            Self.kept: ["yes", "1. " + Self.towerClue + "\n2. " + Self.towerClue,
+                        "I have read the article. Please provide your question."],
+            Self.discarded: ["ok", "no idea", "the hat"],
+            Self.found: ["The ferryman charged two coins."],
+        ])
+        let recipe = try RecipeLoader.load(file: recipesDirectory.appendingPathComponent("clue-feedback.yaml"), overrides: [
+            "model.path=\(model.path)", "data.train=\(clues.path)", "output_dir=\(root.appendingPathComponent("run").path)",
+            "feedback.retriever=\(retriever.path)", "feedback.samples=3", "feedback.rounds=1", "~feedback.questions_per_round",
+            "max_steps=2", "trainable.mode=full", "checkpoint.every=1", "schedule.warmup_steps=0", "optimizer.lr=1e-3",
+            "threads=1",
+        ] + overrides)
+        let tokenizer = try LanguageModel.tokenizer(at: model)
+        let template = try XCTUnwrap(try LanguageModel.chatTemplate(at: model))
+        let sha = SHA256.hex(try Data(contentsOf: model.appendingPathComponent("tokenizer.json")))
+        let prompts = try PromptSet.builtIn("en")
+        let embedder = try Embedder(directory: retriever)
+        var trainer: Trainer?
+        trainer = try TrainingSetup.makeTrainer(recipe: recipe, data: { path, recipe, _ in
+            try ClueFeedbackSource(recipe: recipe, questions: try ClueQuestionSet.read(URL(fileURLWithPath: path), prompts: prompts),
+                                   prompts: prompts, embedder: embedder, writer: writer, tokenizer: tokenizer,
+                                   template: template, tokenizerSHA256: sha,
+                                   // With method dpo: the trained model's own measure (called once the trainer exists).
+                                   logProbabilities: { batch in
+                                       try (trainer!.objective as! DPOObjective).base.logProbabilities(batch)
+                                   })
+        })
+        return (trainer!, writer)
+    }
+
     func testARoundKeepsTheQuestionsWhoseBestClueSetGains() throws {
         guard let retriever = installedMiniLM() else { return }
         let root = try temporaryDirectory("clue-feedback")
         defer { try? FileManager.default.removeItem(at: root) }
-        let model = root.appendingPathComponent("model"), clues = root.appendingPathComponent("clues.jsonl")
-        try TinyModels.writeMemoryModel(to: model)
-        // Questions the document does not answer where it says: the first two miss their "evidence" alone (checked
-        // below), the third is the ferry paragraph's own question.
-        let kept = "Which colour was the king's carriage?", discarded = "How tall was the queen's hat?"
-        let found = "How much did the ferryman charge travellers to row them across the river?"
-        try Self.writeClueData([(kept, 7), (discarded, 3), (found, 4)], to: clues)
+        let (kept, discarded, found, towerClue) = (Self.kept, Self.discarded, Self.found, Self.towerClue)
+        // The first two questions miss their "evidence" alone, the third is the ferry paragraph's own question.
         let embedder = try Embedder(directory: retriever)
         let passages = try FeedbackPassages(document: Self.document, source: "village.txt", embedder: embedder)
         let paragraphs = Self.document.components(separatedBy: "\n\n")
@@ -115,27 +151,8 @@ final class ClueFeedbackTests: XCTestCase {
         XCTAssertFalse(discardedOwn.contains(3), "\(discardedOwn)")
         XCTAssertEqual(try ownTop5(found, 4).first, 4)
 
-        let towerClue = "The watchmaker mended the rusted gears of the clock tower so that its bells rang again."
-        let writer = ScriptedWriter([
-            kept: ["yes", "1. " + towerClue + "\n2. " + towerClue, "I have read the article. Please provide your question."],
-            discarded: ["ok", "no idea", "the hat"],
-            found: ["The ferryman charged two coins."],
-        ])
-        let recipe = try RecipeLoader.load(file: recipesDirectory.appendingPathComponent("clue-feedback.yaml"), overrides: [
-            "model.path=\(model.path)", "data.train=\(clues.path)", "output_dir=\(root.appendingPathComponent("run").path)",
-            "feedback.retriever=\(retriever.path)", "feedback.samples=3", "feedback.rounds=1", "~feedback.questions_per_round",
-            "max_steps=2", "trainable.mode=full", "checkpoint.every=1", "schedule.warmup_steps=0", "optimizer.lr=1e-3",
-            "threads=1",
-        ])
-        let tokenizer = try LanguageModel.tokenizer(at: model)
-        let template = try XCTUnwrap(try LanguageModel.chatTemplate(at: model))
-        let sha = SHA256.hex(try Data(contentsOf: model.appendingPathComponent("tokenizer.json")))
+        let (trainer, writer) = try scriptedRun(in: root, retriever: retriever)
         let prompts = try PromptSet.builtIn("en")
-        let trainer = try TrainingSetup.makeTrainer(recipe: recipe, data: { path, recipe, _ in
-            try ClueFeedbackSource(recipe: recipe, questions: try ClueQuestionSet.read(URL(fileURLWithPath: path), prompts: prompts),
-                                   prompts: prompts, embedder: embedder, writer: writer, tokenizer: tokenizer,
-                                   template: template, tokenizerSHA256: sha)
-        })
         let before = try TinyRun.parameters(trainer.objective.model)["model.layers.0.self_attn.q_proj.weight"]!.toArray(Float.self)
         var progress: [ClueFeedbackProgress] = [], rounds: [ClueFeedbackRound] = []
         try trainer.run { event in
@@ -178,6 +195,47 @@ final class ClueFeedbackTests: XCTestCase {
         XCTAssertEqual(trainer.step, 2)
         let after = try TinyRun.parameters(trainer.objective.model)["model.layers.0.self_attn.q_proj.weight"]!.toArray(Float.self)
         XCTAssertNotEqual(before, after)
+    }
+
+    /// Method dpo: the kept question's best clue set is preferred to its worst. The pair's replies are stored in the
+    /// same order (kept.h5, rejected.h5), the round's starting weights give the reference (reference.json), so the
+    /// first step's loss is exactly log 2, and the next step's is lower: the model moved towards the better set.
+    func testADPORoundPrefersTheBestClueSetToItsWorst() throws {
+        guard let retriever = installedMiniLM() else { return }
+        let root = try temporaryDirectory("clue-feedback-dpo")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (trainer, writer) = try scriptedRun(in: root, retriever: retriever,
+                                                overrides: ["feedback.method=dpo", "feedback.beta=0.5"])
+        XCTAssertTrue(trainer.objective is DPOObjective)
+        try trainer.run()
+        XCTAssertEqual(writer.asked, [Self.kept, Self.discarded])
+
+        let dir = root.appendingPathComponent("run/feedback/round-1")
+        let scored = try String(contentsOf: dir.appendingPathComponent("scores.jsonl"), encoding: .utf8)
+            .split(separator: "\n").dropFirst()
+            .map { try JSONDecoder().decode(FeedbackRoundScorer.Scored.self, from: Data($0.utf8)) }
+        XCTAssertEqual(scored.map(\.kept), [true, false, false], "the hat question's sets all gain 0: no preference")
+        XCTAssertEqual(scored[0].clues, [Self.towerClue])
+        // The first of the worst sets (gains 0, 0.25, 0) is "yes", which holds no clue line: the rejected reply is
+        // empty, so the pair teaches the model not to stop before a clue.
+        XCTAssertEqual(scored[0].rejected, [])
+        let prompts = try PromptSet.builtIn("en")
+        let rejectedLines = try String(contentsOf: dir.appendingPathComponent("rejected.jsonl"), encoding: .utf8)
+            .split(separator: "\n")
+        XCTAssertEqual(String(rejectedLines[1]), try ClueSynthesis.exampleLine(
+            task: .rewrite, question: Self.kept, target: "", document: Self.document, source: "village.txt", prompts: prompts))
+        XCTAssertEqual(try SFTStore(url: dir.appendingPathComponent("kept.h5")).exampleCount, 1)
+        XCTAssertEqual(try SFTStore(url: dir.appendingPathComponent("rejected.h5")).exampleCount, 1)
+        let reference = try XCTUnwrap(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: dir.appendingPathComponent("reference.json"))) as? [String: Any])
+        let pairs = try XCTUnwrap(reference["pairs"] as? [[String: Double]])
+        XCTAssertEqual(pairs.count, 1)
+        XCTAssertLessThan(pairs[0]["chosen"]!, pairs[0]["rejected"]!, "the long tower clue is less likely than a stop")
+
+        let losses = try TinyRun.metrics(root.appendingPathComponent("run")).compactMap { $0["loss"] as? Double }
+        XCTAssertEqual(losses.count, 2)
+        XCTAssertEqual(losses[0], Foundation.log(2.0), accuracy: 1e-5, "policy = reference at the round's start")
+        XCTAssertLessThan(losses[1], losses[0], "one step moves towards the preferred set")
     }
 
     // MARK: - Held-out retrieval, as `memorag adapt` measures it

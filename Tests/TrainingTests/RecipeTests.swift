@@ -190,7 +190,10 @@ final class RecipeTests: XCTestCase {
         XCTAssertEqual(bare.feedback?.samples, 4)
         XCTAssertEqual(bare.feedback?.rounds, 1)
         let tuned = try RecipeLoader.load(file: file, overrides: ["feedback.samples=8", "feedback.clue_task=recall",
-                                                                  "feedback.min_gain=0.1", "max_steps=30", "feedback.rounds=3"])
+                                                                  "feedback.min_gain=0.1", "max_steps=30", "feedback.rounds=3",
+                                                                  "feedback.method=dpo", "feedback.beta=0.25"])
+        XCTAssertEqual(tuned.feedback?.method, .dpo)
+        XCTAssertEqual(tuned.feedback?.beta, 0.25)
         XCTAssertEqual(tuned.feedback?.samples, 8)
         XCTAssertEqual(tuned.feedback?.clueTask, .recall)
         XCTAssertEqual(tuned.feedback?.minGain, 0.1)
@@ -200,13 +203,19 @@ final class RecipeTests: XCTestCase {
             ("feedback.samples=0", "feedback.samples"), ("feedback.temperature=0", "feedback.temperature"),
             ("feedback.top_p=1.5", "feedback.top_p"), ("feedback.min_gain=1", "feedback.min_gain"),
             ("feedback.top_k=0", "feedback.top_k"), ("feedback.rounds=3", "feedback.rounds"),
-            ("feedback.questions_per_round=0", "feedback.questions_per_round"),
+            ("feedback.questions_per_round=0", "feedback.questions_per_round"), ("feedback.beta=0", "feedback.beta"),
         ]
         for (override, key) in invalid {
             XCTAssertThrowsError(try RecipeLoader.load(file: file, overrides: [override]), override) { error in
                 guard case .invalidValue(let named, let reason) = error as? RecipeError else { return XCTFail("\(error)") }
                 XCTAssertEqual(named, key, reason)
             }
+        }
+        XCTAssertThrowsError(try RecipeLoader.load(file: file, overrides: ["feedback.method=ppo"])) {
+            XCTAssertTrue("\($0)".contains("one of rejection-sampling | dpo"), "\($0)")
+        }
+        XCTAssertThrowsError(try RecipeLoader.load(file: file, overrides: ["feedback.method=dpo", "feedback.samples=1"])) {
+            XCTAssertTrue($0.localizedDescription.contains("at least 2 with method dpo"), $0.localizedDescription)
         }
         XCTAssertThrowsError(try RecipeLoader.load(file: file, overrides: ["feedback.rounds=3"])) { error in
             XCTAssertTrue(error.localizedDescription.contains("max_steps (40) must be a multiple of the rounds (3)"),

@@ -25,7 +25,8 @@ public final class ShardedDataSource: TrainingDataSource {
         }
         let share = rows / worldSize
         return TrainingBatch(inputIds: try batch.inputIds.narrow(dim: 0, start: rank * share, length: share).contiguous(),
-                             labels: try batch.labels.narrow(dim: 0, start: rank * share, length: share).contiguous())
+                             labels: try batch.labels.narrow(dim: 0, start: rank * share, length: share).contiguous(),
+                             referenceLogProbs: batch.referenceLogProbs.map { Array($0[rank * share..<(rank + 1) * share]) })
     }
 
     public var cursor: DataCursor { global.cursor }

@@ -9,12 +9,16 @@ import Torch
 ///   is scored (a killed run continues after the last whole line; a resume with other settings is refused);
 /// - `kept.jsonl`: the kept questions as clue SFT data (`data sft` format: the document, then the example with the
 ///   best clue set as reply), and `kept.h5`, its SFT store;
+/// - with method `dpo`, `rejected.jsonl` and `rejected.h5` besides them: the same examples in the same order with
+///   the worst clue set as reply (pair i is example i of both stores);
 /// - `summary.json`, written last: the round is complete when it exists.
 struct FeedbackRoundScorer {
     let directory: URL
     var scores: URL { directory.appendingPathComponent("scores.jsonl") }
     var keptJSONL: URL { directory.appendingPathComponent("kept.jsonl") }
     var keptStore: URL { directory.appendingPathComponent("kept.h5") }
+    var rejectedJSONL: URL { directory.appendingPathComponent("rejected.jsonl") }
+    var rejectedStore: URL { directory.appendingPathComponent("rejected.h5") }
     var summaryURL: URL { directory.appendingPathComponent("summary.json") }
 
     /// A line of scores.jsonl.
@@ -27,6 +31,9 @@ struct FeedbackRoundScorer {
         var gains: [Double]
         /// The best set's clue lines (the reply trained on when kept).
         var clues: [String]
+        /// The worst set's clue lines (the rejected reply of a DPO pair); absent where nothing was sampled, and in
+        /// rounds scored before DPO existed.
+        var rejected: [String]?
         var kept: Bool
     }
 
@@ -128,7 +135,8 @@ struct FeedbackRoundScorer {
         let own = try passages.search([question.question], depth: max(s.depth, s.topK))[0]
         let baseline = FeedbackScore.reciprocalRank(of: evidence, in: own, topK: s.topK)
         guard baseline == 0 else {
-            return Scored(question: index, text: question.question, baseline: baseline, gains: [], clues: [], kept: false)
+            return Scored(question: index, text: question.question, baseline: baseline, gains: [], clues: [], rejected: nil,
+                          kept: false)
         }
         var gains: [Double] = [], sets: [[String]] = []
         for reply in try c.writer.replies(contextID: question.contextID, document: document, question: question.question,
@@ -141,10 +149,13 @@ struct FeedbackRoundScorer {
             gains.append(result.gain)
             sets.append(lines)
         }
-        // The first of the best on ties: the lowest seed index, so the choice does not depend on float noise.
+        // The first of the best and of the worst on ties: the lowest seed index, so the choice does not depend on
+        // float noise.
         let best = gains.indices.max { gains[$0] < gains[$1] || (gains[$0] == gains[$1] && $0 > $1) }!
+        let worst = gains.indices.min { gains[$0] < gains[$1] || (gains[$0] == gains[$1] && $0 < $1) }!
+        let kept = gains[best] > s.minGain && (s.method != .dpo || gains[worst] < gains[best])
         return Scored(question: index, text: question.question, baseline: baseline, gains: gains, clues: sets[best],
-                      kept: gains[best] > s.minGain)
+                      rejected: sets[worst], kept: kept)
     }
 
     /// The scored lines so far, after the header (written now when the file is new); a partial last line (a kill
@@ -168,20 +179,32 @@ struct FeedbackRoundScorer {
         return try lines.dropFirst().map { try JSONDecoder().decode(Scored.self, from: Data($0)) }
     }
 
-    /// kept.jsonl, kept.h5 and summary.json from the scored questions.
+    /// kept.jsonl, kept.h5 (and with DPO rejected.jsonl, rejected.h5) and summary.json from the scored questions.
     private func finish(round: Int, step: Int, done: [Scored], context c: Context, seconds: Double) throws
         -> ClueFeedbackRound
     {
-        var lines: [String] = [], declared: Set<String> = []
+        var lines: [String] = [], rejectedLines: [String] = [], declared: Set<String> = []
         for scored in done where scored.kept {
             let question = c.set.questions[scored.question]
             let document = c.set.documents[question.contextID]!
             if declared.insert(question.contextID).inserted {
-                lines.append(try ClueSynthesis.contextLine(document: document.text, source: document.source))
+                let line = try ClueSynthesis.contextLine(document: document.text, source: document.source)
+                lines.append(line)
+                rejectedLines.append(line)
             }
-            lines.append(try ClueSynthesis.exampleLine(task: c.settings.clueTask, question: question.question,
-                                                       target: scored.clues.joined(separator: "\n"),
-                                                       document: document.text, source: document.source, prompts: c.prompts))
+            func example(_ clues: [String]) throws -> String {
+                try ClueSynthesis.exampleLine(task: c.settings.clueTask, question: question.question,
+                                              target: clues.joined(separator: "\n"), document: document.text,
+                                              source: document.source, prompts: c.prompts)
+            }
+            lines.append(try example(scored.clues))
+            if c.settings.method == .dpo {
+                guard let rejected = scored.rejected else {
+                    throw TrainingError.checkpoint(path: scores.path, reason: "question \(scored.question) has no worst "
+                                                   + "clue set (scored before DPO existed); delete \(directory.path)")
+                }
+                rejectedLines.append(try example(rejected))
+            }
         }
         let eligible = done.filter { !$0.gains.isEmpty }, kept = done.filter(\.kept)
         let summary = ClueFeedbackRound(
@@ -193,6 +216,11 @@ struct FeedbackRoundScorer {
             try DurableFile.write(Data((lines.joined(separator: "\n") + "\n").utf8), to: keptJSONL)
             _ = try SFTBuilder.build(input: keptJSONL, tokenizer: c.tokenizer, template: c.template,
                                      tokenizerSHA256: c.tokenizerSHA256, output: keptStore)
+            if c.settings.method == .dpo {
+                try DurableFile.write(Data((rejectedLines.joined(separator: "\n") + "\n").utf8), to: rejectedJSONL)
+                _ = try SFTBuilder.build(input: rejectedJSONL, tokenizer: c.tokenizer, template: c.template,
+                                         tokenizerSHA256: c.tokenizerSHA256, output: rejectedStore)
+            }
         }
         try DurableFile.write(try Self.encoder().encode(summary), to: summaryURL)
         return summary

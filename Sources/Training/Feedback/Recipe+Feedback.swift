@@ -2,9 +2,20 @@ import Datasets
 import Foundation
 
 extension Recipe {
-    /// The `feedback` section: settings of the `clue-feedback` stage (rejection-sampling SFT on retrieval feedback,
-    /// see `ClueFeedbackSource`). Every key has a default, so the section may be left out; other stages refuse it.
+    /// The `feedback` section: settings of the `clue-feedback` stage (rejection-sampling SFT or DPO on retrieval
+    /// feedback, see `ClueFeedbackSource`). Every key has a default, so the section may be left out; other stages
+    /// refuse it.
     public struct Feedback: Codable, Sendable, Equatable {
+        /// How a round learns from its scored clue sets.
+        public enum Method: String, Codable, Sendable, CaseIterable {
+            /// SFT on each kept question's best clue set.
+            case rejectionSampling = "rejection-sampling"
+            /// DPO: each kept question's best set is preferred to its worst, against the round's starting weights.
+            case dpo
+        }
+        public var method: Method = .rejectionSampling
+        /// DPO's β: the inverse temperature of the preference (larger: the policy stays nearer its reference).
+        public var beta = 0.1
         /// The sentence-transformers dir that scores clues (nil: the installed all-MiniLM-L6-v2, the pipeline's).
         public var retriever: String?
         /// A prompt-set JSON file (nil: the built-in English set, what `data synth-clues` writes by default): it
@@ -31,7 +42,8 @@ extension Recipe {
         /// (about what the pipeline's 1,024 evidence tokens hold), and only questions whose own top `top_k` miss
         /// the evidence are scored (where clues matter).
         public var topK = 5
-        /// A question trains on its best clue set when that set's gain in reciprocal rank exceeds this.
+        /// A question trains on its best clue set when that set's gain in reciprocal rank exceeds this (with `dpo`,
+        /// and its worst set gains less than the best).
         public var minGain = 0.0
         /// Sample-score-train rounds; each takes `max_steps / rounds` steps on what its scoring kept, and scores
         /// with the weights the previous round left.
@@ -42,7 +54,7 @@ extension Recipe {
         public init() {}
 
         enum CodingKeys: String, CodingKey {
-            case retriever, prompts, clueTask = "clue_task", samples, temperature, topP = "top_p"
+            case method, beta, retriever, prompts, clueTask = "clue_task", samples, temperature, topP = "top_p"
             case repetitionPenalty = "repetition_penalty", maxNewTokens = "max_new_tokens", ratio, depth
             case queryWeight = "query_weight", topK = "top_k", minGain = "min_gain", rounds
             case questionsPerRound = "questions_per_round"
@@ -52,6 +64,8 @@ extension Recipe {
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             let d = Feedback()
+            method = try c.decodeIfPresent(Method.self, forKey: .method) ?? d.method
+            beta = try c.decodeIfPresent(Double.self, forKey: .beta) ?? d.beta
             retriever = try c.decodeIfPresent(String.self, forKey: .retriever)
             prompts = try c.decodeIfPresent(String.self, forKey: .prompts)
             clueTask = try c.decodeIfPresent(ClueTask.self, forKey: .clueTask) ?? d.clueTask
@@ -71,6 +85,8 @@ extension Recipe {
 
         /// The section's keys for `RecipeSchema` (all optional: absent keys take the defaults).
         static let schemaFields: [RecipeSchema.Field] = [
+            .init(path: "feedback.method", kind: .choice(Method.allCases.map(\.rawValue)), optional: true),
+            .init(path: "feedback.beta", kind: .float, optional: true),
             .init(path: "feedback.retriever", kind: .string, optional: true),
             .init(path: "feedback.prompts", kind: .string, optional: true),
             .init(path: "feedback.clue_task", kind: .choice(cluePrompts.map(\.rawValue)), optional: true),
@@ -96,6 +112,11 @@ extension Recipe {
             func fail(_ key: String, _ why: String) -> RecipeError { .invalidValue(key: "feedback.\(key)", reason: why) }
             guard Self.cluePrompts.contains(clueTask) else {
                 throw fail("clue_task", "must be one of \(Self.cluePrompts.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard beta > 0, beta.isFinite else { throw fail("beta", "must be positive and finite, got \(beta)") }
+            // DPO prefers one sampled set to another: it needs two.
+            guard method != .dpo || samples >= 2 else {
+                throw fail("samples", "must be at least 2 with method dpo (a best and a worst set), got \(samples)")
             }
             guard samples >= 1, samples <= 64 else { throw fail("samples", "must lie in 1…64, got \(samples)") }
             // Greedy decoding would write the same clue set N times: nothing to choose between.
