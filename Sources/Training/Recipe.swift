@@ -11,10 +11,10 @@ public struct Recipe: Codable, Sendable, Equatable {
         case sft
         /// Plain causal-LM training of the decoder (no beacons).
         case lm
-        /// Rejection-sampling SFT on retrieval feedback (MemoRAG's third stage): clue sets sampled from the memory
-        /// of a training document are scored by how much they lift the evidence passage's reciprocal rank over the
-        /// question alone, and the best one trains as a clue SFT example (`ClueFeedbackSource`; settings in
-        /// `feedback`, clue data in `data.train`).
+        /// Clue training on retrieval feedback (MemoRAG's third stage): clue sets sampled from the memory of a
+        /// training document are scored by how much they lift the evidence passage's reciprocal rank over the
+        /// question alone; the best one trains as a clue SFT example (rejection sampling), or is preferred to the
+        /// worst by DPO (`ClueFeedbackSource`; settings in `feedback`, clue data in `data.train`).
         case clueFeedback = "clue-feedback"
     }
 

@@ -134,6 +134,7 @@ final class ClueFeedbackTests: XCTestCase {
         return (trainer!, writer)
     }
 
+    /// Method rejection-sampling: a question trains on its best clue set as an SFT example.
     func testARoundKeepsTheQuestionsWhoseBestClueSetGains() throws {
         guard let retriever = installedMiniLM() else { return }
         let root = try temporaryDirectory("clue-feedback")
@@ -151,7 +152,8 @@ final class ClueFeedbackTests: XCTestCase {
         XCTAssertFalse(discardedOwn.contains(3), "\(discardedOwn)")
         XCTAssertEqual(try ownTop5(found, 4).first, 4)
 
-        let (trainer, writer) = try scriptedRun(in: root, retriever: retriever)
+        let (trainer, writer) = try scriptedRun(in: root, retriever: retriever,
+                                                overrides: ["feedback.method=rejection-sampling"])
         let prompts = try PromptSet.builtIn("en")
         let before = try TinyRun.parameters(trainer.objective.model)["model.layers.0.self_attn.q_proj.weight"]!.toArray(Float.self)
         var progress: [ClueFeedbackProgress] = [], rounds: [ClueFeedbackRound] = []
@@ -304,12 +306,13 @@ final class ClueFeedbackTests: XCTestCase {
             if calls == limit { throw Killed() }
             return try inner.replies(contextID: contextID, document: document, question: question, seeds: seeds)
         }
+        func startRound() { inner.startRound() }
     }
 
-    /// Two rounds with the tiny memory model writing its own clue sets (sampled, seeded; random words that the real
-    /// retriever places somewhere). A run killed in the middle of round 2's scoring and resumed scores, keeps and
-    /// trains exactly what an uninterrupted run does: round 2 samples from the weights round 1 trained, restored
-    /// from the checkpoint.
+    /// Two rounds of the recipe's default method (DPO) with the tiny memory model writing its own clue sets (sampled,
+    /// seeded; random words that the real retriever places somewhere). A run killed in the middle of round 2's
+    /// scoring and resumed scores, keeps, measures the reference for and trains exactly what an uninterrupted run
+    /// does: round 2 samples from the weights round 1 trained, restored from the checkpoint.
     func testResumeAfterAnInterruptionSelectsWhatTheUninterruptedRunDid() throws {
         guard let retriever = installedMiniLM() else { return }
         let root = try temporaryDirectory("clue-feedback-resume")
@@ -361,7 +364,8 @@ final class ClueFeedbackTests: XCTestCase {
         try trainer(try recipe("cut", resume: true)).run { if case .feedbackRound(let r) = $0 { resumedRounds.append(r) } }
         XCTAssertEqual(resumedRounds.map(\.round), [2])
 
-        for file in ["round-1/scores.jsonl", "round-1/kept.jsonl", "round-2/scores.jsonl", "round-2/kept.jsonl"] {
+        for file in ["round-1/scores.jsonl", "round-1/kept.jsonl", "round-1/reference.json", "round-2/scores.jsonl",
+                     "round-2/kept.jsonl", "round-2/rejected.jsonl", "round-2/reference.json"] {
             let whole = try Data(contentsOf: root.appendingPathComponent("whole/feedback/\(file)"))
             let cut = try Data(contentsOf: root.appendingPathComponent("cut/feedback/\(file)"))
             XCTAssertEqual(whole, cut, file)

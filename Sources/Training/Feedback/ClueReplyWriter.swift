@@ -8,7 +8,7 @@ import Torch
 public protocol ClueReplyWriting: AnyObject {
     func replies(contextID: String, document: String, question: String, seeds: [UInt64]) throws -> [String]
     /// Called before each round's scoring: the model has trained since the last one, so whatever the writer kept
-    /// from it (a document's memory) is stale.
+    /// from it (a document's memory) is stale. A writer that wraps another must pass it on.
     func startRound()
 }
 
