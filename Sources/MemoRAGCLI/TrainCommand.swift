@@ -70,6 +70,8 @@ struct TrainCommand: ParsableCommand {
         let terminal = isatty(STDOUT_FILENO) != 0
         let ranksLabel = parallel.map { "  ×\($0.worldSize) ranks" } ?? ""
         let started = ContinuousClock.now
+        // What the loss is a mean over: tokens, or (DPO) preference pairs.
+        let countedRate = trainer.objective is DPOObjective ? "%.3f pairs/s" : "%.0f with loss"
         try trainer.run { event in
             guard speaks else { return }
             switch event {
@@ -77,7 +79,7 @@ struct TrainCommand: ParsableCommand {
                 print("resumed at step \(step) from \(url.path)" + (removed.isEmpty ? "" : " (removed partial: \(removed.joined(separator: ", ")))"))
             case .step(let m):
                 let eta = m.step > 0 ? m.elapsed / Double(m.step) * Double(m.maxSteps - m.step) : 0
-                let line = String(format: "step %d/%d  loss %.4f  lr %.3g  %.0f tok/s (%.0f with loss)  grad %.3f  ETA %@",
+                let line = String(format: "step %d/%d  loss %.4f  lr %.3g  %.0f tok/s (\(countedRate))  grad %.3f  ETA %@",
                                   m.step, m.maxSteps, m.loss, m.lr, m.inputTokensPerSecond, m.tokensPerSecond,
                                   m.gradNorm, clock(eta)) + ranksLabel
                 if terminal {

@@ -81,7 +81,7 @@ public struct StepMetrics: Codable, Sendable, Equatable {
     /// Mean loss per counted token over the step's micro-batches.
     public var loss: Double
     public var lr: Double
-    /// Counted (loss) tokens per second over the steps since the previous log line.
+    /// Counted (loss) tokens per second over the steps since the previous log line (preference pairs with DPO).
     public var tokensPerSecond: Double
     /// Input tokens read per second over the same steps (context and prompt included: in SFT most of them carry no
     /// loss, so this is the model's throughput).
