@@ -151,6 +151,8 @@ public struct Recipe: Codable, Sendable, Equatable {
     public var distributed: Distributed?
     /// Settings of stage `clue-feedback` (absent: its defaults); refused by the other stages.
     public var feedback: Feedback?
+    /// The `feedback` section as the stage runs it: the defaults where it is absent.
+    public var feedbackSettings: Feedback { feedback ?? Feedback() }
 
     enum CodingKeys: String, CodingKey {
         case model, data, stage, trainable, optimizer, schedule, maxSteps = "max_steps", batchSize = "batch_size"

@@ -111,7 +111,8 @@ public enum TrainingSetup {
         case .lm: return CausalLMObjective(decoder: source.decoder)
         case .beaconPretrain, .sft, .clueFeedback:
             let beacon = try beaconObjective(recipe, source)
-            guard recipe.stage == .clueFeedback, let feedback = recipe.feedback, feedback.method == .dpo else { return beacon }
+            let feedback = recipe.feedbackSettings
+            guard recipe.stage == .clueFeedback, feedback.method == .dpo else { return beacon }
             return try DPOObjective(base: beacon, beta: feedback.beta)
         }
     }
@@ -146,7 +147,7 @@ public enum TrainingSetup {
                                           wrapWriter: (ClueReplyWriting) -> ClueReplyWriting = { $0 }) throws
         -> ClueFeedbackSource
     {
-        let settings = recipe.feedback ?? Recipe.Feedback()
+        let settings = recipe.feedbackSettings
         func url(_ path: String) -> URL { URL(fileURLWithPath: (path as NSString).expandingTildeInPath) }
         let modelURL = url(recipe.model.path)
         let lm = LanguageModel(model: source.decoder, tokenizer: try LanguageModel.tokenizer(at: modelURL),

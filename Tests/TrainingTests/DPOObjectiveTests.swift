@@ -2,6 +2,7 @@ import Foundation
 import Models
 import NN
 import TestSupport
+import TinyModels
 import Torch
 import XCTest
 
@@ -104,6 +105,26 @@ final class DPOObjectiveTests: XCTestCase {
         XCTAssertEqual(dpo.tokens, plain.tokens)
         XCTAssertEqual(try dpo.sum.item(), try plain.sum.item(), accuracy: 1e-6)
         XCTAssertThrowsError(try objective.loss(SFTStoreSource.batch(pairRows(), referenceLogProbs: [0])))
+    }
+
+    /// Stage clue-feedback's objective follows its method, the default (DPO) included when the recipe has no
+    /// `feedback` section; the other beacon stages keep the plain beacon loss.
+    func testTheStagesObjectiveFollowsItsMethod() throws {
+        let root = try temporaryDirectory("dpo-objective-choice")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let model = root.appendingPathComponent("model")
+        try TinyModels.writeMemoryModel(to: model)
+        let source = try ModelSource.load(path: model.path, dtype: .float32)
+        func objective(_ overrides: [String], section: Bool = true) throws -> TrainingObjective {
+            var recipe = try RecipeLoader.load(file: recipesDirectory.appendingPathComponent("clue-feedback.yaml"),
+                                               overrides: ["model.path=\(model.path)"] + overrides)
+            if !section { recipe.feedback = nil }
+            return try TrainingSetup.defaultObjective(recipe, source)
+        }
+        XCTAssertTrue(try objective([]) is DPOObjective)
+        XCTAssertTrue(try objective([], section: false) is DPOObjective, "an absent section takes the default method")
+        XCTAssertFalse(try objective(["feedback.method=rejection-sampling"]) is DPOObjective)
+        XCTAssertEqual((try objective(["feedback.beta=0.3"]) as? DPOObjective)?.beta, 0.3)
     }
 
     // MARK: - Helpers

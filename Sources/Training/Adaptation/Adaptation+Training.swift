@@ -40,7 +40,7 @@ extension Adaptation {
         let prompts = try PromptSet.builtIn("en")
         let set = try ClueQuestionSet.read(layout.heldOutClues, prompts: prompts)
         var settings = try stageRecipe(config.feedback, kind: .clueFeedback, modelPath: model.path, data: layout.clues,
-                                       output: layout.feedbackRun).feedback ?? Recipe.Feedback()
+                                       output: layout.feedbackRun).feedbackSettings
         let pipeline = Recipe.Feedback()
         (settings.depth, settings.topK, settings.queryWeight) = (pipeline.depth, pipeline.topK, pipeline.queryWeight)
         settings.temperature = 0

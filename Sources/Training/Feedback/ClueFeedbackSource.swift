@@ -46,7 +46,7 @@ public final class ClueFeedbackSource: ReportingDataSource {
                                                   + "passage in the document (the clue data of memorag data synth-clues)")
         }
         self.recipe = recipe
-        settings = recipe.feedback ?? Recipe.Feedback()
+        settings = recipe.feedbackSettings
         guard settings.method != .dpo || logProbabilities != nil else {
             throw TrainingError.unsupported("feedback.method dpo needs the model's log-probabilities for its reference")
         }
