@@ -44,9 +44,9 @@ public final class BeaconObjective: TrainingObjective {
     {
         var lossSum = 0.0
         var tokens = 0, untrainable = 0
-        let onlyBeaconsTrain = decoder.trainableParameters().allSatisfy { $0.name.contains("beacon") }
+        let givesGradient = gradientTest()
         for (ids, labels) in try rows(batch) {
-            if onlyBeaconsTrain, !readsBeacons(labels: labels) {
+            if !givesGradient(labels) {
                 // Its loss is measured (it counts in the step's mean) but has no gradient to give.
                 let (mean, valid) = try withNoGrad {
                     try decoder.beaconLoss(inputIds: ids, labels: labels, rule: rule(for: ids))
@@ -75,11 +75,18 @@ public final class BeaconObjective: TrainingObjective {
         }
     }
 
+    /// Whether a row with these labels has a gradient to give, with the model's parameters as they are trainable
+    /// now: always, unless only beacon parameters train and no labelled position reads beacons.
+    func gradientTest() -> (_ labels: [Int]) -> Bool {
+        let onlyBeaconsTrain = decoder.trainableParameters().allSatisfy { $0.name.contains("beacon") }
+        return { [self] labels in !onlyBeaconsTrain || readsBeacons(labels: labels) }
+    }
+
     /// Whether some labelled position reads the memory of beacons. Only then does the loss depend on the beacon
     /// parameters: a window's raw tokens do not attend to the beacons the same window makes, so the first window
     /// (positions `0..<window`) is read with the frozen weights alone, and a sample that fits in it (a short SFT
     /// example) gets no beacon at all. Position i predicts `labels[i + 1]`.
-    func readsBeacons(labels: [Int]) -> Bool {
+    private func readsBeacons(labels: [Int]) -> Bool {
         guard let window = decoder.config.beacon?.window else { return true }
         return labels.count > window + 1 && labels[(window + 1)...].contains { $0 != TrainingBatch.ignoreIndex }
     }

@@ -63,7 +63,7 @@ public final class DPOObjective: TrainingObjective {
     {
         guard let reference = try pairs(batch) else { return try base.accumulateGradients(batch) }
         let decoder = base.decoder
-        let onlyBeaconsTrain = decoder.trainableParameters().allSatisfy { $0.name.contains("beacon") }
+        let givesGradient = base.gradientTest()
         let policy = try base.logProbabilities(batch)
         let rows = try base.rows(batch)
         var lossSum = 0.0, untrainable = 0
@@ -74,7 +74,7 @@ public final class DPOObjective: TrainingObjective {
             let weight = gradientWeight(z)
             // With only beacon parameters training, a reply read without beacons (a prompt within the first
             // window) has no gradient to give; a pair neither of whose replies reads them counts as untrainable.
-            let trainable = pair.map { !onlyBeaconsTrain || base.readsBeacons(labels: $0.1) }
+            let trainable = pair.map { givesGradient($0.1) }
             guard trainable.contains(true) else {
                 untrainable += 1
                 continue

@@ -237,3 +237,10 @@ public struct Recipe: Codable, Sendable, Equatable {
         }
     }
 }
+
+extension Recipe {
+    /// The compute and master dtypes the recipe's (concrete) `dtype` means on `device`.
+    func precision(on device: Device) -> TrainingPrecision {
+        TrainingPrecision.resolve(dtype: dtype == "bf16" ? .bfloat16 : .float32, device: device)
+    }
+}

@@ -63,7 +63,7 @@ public final class Trainer {
 
         let model = objective.model
         device = model.device
-        precision = TrainingPrecision.resolve(dtype: recipe.dtype == "bf16" ? .bfloat16 : .float32, device: device)
+        precision = recipe.precision(on: device)
         // LoRA adapters are drawn here: from the recipe's seed, so a run (and every rank of one) starts the same.
         try LibTorch.manualSeed(UInt64(recipe.seed))
         switch recipe.trainable.mode {

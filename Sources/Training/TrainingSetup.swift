@@ -35,7 +35,7 @@ public enum TrainingSetup {
         }
         recipe.dtype = try concreteDType(recipe, device: device)
         try parallel?.agree(on: RunFingerprint(worldSize: parallel?.worldSize ?? 1, recipe: recipe))
-        let precision = TrainingPrecision.resolve(dtype: recipe.dtype == "bf16" ? .bfloat16 : .float32, device: device)
+        let precision = recipe.precision(on: device)
         // Weights are read on the CPU in the master dtype, then the model moves to its device as a whole.
         let source = try ModelSource.load(path: recipe.model.path, dtype: precision.master)
         try source.decoder.move(to: device)
@@ -173,7 +173,7 @@ public enum TrainingSetup {
     public static func referenceScorer(_ recipe: Recipe, _ source: ModelSource) throws -> (TrainingBatch) throws -> [Double] {
         let objective = try beaconObjective(recipe, source)
         let device = source.decoder.device
-        let precision = TrainingPrecision.resolve(dtype: recipe.dtype == "bf16" ? .bfloat16 : .float32, device: device)
+        let precision = recipe.precision(on: device)
         return { batch in
             guard precision.isMixed else { return try objective.logProbabilities(batch) }
             return try withAutocast(precision.compute, on: device) { try objective.logProbabilities(batch) }
