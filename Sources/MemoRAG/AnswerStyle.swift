@@ -2,7 +2,8 @@ import Foundation
 import Models
 import Tokenizers
 
-/// How a local generator writes the answer.
+/// How a local model writes a reply that should come from a text: the answer (from the evidence) or span clues
+/// (from the memorized document).
 public enum AnswerStyle: String, Sendable, CaseIterable {
     /// Free text after MemoRAG's answer prompt, as the reference does. Small models given free rein continue the
     /// passages, invent or ask a question back (SmolLM2-135M on *Alice*: token F1 ≈ 0.06).
@@ -15,11 +16,25 @@ public enum AnswerStyle: String, Sendable, CaseIterable {
 extension SpanCopyConstraint {
     /// The constraint for answering from the passages: a span of one passage that starts at the beginning of a word
     /// and holds at least one token before `stopTokenIds` may end it.
-    /// `sources` are the passages' token ids, as the evidence budget already encoded them.
-    static func copying(_ sources: [[Int]], tokenizer: any Tokenizer, stopTokenIds: Set<Int>) -> SpanCopyConstraint {
+    /// `sources` are the passages' token ids, as the evidence budget already encoded them. With `lineBreakTokenIds`
+    /// the reply is one span a line, each at least `minimumWords` words long. `atWords` keeps spans from starting
+    /// at punctuation: a greedy small model otherwise opens every clue with a quotation mark, and the few lines of
+    /// the book that follow one decide the rest.
+    static func copying(_ sources: [[Int]], tokenizer: any Tokenizer, stopTokenIds: Set<Int>,
+                        lineBreakTokenIds: Set<Int> = [], minimumWords: Int = 0, atWords: Bool = false)
+        -> SpanCopyConstraint
+    {
+        var wordStartIds = Set<Int>()
         let starts = sources.map { ids -> [Bool] in
             let pieces = ids.map { tokenizer.decode([$0], skipSpecialTokens: false) }
+            // " beacon" opens a word; ", " and a lone " " do not.
+            for (id, piece) in zip(ids, pieces) where piece.unicodeScalars.first.map(CharacterSet.whitespaces.contains) ?? false
+                && piece.unicodeScalars.contains(where: CharacterSet.alphanumerics.contains) {
+                wordStartIds.insert(id)
+            }
             return pieces.indices.map { p in
+                if atWords, !(pieces[p].unicodeScalars.first { !CharacterSet.whitespacesAndNewlines.contains($0) }
+                    .map(CharacterSet.alphanumerics.contains) ?? false) { return false }
                 guard p > 0, let first = pieces[p].unicodeScalars.first else { return true }
                 if CharacterSet.whitespacesAndNewlines.contains(first) { return true }
                 // After punctuation or a line break ("\"Drink", "(the"), a word starts without a space.
@@ -27,6 +42,8 @@ extension SpanCopyConstraint {
                 return !CharacterSet.alphanumerics.contains(last)
             }
         }
-        return SpanCopyConstraint(sources: sources, stopTokenIds: stopTokenIds, starts: starts)
+        return SpanCopyConstraint(sources: sources, stopTokenIds: stopTokenIds, starts: starts,
+                                  lineBreakTokenIds: lineBreakTokenIds, minimumWords: minimumWords,
+                                  wordStartTokenIds: wordStartIds)
     }
 }

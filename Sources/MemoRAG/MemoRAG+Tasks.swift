@@ -108,9 +108,12 @@ extension MemoRAG {
         // One generation per (kind, document memory).
         let jobs = kinds.indices.flatMap { kind in store.memories.indices.map { (kind: kind, memory: $0) } }
         let (memoryModel, configuration) = (memoryModel, configuration)
+        let copied = configuration.spanClueStyle == .copied && kinds.contains(.span) ? copiedSpanConstraints(store) : nil
         let replies = try LibTorch.splittingThreads(count: jobs.count) { j in
-            try memoryModel.run(instructions[jobs[j].kind], after: store.memories[jobs[j].memory], sharedOpening: opening,
-                                maxNewTokens: configuration.clueTokens, repetitionPenalty: configuration.repetitionPenalty)
+            let constraint = kinds[jobs[j].kind] == .span ? copied?[jobs[j].memory] : nil
+            return try memoryModel.run(instructions[jobs[j].kind], after: store.memories[jobs[j].memory],
+                                       sharedOpening: opening, maxNewTokens: configuration.clueTokens,
+                                       repetitionPenalty: configuration.repetitionPenalty, constraint: constraint)
         }
         return kinds.indices.flatMap { kind in
             let found = zip(jobs, replies).filter { job, _ in job.kind == kind }.flatMap { job, reply in

@@ -24,6 +24,8 @@ public actor MemoRAG {
     var retrieverIdentity: CacheManifest.ModelIdentity { models.retrieverIdentity }
     private var customPrompts: PromptSet? { models.customPrompts }
     var store: MemoryStore?
+    /// Each document's copied-span constraint, kept for the documents (by content hash) it was made for.
+    var copiedSpanCache: CopiedSpanCache?
 
     /// Loads the models of `configuration` for this pipeline alone.
     public init(configuration: MemoRAGConfiguration) throws {

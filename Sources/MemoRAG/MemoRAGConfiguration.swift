@@ -63,6 +63,10 @@ public struct MemoRAGConfiguration: Sendable {
     public var answerTokens = 256
     /// How a local generator answers: free text or a span copied from the evidence (`AnswerStyle`).
     public var answerStyle: AnswerStyle = .generated
+    /// How the memory model writes span clues: free lines, as the reference does (a small model invents sentences in
+    /// the book's style), or `.copied`: each line a span copied from the memorized document, so every clue is text
+    /// of the book and retrieves a real passage.
+    public var spanClueStyle: AnswerStyle = .generated
     public var summaryTokens = 512
     /// Repetition penalty of every generation (1 = off, the reference's plain greedy decoding): 135M-parameter
     /// memory models repeat one line until the limit without it.

@@ -154,6 +154,25 @@ final class PipelineTests: XCTestCase {
         XCTAssertTrue(result.evidence.contains { $0.text.contains(answer) }, "'\(answer)' is in no passage")
     }
 
+    /// Copied span clues: every recalled line is words of the memorized document, whatever the (random) model
+    /// prefers; surrogate questions stay free.
+    func testCopiedSpanCluesAreSpansOfTheDocument() async throws {
+        var copying = try configuration()
+        copying.spanClueStyle = .copied
+        copying.clueTokens = 64
+        let rag = try MemoRAG(configuration: copying)
+        try await rag.memorize(Self.lighthouse, name: "lighthouse", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
+        let clues = try await rag.recall("What did Marta write every morning?")
+        XCTAssertFalse(clues.isEmpty, "no copied clue survived the clue filter")
+        let words = { (text: String) in text.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
+        for clue in clues {
+            XCTAssertTrue(words(Self.lighthouse).contains(words(clue.text)), "'\(clue.text)' is not a span of the document")
+        }
+        // Asked again, the constraint comes from the cache the first ask built: the same clues.
+        let again = try await rag.recall("What did Marta write every morning?")
+        XCTAssertEqual(again.map(\.text), clues.map(\.text))
+    }
+
     /// `int8Weights` runs the memory model on packed int8 weights: a cache memorized with float weights loads (the
     /// fingerprint is the float weights'), and the beacon memory, clues, retrieval and answer all run.
     func testInt8WeightsServeACacheMadeWithFloatWeights() async throws {

@@ -31,6 +31,39 @@ final class SpanCopyConstraintTests: XCTestCase {
         XCTAssertEqual(constraint.allowed(after: [3]), [0])
     }
 
+    func testWithLineBreaksEachLineCopiesItsOwnSpan() {
+        let (stop, newline) = (99, 50)
+        // The second source holds a line break of its own (index 2): a line may end there but never runs through it.
+        let constraint = SpanCopyConstraint(sources: [[1, 2, 3, 4], [7, 8, newline, 9]], stopTokenIds: [stop],
+                                            minimumTokens: 2, lineBreakTokenIds: [newline])
+        // The first line: neither a break nor a stop before it holds two ids.
+        XCTAssertEqual(constraint.allowed(after: []), [1, 2, 3, 4, 7, 8, 9])
+        XCTAssertEqual(constraint.allowed(after: [2]), [3])
+        XCTAssertEqual(constraint.allowed(after: [2, 3]), [4, newline, stop])
+        // Where the source's own line break follows, the line can only end.
+        XCTAssertEqual(constraint.allowed(after: [7, 8]), [newline, stop])
+        // A new line starts a new span anywhere, and the reply may stop there: it holds a whole line.
+        XCTAssertEqual(constraint.allowed(after: [2, 3, newline]), [1, 2, 3, 4, 7, 8, 9, stop])
+        XCTAssertEqual(constraint.allowed(after: [2, 3, newline, 7]), [8])
+        XCTAssertEqual(constraint.allowed(after: [2, 3, newline, 7, 8]), [newline, stop])
+        // Without line breaks a line break id is just another id of the sources.
+        let single = SpanCopyConstraint(sources: [[7, 8, newline, 9]], stopTokenIds: [stop])
+        XCTAssertEqual(single.allowed(after: [7, 8]), [newline, stop])
+        XCTAssertEqual(single.allowed(after: [7, 8, newline]), [9, stop])
+    }
+
+    func testAMinimumInWordsCountsTheIdsThatOpenAWord() {
+        let (stop, newline) = (99, 50)
+        // Ids 10 and 12 begin with a space (" the", " house"); 11 and 13 continue a word ("s", ",").
+        let constraint = SpanCopyConstraint(sources: [[10, 11, 12, 13, 10, 12]], stopTokenIds: [stop],
+                                            lineBreakTokenIds: [newline], minimumWords: 3, wordStartTokenIds: [10, 12])
+        XCTAssertEqual(constraint.allowed(after: [10, 11, 12]), [13])          // two words: the line goes on
+        XCTAssertEqual(constraint.allowed(after: [10, 11, 12, 13]), [10])      // "," opens no word
+        XCTAssertEqual(constraint.allowed(after: [10, 11, 12, 13, 10]), [12, newline, stop])
+        // The first id of a line opens a word whatever it is.
+        XCTAssertEqual(constraint.allowed(after: [11, 12, 13, 10]), [12, newline, stop])
+    }
+
     func testAConstrainedGenerationCopiesASpanWhereTheFreeOneDoesNot() throws {
         let model = try DecoderLM.load(directory: DecoderParityTests.fixtures.appendingPathComponent("qwen2"))
         let prompt = [5, 17, 42, 8, 9]

@@ -29,6 +29,8 @@ struct PipelineOptions: ParsableArguments {
     var search: PassageSearch?
     @Option(help: "How a local generator answers: generated (free text after the answer prompt, as MemoRAG) or copied (one span copied from the evidence).")
     var answerStyle: AnswerStyle?
+    @Option(help: "How the memory writes span clues: generated (free lines, as MemoRAG) or copied (each line a span copied from the memorized document).")
+    var spanClueStyle: AnswerStyle?
 
     /// The configuration for a new memory, or for `manifest`'s when one is given (its models are the defaults).
     func configuration(manifest: CacheManifest? = nil) throws -> MemoRAGConfiguration {
@@ -48,6 +50,7 @@ struct PipelineOptions: ParsableArguments {
         configuration.promptsFile = prompts.map { URL(fileURLWithPath: $0) }
         configuration.evidenceTokens = evidenceTokens?.limit
         if let answerStyle { configuration.answerStyle = answerStyle }
+        if let spanClueStyle { configuration.spanClueStyle = spanClueStyle }
         if let hits {
             guard hits >= 1 else { throw ValidationError("--hits must be at least 1, got \(hits)") }
             configuration.hits = hits
