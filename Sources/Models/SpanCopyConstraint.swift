@@ -13,7 +13,8 @@ public struct SpanCopyConstraint: Sendable {
     /// answers like "ORINK ME", so callers pass the positions that begin a word.
     public let starts: [[Bool]]?
     /// Ids that end one span and start the next (empty: the reply is one span). Like a stop, a line break is allowed
-    /// once the current line holds `minimumTokens` ids; a stop is allowed at the start of any line but the first.
+    /// once the current line is long enough (`minimumTokens`, `minimumWords`); a stop is also allowed at the start of
+    /// any line but the first.
     public let lineBreakTokenIds: Set<Int>
     /// A line (or the reply) may also end only once it holds `minimumWords` words: its first id and each later id
     /// of `wordStartTokenIds` (those that begin with a space) open one. Clue filters count words, not tokens.
