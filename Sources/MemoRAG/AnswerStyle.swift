@@ -27,8 +27,9 @@ extension SpanCopyConstraint {
         var wordStartIds = Set<Int>()
         let starts = sources.map { ids -> [Bool] in
             let pieces = ids.map { tokenizer.decode([$0], skipSpecialTokens: false) }
-            // " beacon" opens a word; ", " and a lone " " do not.
-            for (id, piece) in zip(ids, pieces) where piece.unicodeScalars.first.map(CharacterSet.whitespaces.contains) ?? false
+            // " beacon" opens a word; ", " and a lone " " do not. Only a minimum in words reads them.
+            for (id, piece) in zip(ids, pieces) where minimumWords > 1
+                && piece.unicodeScalars.first.map(CharacterSet.whitespaces.contains) ?? false
                 && piece.unicodeScalars.contains(where: CharacterSet.alphanumerics.contains) {
                 wordStartIds.insert(id)
             }

@@ -38,11 +38,9 @@ public struct SpanCopyConstraint: Sendable {
     public func allowed(after reply: [Int]) -> Set<Int> {
         let lineStart = (reply.lastIndex { lineBreakTokenIds.contains($0) }).map { $0 + 1 } ?? 0
         let line = reply[lineStart...]
-        if line.isEmpty && lineStart > 0 {
-            return continuations(of: line).subtracting(lineBreakTokenIds).union(stopTokenIds)
-        }
         // A source's own line break would end the line early: it is offered only where a line may end.
         let next = continuations(of: line).subtracting(lineBreakTokenIds)
+        if line.isEmpty && lineStart > 0 { return next.union(stopTokenIds) }
         if isLongEnough(line) || next.isEmpty { return next.union(stopTokenIds).union(lineBreakTokenIds) }
         return next
     }

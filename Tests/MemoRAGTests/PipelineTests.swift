@@ -168,7 +168,9 @@ final class PipelineTests: XCTestCase {
         for clue in clues {
             XCTAssertTrue(words(Self.lighthouse).contains(words(clue.text)), "'\(clue.text)' is not a span of the document")
         }
-        // Asked again, the constraint comes from the cache the first ask built: the same clues.
+        // The first recall kept the document's constraint; asked again, the clues are the same.
+        let (kept, documents) = (await rag.copiedSpanCache?.key, await rag.manifest?.documents.map(\.sha256))
+        XCTAssertEqual(kept, documents)
         let again = try await rag.recall("What did Marta write every morning?")
         XCTAssertEqual(again.map(\.text), clues.map(\.text))
     }
