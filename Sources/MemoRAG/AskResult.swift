@@ -67,9 +67,12 @@ public struct AskResult: Codable, Sendable, Equatable {
     /// Evidence chunks found but left out to fit the generator's positions.
     public var droppedEvidence: Int
     public var timings: AskTimings
+    /// With `MemoRAGConfiguration.memoryAttention`: the chunk ids the memory's attention ranked first, best first.
+    public var memoryAttention: [Int]? = nil
 
     enum CodingKeys: String, CodingKey {
         case query, task, answer, clues, evidence, timings
         case droppedEvidence = "dropped_evidence"
+        case memoryAttention = "memory_attention"
     }
 }

@@ -33,7 +33,8 @@ extension MemoRAG {
         try rankPassages(for: clues, depth: depth, search: search, store: loaded())
     }
 
-    func rankPassages(for clues: [Clue], depth: Int? = nil, search: PassageSearch? = nil,
+    /// `attention` (chunk ids, best first: `attentionRanking`) joins reciprocal rank fusion as one more list.
+    func rankPassages(for clues: [Clue], depth: Int? = nil, search: PassageSearch? = nil, attention: [Int]? = nil,
                       store: MemoryStore) throws -> [Evidence] {
         guard !clues.isEmpty, store.index.count > 0 else { return [] }
         let depth = min(depth ?? configuration.hits, store.index.count)
@@ -65,9 +66,14 @@ extension MemoRAG {
             for list in lists { for hit in list { best[hit.id] = max(best[hit.id] ?? -.infinity, hit.score) } }
             ranked = best.map { (id: $0.key, score: $0.value) }.sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }
         case .reciprocalRank:
-            ranked = RankFusion.reciprocalRank(zip(clues, lists).map { clue, list in
+            var weighted = zip(clues, lists).map { clue, list in
                 (ids: list.map(\.id), weight: clue.kind == .query ? configuration.queryWeight : 1)
-            }).map { (id: $0.id, score: Float($0.score)) }
+            }
+            if let attention {
+                weighted.append((ids: Array(attention.filter { $0 >= 0 && $0 < store.chunks.count }.prefix(depth)),
+                                 weight: configuration.memoryAttention?.weight ?? 1))
+            }
+            ranked = RankFusion.reciprocalRank(weighted).map { (id: $0.id, score: Float($0.score)) }
         }
         return ranked.map { id, score in
             let chunk = store.chunks[id]

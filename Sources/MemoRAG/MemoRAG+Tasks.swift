@@ -61,15 +61,23 @@ extension MemoRAG {
         case .memorag, .summarize:
             var mark = clock.now
             var clues: [Clue]
+            var attention: [Int]?
             if task == .memorag {
                 clues = try self.clues(configuration.clueKinds, query: query)
                 clues.append(Clue(kind: .query, text: query, document: nil))
+                if let settings = configuration.memoryAttention {
+                    guard configuration.fusion == .reciprocalRank else {
+                        throw MemoRAGError.invalidArgument("memory attention joins reciprocal rank fusion only (fusion is \(configuration.fusion.rawValue))")
+                    }
+                    attention = Array(try attentionRanking(query: query, settings: settings, store: store)
+                        .prefix(Self.attentionListLength))
+                }
             } else {
                 clues = try keyPoints()
             }
             timings.recall = (clock.now - mark).seconds
             mark = clock.now
-            let found = try rankPassages(for: clues, store: store)
+            let found = try rankPassages(for: clues, attention: attention, store: store)
             timings.retrieve = (clock.now - mark).seconds
             try Task.checkCancellation()
             mark = clock.now
@@ -80,7 +88,7 @@ extension MemoRAG {
             timings.generate = (clock.now - mark).seconds
             timings.total = (clock.now - started).seconds
             return AskResult(query: query, task: task, answer: answer, clues: clues, evidence: evidence,
-                             droppedEvidence: dropped, timings: timings)
+                             droppedEvidence: dropped, timings: timings, memoryAttention: attention)
         }
     }
 

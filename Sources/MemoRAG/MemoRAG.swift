@@ -26,6 +26,8 @@ public actor MemoRAG {
     var store: MemoryStore?
     /// Each document's copied-span constraint, kept for the documents (by content hash) it was made for.
     var copiedSpanCache: CopiedSpanCache?
+    /// Each document's entry-to-passage map and neutral attention, for the documents (by content hash) they were made for.
+    var memoryAttentionCache: MemoryAttentionMaps?
 
     /// Loads the models of `configuration` for this pipeline alone.
     public init(configuration: MemoRAGConfiguration) throws {

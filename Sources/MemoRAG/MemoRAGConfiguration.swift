@@ -67,6 +67,9 @@ public struct MemoRAGConfiguration: Sendable {
     /// the book's style), or `.copied`: each line a span copied from the memorized document, so every clue is text
     /// of the book and retrieves a real passage.
     public var spanClueStyle: AnswerStyle = .generated
+    /// Adds the passages the memory model attends to while reading the question as one more list of the fusion
+    /// (`MemoryAttentionSettings`; reciprocal rank fusion and beacon memories only). Off by default.
+    public var memoryAttention: MemoryAttentionSettings?
     public var summaryTokens = 512
     /// Repetition penalty of every generation (1 = off, the reference's plain greedy decoding): 135M-parameter
     /// memory models repeat one line until the limit without it.

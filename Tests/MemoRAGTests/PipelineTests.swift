@@ -370,6 +370,42 @@ final class PipelineTests: XCTestCase {
         }
     }
 
+    /// Memory attention: the passages ranked by where the memory model looks while reading the question join the
+    /// fusion. Every entry of the memory stands for tokens of the document, so every passage gets a rank, once; the
+    /// evaluation compares the list alone; fusions without ranks refuse it.
+    func testMemoryAttentionRanksThePassagesAndJoinsTheFusion() async throws {
+        var configuration = try configuration(mode: .beacon)
+        configuration.ratio = 2
+        configuration.memoryAttention = MemoryAttentionSettings(layers: 0...1, weight: 1)
+        let models = try MemoRAGModels(configuration: configuration)
+        let rag = MemoRAG(models: models)
+        let text = [Self.lighthouse, Self.bees].joined(separator: "\n\n")
+        try await rag.memorize(text, name: "stories", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
+        let manifest = await rag.manifest
+        let chunkCount = try XCTUnwrap(manifest).chunkCount
+        XCTAssertGreaterThan(chunkCount, 2)
+        let result = try await rag.ask("Who rescued the fishermen of the Silver Herring?")
+        let ranked = try XCTUnwrap(result.memoryAttention)
+        XCTAssertEqual(ranked.sorted(), Array(0..<chunkCount), "each passage ranked once")
+        // The neutral question's attention and the entry map are kept: the same question ranks the same way.
+        let again = try await rag.ask("Who rescued the fishermen of the Silver Herring?")
+        XCTAssertEqual(again.memoryAttention, ranked)
+        let compared = try await rag.compareRetrieval(result, gold: [Self.lighthouse])
+        XCTAssertNotNil(compared.recall[.attention])
+        XCTAssertEqual(compared.curves[.attention]?.count, RetrievalComparison.depths.count)
+
+        var maxScore = configuration
+        maxScore.fusion = .maxScore
+        let refusing = MemoRAG(models: try MemoRAGModels(configuration: maxScore))
+        try await refusing.memorize(text, name: "stories", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
+        do {
+            _ = try await refusing.ask("Who rescued the fishermen of the Silver Herring?")
+            XCTFail("expected memory attention to be refused outside rrf")
+        } catch {
+            XCTAssertTrue(error.localizedDescription.contains("reciprocal rank fusion"), error.localizedDescription)
+        }
+    }
+
     func testAskWithoutMemoryAndEmptyQueryAreClearErrors() async throws {
         let rag = try pipeline()
         do {

@@ -25,6 +25,8 @@ public struct RetrievalComparison: Codable, Sendable, Equatable {
         case surrogates
         /// The memory's draft answers alone (when `clueKinds` asks for them).
         case answers
+        /// The memory's attention ranking alone (with `MemoRAGConfiguration.memoryAttention`).
+        case attention
     }
 
     /// Passages the generator was given.
@@ -52,10 +54,21 @@ extension MemoRAG {
         var recall: [RetrievalComparison.Variant: Double] = [.pipeline: EvidenceRecall.recall(gold: gold, found: result.evidence)]
         var curves: [RetrievalComparison.Variant: [Double]] = [:]
         for variant in RetrievalComparison.Variant.allCases {
-            let clues = variant == .queryDense ? [question] : cluesByVariant[variant] ?? []
-            guard !clues.isEmpty else { continue }
-            let ranked = try rankPassages(for: clues, depth: max(RetrievalComparison.curveDepth, n),
-                                          search: variant == .queryDense ? .dense : nil, store: store)
+            let ranked: [Evidence]
+            if variant == .attention {
+                guard let attention = result.memoryAttention else { continue }
+                ranked = attention.filter { $0 >= 0 && $0 < store.chunks.count }.map { id in
+                    let chunk = store.chunks[id]
+                    return Evidence(chunkId: id, document: chunk.doc, start: chunk.start, end: chunk.end, score: 0,
+                                    text: chunk.text)
+                }
+            } else {
+                let clues = variant == .queryDense ? [question] : cluesByVariant[variant] ?? []
+                guard !clues.isEmpty else { continue }
+                ranked = try rankPassages(for: clues, depth: max(RetrievalComparison.curveDepth, n),
+                                          search: variant == .queryDense ? .dense : nil,
+                                          attention: variant == .pipeline ? result.memoryAttention : nil, store: store)
+            }
             if variant != .pipeline { recall[variant] = EvidenceRecall.recall(gold: gold, found: Array(ranked.prefix(n))) }
             curves[variant] = RetrievalComparison.depths.map { EvidenceRecall.recall(gold: gold, found: Array(ranked.prefix($0))) }
         }

@@ -58,6 +58,18 @@ final class BeaconContextMemory: ContextMemory {
         }
     }
 
+    /// The attention the task prompt `promptIds` pays to each entry of the stored memory, per layer
+    /// (`DecoderLM.memoryAttention`), and the tokens of the memory prompt each entry stands for.
+    func attention(_ lm: LanguageModel, promptIds: [Int], sharedPrefix: Int) throws
+        -> (perLayer: [[Float]], entryTokens: [Range<Int>])
+    {
+        let entryTokens = try memory.entryTokenRanges()
+        let (state, alreadyRead) = try continuation(lm, promptIds: promptIds, sharedPrefix: sharedPrefix)
+        let perLayer = try lm.model.memoryAttention(promptIds: promptIds, alreadyRead: alreadyRead, memory: state,
+                                                    entries: entryTokens.count)
+        return (perLayer, entryTokens)
+    }
+
     /// The state a task continues from and how many of its prompt ids that state has read: a copy of the primed
     /// memory when the prompt opens with a shared prefix (priming it first if needed), else a copy of the memory.
     private func continuation(_ lm: LanguageModel, promptIds: [Int], sharedPrefix: Int) throws

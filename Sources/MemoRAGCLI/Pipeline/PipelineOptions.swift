@@ -31,6 +31,10 @@ struct PipelineOptions: ParsableArguments {
     var answerStyle: AnswerStyle?
     @Option(help: "How the memory writes span clues: generated (free lines, as MemoRAG) or copied (each line a span copied from the memorized document).")
     var spanClueStyle: AnswerStyle?
+    @Option(help: "Adds the passages the memory model attends to while reading the question to the rrf fusion: the layers summed, FIRST-LAST or one layer (beacon memories; off by default).")
+    var memoryAttention: String?
+    @Option(help: "Weight of the memory-attention list in rrf fusion (default 1).")
+    var attentionWeight: Double?
 
     /// The configuration for a new memory, or for `manifest`'s when one is given (its models are the defaults).
     func configuration(manifest: CacheManifest? = nil) throws -> MemoRAGConfiguration {
@@ -51,6 +55,20 @@ struct PipelineOptions: ParsableArguments {
         configuration.evidenceTokens = evidenceTokens?.limit
         if let answerStyle { configuration.answerStyle = answerStyle }
         if let spanClueStyle { configuration.spanClueStyle = spanClueStyle }
+        if let memoryAttention {
+            let bounds = memoryAttention.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
+            guard (1...2).contains(bounds.count), let first = bounds.first!, let last = bounds.last!, first >= 0, first <= last else {
+                throw ValidationError("--memory-attention takes a layer or a range FIRST-LAST of layers, got '\(memoryAttention)'")
+            }
+            configuration.memoryAttention = MemoryAttentionSettings(layers: first...last)
+        }
+        if let attentionWeight {
+            guard attentionWeight.isFinite, attentionWeight >= 0 else {
+                throw ValidationError("--attention-weight must be a finite number ≥ 0, got \(attentionWeight)")
+            }
+            guard configuration.memoryAttention != nil else { throw ValidationError("--attention-weight needs --memory-attention") }
+            configuration.memoryAttention?.weight = attentionWeight
+        }
         if let hits {
             guard hits >= 1 else { throw ValidationError("--hits must be at least 1, got \(hits)") }
             configuration.hits = hits

@@ -12,7 +12,9 @@ extension DecoderLM {
 
     /// Runs `plan` through every layer against `memory` and takes the new keys/values into it. Without
     /// `needHidden` (memorizing) the last layer stops once its keys and values are made: nothing reads its output.
-    func beaconStep(_ plan: BeaconStepPlan, memory: BeaconMemory, needHidden: Bool = true) throws -> BeaconStepOutput {
+    /// `probe` (inference only) sees, per layer, the step's rotated queries and the memory they attend to.
+    func beaconStep(_ plan: BeaconStepPlan, memory: BeaconMemory, needHidden: Bool = true,
+                    probe: BeaconAttentionProbe? = nil) throws -> BeaconStepOutput {
         let length = plan.tokens.count
         let device = self.device
         let beaconRows = plan.isBeacon.indices.filter { plan.isBeacon[$0] }
@@ -71,7 +73,7 @@ extension DecoderLM {
                     layer.attention, x, rowIndex: rowIndex,
                     memory: try memory.attendableMemory(layer: i, tables: allTables, stepLength: length,
                                                         keepCache: !plan.windowFull),
-                    queryCos: queryCos, querySin: querySin)
+                    queryCos: queryCos, querySin: querySin, probe: probe.map { probe in { try probe(i, $0, $1, $2) } })
                 try memory.absorb(layer: i, keys: keys, values: values, plan: plan, beaconIndex: windowBeaconIndex)
                 try memory.updateAttendCache(layer: i, rotatedKeys: rotatedKeys, values: values,
                                              previousLength: memoryLength)
@@ -169,12 +171,15 @@ extension DecoderLM {
     /// keys and values before RoPE, the new keys rotated).
     private func beaconInferenceAttention(
         _ a: Attention, _ x: Tensor, rowIndex: Tensor?, memory: [(keys: Tensor, values: Tensor)],
-        queryCos: Tensor, querySin: Tensor
+        queryCos: Tensor, querySin: Tensor,
+        probe: ((_ queries: Tensor, _ memory: [(keys: Tensor, values: Tensor)], _ windowKeys: Tensor) throws -> Void)? = nil
     ) throws -> (Tensor, Tensor, Tensor, Tensor) {
         let (q, k, v) = try beaconQKV(a, x, rowIndex: rowIndex)
         let rotatedKeys = try Functional.applyRotary(k, cos: queryCos, sin: querySin)
-        let attended = try Functional.memoryWindowAttention(try Functional.applyRotary(q, cos: queryCos, sin: querySin),
-                                                            memorySegments: memory, window: (rotatedKeys, v))
+        let rotatedQueries = try Functional.applyRotary(q, cos: queryCos, sin: querySin)
+        try probe?(rotatedQueries, memory, rotatedKeys)
+        let attended = try Functional.memoryWindowAttention(rotatedQueries, memorySegments: memory,
+                                                            window: (rotatedKeys, v))
         return (try beaconOutput(a, attended, rowIndex: rowIndex), k, v, rotatedKeys)
     }
 

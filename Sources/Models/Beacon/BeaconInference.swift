@@ -78,7 +78,8 @@ extension DecoderLM {
     /// The window loop: steps until every id is consumed; returns the last step.
     func runBeaconSteps(_ ids: [Int], memory: BeaconMemory, labels: [Int]? = nil, needHidden: Bool = true,
                         progress: ((Int, Int) -> Void)?,
-                        onStep: ((BeaconStepPlan, BeaconStepOutput) throws -> Void)? = nil)
+                        onStep: ((BeaconStepPlan, BeaconStepOutput) throws -> Void)? = nil,
+                        probe: ((BeaconStepPlan) -> BeaconAttentionProbe?)? = nil)
         throws -> (BeaconStepOutput, BeaconStepPlan)
     {
         let start = memory.tokensSeen
@@ -89,7 +90,8 @@ extension DecoderLM {
                                            positions: positionBudget)
             // Hidden states are needed for the last step (logits) and every step of training.
             let isLast = memory.tokensSeen == start + ids.count
-            let output = try beaconStep(plan, memory: memory, needHidden: labels != nil || (needHidden && isLast))
+            let output = try beaconStep(plan, memory: memory, needHidden: labels != nil || (needHidden && isLast),
+                                        probe: probe?(plan))
             try onStep?(plan, output)
             last = (output, plan)
             progress?(memory.tokensSeen - start, ids.count)
