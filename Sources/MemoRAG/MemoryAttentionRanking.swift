@@ -4,7 +4,8 @@ import Models
 /// Passages ranked by where the memory model looks in its memory while it reads the question
 /// (`MemoRAGConfiguration.memoryAttention`). Each beacon entry of a memory stands for `ratio` tokens of the document,
 /// so the attention the recall prompt pays it, against what a neutral question pays it (`MemoRAG.lift`), scores
-/// that stretch of the text; a passage scores the mean over its entries of the lift summed over `layers`. The list joins reciprocal rank fusion like a clue's.
+/// that stretch of the text; a passage scores the mean over its entries of the lift summed over `layers`. The list
+/// joins reciprocal rank fusion like a clue's.
 public struct MemoryAttentionSettings: Sendable, Equatable {
     /// Layers whose attention is summed (those past the model's last are ignored).
     public var layers: ClosedRange<Int>
@@ -21,6 +22,8 @@ public struct MemoryAttentionSettings: Sendable, Equatable {
 struct MemoryAttentionMaps {
     /// The documents' content hashes, in memorize order: the maps are rebuilt when they change.
     var key: [String]
+    /// The layers `neutral` measured.
+    var layers: ClosedRange<Int>
     /// Per document: the passage (chunk id) each memory entry stands for, nil outside the document.
     var entryChunks: [[Int?]]
     /// Per document and layer: the attention a neutral question pays each entry.
@@ -42,11 +45,11 @@ extension MemoRAG {
 
     /// Chunk ids best first by the memory's attention to them while reading `query` (see `MemoryAttentionSettings`).
     func attentionRanking(query: String, settings: MemoryAttentionSettings, store: MemoryStore) throws -> [Int] {
-        let maps = try memoryAttentionMaps(store)
+        let maps = try memoryAttentionMaps(store, layers: settings.layers)
         var sums: [Int: Double] = [:]
         var counts: [Int: Int] = [:]
         for (d, memory) in store.memories.enumerated() {
-            let perLayer = try attention(of: query, memory: memory, store: store).perLayer
+            let perLayer = try attention(of: query, memory: memory, layers: settings.layers, store: store).perLayer
             for (entry, chunk) in maps.entryChunks[d].enumerated() {
                 guard let chunk else { continue }
                 counts[chunk, default: 0] += 1
@@ -62,7 +65,8 @@ extension MemoRAG {
     /// The attention of the question's own tokens on `memory`'s entries, per layer: the recall prompt cut after the
     /// question, its opening read once per memory (the rows of the instructions after a question mostly look where
     /// every question looks).
-    private func attention(of question: String, memory: any ContextMemory, store: MemoryStore) throws
+    private func attention(of question: String, memory: any ContextMemory, layers: ClosedRange<Int>,
+                           store: MemoryStore) throws
         -> (perLayer: [[Float]], entryTokens: [Range<Int>])
     {
         guard let beacon = memory as? BeaconContextMemory else {
@@ -71,18 +75,19 @@ extension MemoRAG {
         let head = store.prompts.recall.components(separatedBy: "{question}").first ?? ""
         let ids = memoryModel.taskPromptIds(head + question)
         let opening = zip(ids, memoryModel.taskPromptIds(head + "\u{1}")).prefix { $0 == $1 }.count
-        return try beacon.attention(memoryModel.lm, promptIds: ids, sharedPrefix: min(opening, ids.count - 1))
+        return try beacon.attention(memoryModel.lm, promptIds: ids, sharedPrefix: min(opening, ids.count - 1),
+                                    layers: layers)
     }
 
-    private func memoryAttentionMaps(_ store: MemoryStore) throws -> MemoryAttentionMaps {
+    private func memoryAttentionMaps(_ store: MemoryStore, layers: ClosedRange<Int>) throws -> MemoryAttentionMaps {
         let key = store.manifest.documents.map(\.sha256)
-        if let cached = memoryAttentionCache, cached.key == key { return cached }
-        var maps = MemoryAttentionMaps(key: key, entryChunks: [], neutral: [])
+        if let cached = memoryAttentionCache, cached.key == key, cached.layers == layers { return cached }
+        var maps = MemoryAttentionMaps(key: key, layers: layers, entryChunks: [], neutral: [])
         for (d, memory) in store.memories.enumerated() {
             guard let beacon = memory as? BeaconContextMemory else {
                 throw MemoRAGError.invalidArgument("memory attention reads beacon memories; this cache holds a \(memory.mode.rawValue) memory")
             }
-            let (neutral, entryTokens) = try attention(of: Self.neutralQuestion, memory: beacon, store: store)
+            let (neutral, entryTokens) = try attention(of: Self.neutralQuestion, memory: beacon, layers: layers, store: store)
             maps.entryChunks.append(entryChunks(entryTokens, document: store.manifest.documents[d], store: store))
             maps.neutral.append(neutral)
         }

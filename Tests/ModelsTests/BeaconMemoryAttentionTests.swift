@@ -80,6 +80,11 @@ final class BeaconMemoryAttentionTests: XCTestCase {
         XCTAssertEqual(stored.tokensSeen, 37)
         let second = try model.memoryAttention(promptIds: prompt, alreadyRead: 0, memory: try stored.copy(), entries: entries)
         XCTAssertEqual(first, second)
+        // Measuring one layer gives that layer's shares and leaves the others empty.
+        let one = try model.memoryAttention(promptIds: prompt, alreadyRead: 0, memory: try stored.copy(), entries: entries,
+                                            layers: 1...1)
+        XCTAssertEqual(one[1], first[1])
+        XCTAssertTrue(one.enumerated().allSatisfy { $0.offset == 1 || $0.element.isEmpty })
         XCTAssertThrowsError(try model.memoryAttention(promptIds: prompt, alreadyRead: 0, memory: try stored.copy(),
                                                        entries: entries + 100))
     }

@@ -60,13 +60,13 @@ final class BeaconContextMemory: ContextMemory {
 
     /// The attention the task prompt `promptIds` pays to each entry of the stored memory, per layer
     /// (`DecoderLM.memoryAttention`), and the tokens of the memory prompt each entry stands for.
-    func attention(_ lm: LanguageModel, promptIds: [Int], sharedPrefix: Int) throws
+    func attention(_ lm: LanguageModel, promptIds: [Int], sharedPrefix: Int, layers: ClosedRange<Int>) throws
         -> (perLayer: [[Float]], entryTokens: [Range<Int>])
     {
         let entryTokens = try memory.entryTokenRanges()
         let (state, alreadyRead) = try continuation(lm, promptIds: promptIds, sharedPrefix: sharedPrefix)
         let perLayer = try lm.model.memoryAttention(promptIds: promptIds, alreadyRead: alreadyRead, memory: state,
-                                                    entries: entryTokens.count)
+                                                    entries: entryTokens.count, layers: layers)
         return (perLayer, entryTokens)
     }
 

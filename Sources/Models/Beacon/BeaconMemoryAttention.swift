@@ -15,9 +15,10 @@ extension DecoderLM {
     /// `entries` entries of `memory`, per layer: `[layer][entry]`, each row's attention probability (softmax over
     /// everything it attends to, the whole memory and the prompt's earlier tokens) summed over heads and averaged
     /// over the prompt's raw rows. `memory` reads the prompt (pass a copy). Once a step fills a window the memory's
-    /// entries are re-laid out, so later steps are not counted.
-    public func memoryAttention(promptIds: [Int], alreadyRead: Int, memory: BeaconMemory, entries: Int) throws
-        -> [[Float]]
+    /// entries are re-laid out, so later steps are not counted. Only `layers` are measured (all when nil); the
+    /// others' rows are empty.
+    public func memoryAttention(promptIds: [Int], alreadyRead: Int, memory: BeaconMemory, entries: Int,
+                                layers: ClosedRange<Int>? = nil) throws -> [[Float]]
     {
         guard alreadyRead >= 0, alreadyRead < promptIds.count else {
             throw ModelError.invalidInput("\(alreadyRead) of \(promptIds.count) prompt ids said to be read already")
@@ -39,6 +40,7 @@ extension DecoderLM {
                 rows += raw.count
                 let rowIndex = try? Tensor(raw, shape: [raw.count], device: device)
                 return { layer, queries, memorySegments, windowKeys in
+                    guard layers?.contains(layer) ?? true else { return }
                     guard let rowIndex else { throw ModelError.invalidInput("could not index the prompt's rows") }
                     let share = try Self.attentionShare(queries, memory: memorySegments, windowKeys: windowKeys,
                                                         entries: entries, rows: rowIndex)
@@ -46,7 +48,8 @@ extension DecoderLM {
                 }
             })
         }
-        return try sums.map { sum in
+        return try sums.enumerated().map { layer, sum in
+            guard layers?.contains(layer) ?? true else { return [] }
             guard let sum, rows > 0 else { return [Float](repeating: 0, count: entries) }
             return try (sum / Double(rows)).toArray(Float.self)
         }
