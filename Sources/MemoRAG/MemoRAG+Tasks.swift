@@ -152,8 +152,8 @@ extension MemoRAG {
         -> (String, [Evidence], Int)
     {
         let template = query == nil ? store.prompts.summaryGeneration : store.prompts.qaGeneration
-        func prompt(_ chosen: [Evidence]) -> String {
-            let knowledge = chosen.map { $0.text.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: "\n\n")
+        func prompt(_ texts: [String]) -> String {
+            let knowledge = texts.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: "\n\n")
             return template.filling(["context": knowledge, "input": query ?? ""])
         }
         // The memory model continues from the memory when there is exactly one; otherwise answers without it.
@@ -193,11 +193,18 @@ extension MemoRAG {
         picked.sort { $0.item.chunkId < $1.item.chunkId }  // chunk ids follow document order, documents in memorize order
         let chosen = picked.map(\.item)
         let dropped = evidence.count - chosen.count
-        let text = prompt(chosen)
+        // The generator reads the passages, or only their sentences closest to the question.
+        var read = picked.map { (text: $0.item.text, ids: $0.ids) }
+        if let keep = configuration.evidenceSnippets, let query {
+            read = try EvidenceSnippets.closest(keep, of: chosen, to: query, embedder: embedder).map { snippet in
+                (text: snippet, ids: tokenizer.encode(snippet, addSpecialTokens: false))
+            }
+        }
+        let text = prompt(read.map(\.text))
         // A copied answer is a span of the evidence; the repetition penalty would count every evidence token (and
         // the chat's end-of-turn token) against it, so it is off.
-        let constraint = configuration.answerStyle == .copied && !stopTokenIds.isEmpty && !chosen.isEmpty
-            ? SpanCopyConstraint.copying(picked.map(\.ids), tokenizer: tokenizer, stopTokenIds: stopTokenIds) : nil
+        let constraint = configuration.answerStyle == .copied && !stopTokenIds.isEmpty && !read.isEmpty
+            ? SpanCopyConstraint.copying(read.map(\.ids), tokenizer: tokenizer, stopTokenIds: stopTokenIds) : nil
         let penalty = constraint == nil ? configuration.repetitionPenalty : 1
         // A cancelled task (e.g. a server client that disconnected) stops the generation at the next piece.
         let emit: (String) -> Bool = { piece in onText?(piece); return !Task.isCancelled }

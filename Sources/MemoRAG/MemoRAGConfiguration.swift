@@ -58,6 +58,10 @@ public struct MemoRAGConfiguration: Sendable {
     /// The evidence cap of local generators when `evidenceTokens` is nil. On *Alice*'s 24 questions (SmolLM2-135M
     /// memory model) it kept token F1 where filling the context had it and halved the answer's time (docs/pipeline.md).
     public var localEvidenceTokens = 1024
+    /// When set, the generator reads only this many snippets (a sentence or two each) of the chosen passages, those
+    /// the retriever scores closest to the question, instead of the passages (`EvidenceSnippets`). Retrieval and the
+    /// passages an `AskResult` lists are unchanged. Off by default.
+    public var evidenceSnippets: Int?
     /// Reply lengths.
     public var clueTokens = 128
     public var answerTokens = 256

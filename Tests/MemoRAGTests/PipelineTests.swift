@@ -236,6 +236,38 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(result.evidence.map(\.score).max() ?? -1, best, accuracy: 1e-6)
     }
 
+    /// Snippets: the sentences of the passages closest to the question, in document order. A question that is a
+    /// snippet's own text is closest to it (cosine 1), whatever the random retriever makes of the rest; asked for
+    /// as many snippets as there are, every one comes back in order.
+    func testSnippetsAreTheSentencesClosestToTheQuestionInDocumentOrder() async throws {
+        let rag = try pipeline()
+        let embedder = await rag.embedder
+        let passages = [Self.lighthouse, Self.bees].enumerated().map { i, text in
+            Evidence(chunkId: i, document: "stories", start: 0, end: text.count, score: 0, text: text)
+        }
+        let all = try EvidenceSnippets.closest(100, of: passages, to: "anything", embedder: embedder)
+        XCTAssertGreaterThan(all.count, 4)
+        XCTAssertTrue(all.allSatisfy { snippet in passages.contains { $0.text.contains(snippet) } })
+        let joined = passages.map(\.text).joined(separator: " ")
+        XCTAssertEqual(all.map { joined.range(of: $0)!.lowerBound }, all.map { joined.range(of: $0)!.lowerBound }.sorted())
+        XCTAssertEqual(try EvidenceSnippets.closest(1, of: passages, to: all[3], embedder: embedder), [all[3]])
+        let two = try EvidenceSnippets.closest(2, of: passages, to: all[4], embedder: embedder)
+        XCTAssertEqual(two.count, 2)
+        XCTAssertTrue(two.contains(all[4]))
+
+        // In the pipeline, the answer prompt holds the snippets while the result still lists the passages read.
+        var snipping = try configuration()
+        snipping.evidenceSnippets = 1
+        snipping.answerStyle = .copied
+        let focused = try MemoRAG(configuration: snipping)
+        try await focused.memorize(Self.lighthouse, name: "lighthouse", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
+        let result = try await focused.ask("Who rescued the fishermen of the Silver Herring?")
+        let answer = result.answer.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertFalse(result.evidence.isEmpty)
+        let snippet = try EvidenceSnippets.closest(1, of: result.evidence, to: result.query, embedder: embedder)
+        XCTAssertTrue(snippet[0].contains(answer), "'\(answer)' is not copied from the one snippet read: '\(snippet[0])'")
+    }
+
     func testDocumentsMemorizedSeparatelyAreQueriedTogetherAndAddingLeavesOthersUntouched() async throws {
         let dir = try temporaryDirectory().appendingPathComponent("cache")
         let rag = try pipeline()

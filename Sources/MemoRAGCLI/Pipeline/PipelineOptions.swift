@@ -31,6 +31,8 @@ struct PipelineOptions: ParsableArguments {
     var answerStyle: AnswerStyle?
     @Option(help: "How the memory writes span clues: generated (free lines, as MemoRAG) or copied (each line a span copied from the memorized document).")
     var spanClueStyle: AnswerStyle?
+    @Option(help: "The generator reads only this many snippets (a sentence or two each) of the retrieved passages, those closest to the question (default: the passages).")
+    var evidenceSnippets: Int?
     @Option(help: "Adds the passages the memory model attends to while reading the question to the rrf fusion: the layers summed, FIRST-LAST or one layer (beacon memories; off by default).")
     var memoryAttention: String?
     @Option(help: "Weight of the memory-attention list in rrf fusion (default 1).")
@@ -55,6 +57,10 @@ struct PipelineOptions: ParsableArguments {
         configuration.evidenceTokens = evidenceTokens?.limit
         if let answerStyle { configuration.answerStyle = answerStyle }
         if let spanClueStyle { configuration.spanClueStyle = spanClueStyle }
+        if let evidenceSnippets {
+            guard evidenceSnippets >= 1 else { throw ValidationError("--evidence-snippets must be at least 1, got \(evidenceSnippets)") }
+            configuration.evidenceSnippets = evidenceSnippets
+        }
         if let memoryAttention {
             let bounds = memoryAttention.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
             guard (1...2).contains(bounds.count), let first = bounds.first!, let last = bounds.last!, first >= 0, first <= last else {
