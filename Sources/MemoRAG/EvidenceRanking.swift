@@ -21,6 +21,10 @@ public enum PassageSearch: String, Sendable, CaseIterable {
     /// The dense list and a BM25 list of the same depth, merged per query by reciprocal rank fusion: names and rare
     /// words that the sentence embedder blurs still match.
     case hybrid
+    /// The dense list and a list of the passages whose snippets (a sentence or two each, `SnippetIndex`) are
+    /// closest, of the same depth, merged per query by reciprocal rank fusion: a question that paraphrases one
+    /// sentence of a passage can sit closer to it than to the passage's averaged embedding.
+    case sentences
 }
 
 extension MemoRAG {
@@ -50,6 +54,12 @@ extension MemoRAG {
         switch search ?? configuration.search {
         case .dense:
             lists = dense
+        case .sentences:
+            let bySnippet = try searchSnippets(queries.map(\.embedding), depth: depth, store: store)
+            lists = zip(dense, bySnippet).map { denseList, snippetList in
+                RankFusion.reciprocalRank([(ids: denseList.map(\.id), weight: 1), (ids: snippetList.map(\.id), weight: 1)])
+                    .prefix(depth).map { (id: $0.id, score: Float($0.score)) }
+            }
         case .hybrid:
             lists = zip(queries, dense).map { query, denseList in
                 let lexical = store.lexical.search(query.text, k: depth)

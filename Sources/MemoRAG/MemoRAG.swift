@@ -28,6 +28,8 @@ public actor MemoRAG {
     var copiedSpanCache: CopiedSpanCache?
     /// Each document's entry-to-passage map and neutral attention, for the documents (by content hash) they were made for.
     var memoryAttentionCache: MemoryAttentionMaps?
+    /// The passages' snippets embedded, for sentence search, for the documents (by content hash) they were made for.
+    var snippetIndexCache: SnippetIndex?
 
     /// Loads the models of `configuration` for this pipeline alone.
     public init(configuration: MemoRAGConfiguration) throws {

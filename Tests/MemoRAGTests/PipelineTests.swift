@@ -268,6 +268,26 @@ final class PipelineTests: XCTestCase {
         XCTAssertTrue(snippet[0].contains(answer), "'\(answer)' is not copied from the one snippet read: '\(snippet[0])'")
     }
 
+    /// Sentence search: a query that is one snippet's text finds that snippet's passage first in the snippet list
+    /// (cosine 1), and the fused ranking of `.sentences` holds it.
+    func testSentenceSearchFindsThePassageOfAQuotedSentence() async throws {
+        let rag = try pipeline()
+        try await rag.memorize([Self.lighthouse, Self.bees, Self.orchard].joined(separator: "\n\n"), name: "stories",
+                               cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
+        let chunks = try await rag.loaded().chunks
+        XCTAssertGreaterThan(chunks.count, 2)
+        let target = chunks[chunks.count / 2]
+        let sentence = try EvidenceSnippets.closest(100, of: [Evidence(chunkId: target.id, document: target.doc, start: 0,
+                                                                      end: 0, score: 0, text: target.text)],
+                                                    to: "anything", embedder: await rag.embedder)[1]
+        let query = try await rag.embedder.embed([sentence])
+        let found = try await rag.searchSnippets(query, depth: 2, store: rag.loaded())
+        XCTAssertEqual(found[0].first?.id, target.id)
+        XCTAssertEqual(found[0].first?.score ?? 0, 1, accuracy: 1e-4)
+        let ranked = try await rag.rankPassages(for: [Clue(kind: .query, text: sentence, document: nil)], search: .sentences)
+        XCTAssertTrue(ranked.contains { $0.chunkId == target.id })
+    }
+
     func testDocumentsMemorizedSeparatelyAreQueriedTogetherAndAddingLeavesOthersUntouched() async throws {
         let dir = try temporaryDirectory().appendingPathComponent("cache")
         let rag = try pipeline()

@@ -25,7 +25,7 @@ struct PipelineOptions: ParsableArguments {
     var questionWeight: Double?
     @Option(help: "Clues written before retrieval, comma-separated: span, surrogate, answer (default: surrogate; MemoRAG writes span,surrogate).")
     var clues: String?
-    @Option(help: "Passage search: dense (the default) or hybrid (dense fused with BM25 per query).")
+    @Option(help: "Passage search: dense (the default), hybrid (dense fused with BM25 per query) or sentences (dense fused with the passages of the closest snippets).")
     var search: PassageSearch?
     @Option(help: "How a local generator answers: generated (free text after the answer prompt, as MemoRAG) or copied (one span copied from the evidence).")
     var answerStyle: AnswerStyle?

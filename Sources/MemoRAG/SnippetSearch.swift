@@ -1,0 +1,54 @@
+import Foundation
+import Retrieval
+
+/// The passages' snippets, embedded, for `PassageSearch.sentences`: a passage embedding averages ~250 word pieces,
+/// and a question that paraphrases one of its sentences can sit closer to that sentence than to the whole.
+struct SnippetIndex {
+    /// The documents' content hashes, in memorize order: the index is rebuilt when they change.
+    var key: [String]
+    var index: VectorIndex
+    /// The passage (chunk id) of each snippet, by snippet id.
+    var passageOf: [Int]
+}
+
+extension MemoRAG {
+    /// Snippets searched per passage wanted: a passage has about eight, and the best few of several passages must
+    /// make it into the list.
+    static let snippetsPerPassage = 8
+
+    /// Per query embedding, the `depth` passages whose best snippet is closest, best first.
+    func searchSnippets(_ queries: [[Float]], depth: Int, store: MemoryStore) throws -> [[(id: Int, score: Float)]] {
+        let snippets = try snippetIndex(store)
+        let hits = try snippets.index.search(queries, k: min(depth * Self.snippetsPerPassage, snippets.passageOf.count))
+        return hits.map { list in
+            var best: [Int: Float] = [:]
+            for hit in list where hit.id >= 0 && hit.id < snippets.passageOf.count {
+                let passage = snippets.passageOf[hit.id]
+                best[passage] = max(best[passage] ?? -.infinity, hit.score)
+            }
+            return best.map { (id: $0.key, score: $0.value) }
+                .sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }
+                .prefix(depth).map { $0 }
+        }
+    }
+
+    /// Embeds every passage's snippets (`EvidenceSnippets.snippetTokens` retriever tokens at most) once per loaded
+    /// set of documents.
+    private func snippetIndex(_ store: MemoryStore) throws -> SnippetIndex {
+        let key = store.manifest.documents.map(\.sha256)
+        if let cached = snippetIndexCache, cached.key == key { return cached }
+        let chunker = Chunker(tokenizer: embedder.tokenizer, maxTokens: EvidenceSnippets.snippetTokens)
+        var texts: [String] = []
+        var passageOf: [Int] = []
+        for (id, chunk) in store.chunks.enumerated() {
+            let pieces = (try? chunker.chunk(chunk.text, document: chunk.doc).chunks.map(\.text)) ?? [chunk.text]
+            texts += pieces
+            passageOf += Array(repeating: id, count: pieces.count)
+        }
+        let index = try VectorIndex(dimension: store.manifest.retrieverDimension)
+        try index.add(try embedder.embed(texts))
+        let built = SnippetIndex(key: key, index: index, passageOf: passageOf)
+        snippetIndexCache = built
+        return built
+    }
+}
