@@ -7,7 +7,7 @@ import Models
 /// that stretch of the text; a passage scores the mean over its entries of the lift summed over `layers`. The list
 /// joins reciprocal rank fusion like a clue's.
 public struct MemoryAttentionSettings: Sendable, Equatable {
-    /// Layers whose attention is summed (those past the model's last are ignored).
+    /// Layers whose attention is summed (all within the memory model's layers).
     public var layers: ClosedRange<Int>
     /// Weight of the list in reciprocal rank fusion (each clue's weighs 1, the question's `queryWeight`).
     public var weight: Double
@@ -45,6 +45,11 @@ extension MemoRAG {
 
     /// Chunk ids best first by the memory's attention to them while reading `query` (see `MemoryAttentionSettings`).
     func attentionRanking(query: String, settings: MemoryAttentionSettings, store: MemoryStore) throws -> [Int] {
+        let layerCount = memoryModel.lm.model.config.numHiddenLayers
+        guard settings.layers.upperBound < layerCount else {
+            throw MemoRAGError.invalidArgument("memory attention over layers \(settings.layers.lowerBound)-\(settings.layers.upperBound), "
+                + "but the memory model has layers 0-\(layerCount - 1)")
+        }
         let maps = try memoryAttentionMaps(store, layers: settings.layers)
         var sums: [Int: Double] = [:]
         var counts: [Int: Int] = [:]

@@ -36,5 +36,18 @@ final class AskCommandTests: XCTestCase {
         XCTAssertFalse(asked.stdout.contains("answer:"), "stdout: \(asked.stdout)")
         XCTAssertTrue(asked.stderr.contains("Error"), asked.stderr)
         XCTAssertTrue(asked.stderr.contains("cannot connect"), asked.stderr)
+
+        // Retrieval and evidence options out of range are refused by name before any model loads.
+        let refusals: [([String], String)] = [
+            (["--evidence-snippets", "0"], "--evidence-snippets must be at least 1"),
+            (["--memory-attention", "5-2"], "--memory-attention takes a layer or a range"),
+            (["--attention-weight", "2"], "--attention-weight needs --memory-attention"),
+            (["--memory-attention", "0-1", "--attention-weight", "nan"], "--attention-weight must be a finite number"),
+        ]
+        for (options, message) in refusals {
+            let refused = try runProcess(memorag, ["ask", "--cache", cache.path] + options + ["Who kept the lighthouse?"] + models)
+            XCTAssertNotEqual(refused.status, 0, "\(options)")
+            XCTAssertTrue(refused.stderr.contains(message), "\(options): \(refused.stderr)")
+        }
     }
 }
