@@ -35,7 +35,7 @@ final class EvaluationTests: XCTestCase {
     }
 
     /// Two questions by hand: the summary's means per variant and type, its curves and the latency quantiles.
-    func testSummaryMeansPerVariantAndType() {
+    func testSummaryMeansPerVariantAndType() throws {
         func row(_ type: String, f1Answer: String, pipeline: Double, query: Double, spans: Double?, seconds: Double) -> EvalRow {
             var timings = AskTimings()
             timings.total = seconds
@@ -66,5 +66,30 @@ final class EvaluationTests: XCTestCase {
         XCTAssertTrue(summary.table.contains("| – |"), summary.table)
         XCTAssertEqual(summary.latency["ask_p50"]!, 4, "upper median of two")
         XCTAssertTrue(summary.table.contains("| single | 1 | 1.000 | 1.000 | 1.000 |"), summary.table)
+        // Pipeline − question alone: +0.5 on one question, −0.5 on the other.
+        let gap = try XCTUnwrap(summary.gaps["query"])
+        XCTAssertEqual(gap.mean, 0, accuracy: 1e-9)
+        XCTAssertEqual([gap.better, gap.worse, gap.questions], [1, 1, 2])
+        XCTAssertTrue(summary.table.contains("pipeline − query (recall, 95% paired bootstrap): +0.000 [-0.500, +0.500]"), summary.table)
+    }
+
+    /// The bootstrap interval, on cases worked by hand: equal differences leave no doubt; with two values the
+    /// resampled means can only be their mean or either value, so the 95% interval spans both; the draws repeat.
+    func testPairedDifferenceIntervals() {
+        let same = PairedDifference([0.25, 0.25, 0.25])
+        XCTAssertEqual([same.mean, same.low, same.high], [0.25, 0.25, 0.25])
+        XCTAssertEqual([same.better, same.worse], [3, 0])
+        let two = PairedDifference([0, 1])
+        XCTAssertEqual(two.mean, 0.5)
+        XCTAssertEqual([two.low, two.high], [0, 1])
+        let mixed = [0.1, -0.2, 0.0, 0.3, 0.5, -0.1, 0.0, 0.2]
+        let a = PairedDifference(mixed), b = PairedDifference(mixed)
+        XCTAssertEqual(a, b)
+        XCTAssertLessThan(a.low, a.mean)
+        XCTAssertGreaterThan(a.high, a.mean)
+        XCTAssertGreaterThanOrEqual(a.low, -0.2)
+        XCTAssertLessThanOrEqual(a.high, 0.5)
+        XCTAssertEqual([a.better, a.worse, a.questions], [4, 2, 8])
+        XCTAssertEqual(PairedDifference([]).questions, 0)
     }
 }

@@ -29,9 +29,15 @@ public struct EvalSummary: Codable, Sendable {
     public var depths: [Int]
     /// Seconds: ask p50 and p90, and the p50 of each stage.
     public var latency: [String: Double]
+    /// The pipeline's recall minus each baseline's (`query`: the question alone searched as the pipeline searches;
+    /// `query_dense`: plain RAG), question by question, with a bootstrap interval.
+    public var gaps: [String: PairedDifference]
+
+    /// The baselines `gaps` holds.
+    public static let baselines: [RetrievalComparison.Variant] = [.query, .queryDense]
 
     enum CodingKeys: String, CodingKey {
-        case settings, all, curves, depths, latency
+        case settings, all, curves, depths, latency, gaps
         case byType = "by_type"
     }
 
@@ -46,6 +52,10 @@ public struct EvalSummary: Codable, Sendable {
             curves[variant.rawValue] = depths.indices.map { k in
                 compared.map { $0.curves[variant]?[k] ?? 0 }.reduce(0, +) / Double(compared.count)
             }
+        }
+        gaps = [:]
+        for baseline in Self.baselines where compared.contains(where: { $0.recall[baseline] != nil }) {
+            gaps[baseline.rawValue] = PairedDifference(compared.map { ($0.recall[.pipeline] ?? 0) - ($0.recall[baseline] ?? 0) })
         }
         let timings = rows.map(\.result.timings)
         latency = [
@@ -97,6 +107,10 @@ public struct EvalSummary: Codable, Sendable {
                   "|" + String(repeating: "---|", count: 1 + depths.count)]
         for variant in variants { if let curve = curves[variant] {
             lines.append("| \(variant) | " + curve.map { String(format: "%.3f", $0) }.joined(separator: " | ") + " |")
+        } }
+        if !gaps.isEmpty { lines.append("") }
+        for baseline in Self.baselines { if let gap = gaps[baseline.rawValue] {
+            lines.append("pipeline − \(baseline.rawValue) (recall, 95% paired bootstrap): \(gap.description)")
         } }
         lines += ["", String(format: "ask p50 %.2f s, p90 %.2f s (recall %.2f s, retrieve %.2f s, generate %.2f s at p50)",
                              latency["ask_p50"] ?? 0, latency["ask_p90"] ?? 0, latency["recall_p50"] ?? 0,
