@@ -446,36 +446,23 @@ final class PipelineTests: XCTestCase {
         XCTAssertNotNil(compared.recall[.attention])
         XCTAssertEqual(compared.curves[.attention]?.count, RetrievalComparison.depths.count)
 
+        // Refused, by name: layers the model does not have, a memory without beacons, a fusion without ranks.
         var pastTheLast = configuration
         pastTheLast.memoryAttention = MemoryAttentionSettings(layers: 0...99)
-        let tooDeep = MemoRAG(models: try MemoRAGModels(configuration: pastTheLast))
-        try await tooDeep.memorize(text, name: "stories", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
-        do {
-            _ = try await tooDeep.ask("Who rescued the fishermen of the Silver Herring?")
-            XCTFail("expected layers past the model's last to be refused")
-        } catch {
-            XCTAssertTrue(error.localizedDescription.contains("has layers 0-"), error.localizedDescription)
-        }
         var uncompressed = try self.configuration(mode: .longllm)
         uncompressed.memoryAttention = MemoryAttentionSettings(layers: 0...1)
-        let plain = MemoRAG(models: try MemoRAGModels(configuration: uncompressed))
-        try await plain.memorize(text, name: "stories", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
-        do {
-            _ = try await plain.ask("Who rescued the fishermen of the Silver Herring?")
-            XCTFail("expected memory attention to be refused on a longllm memory")
-        } catch {
-            XCTAssertTrue(error.localizedDescription.contains("reads beacon memories"), error.localizedDescription)
-        }
-
         var maxScore = configuration
         maxScore.fusion = .maxScore
-        let refusing = MemoRAG(models: try MemoRAGModels(configuration: maxScore))
-        try await refusing.memorize(text, name: "stories", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
-        do {
-            _ = try await refusing.ask("Who rescued the fishermen of the Silver Herring?")
-            XCTFail("expected memory attention to be refused outside rrf")
-        } catch {
-            XCTAssertTrue(error.localizedDescription.contains("reciprocal rank fusion"), error.localizedDescription)
+        for (refused, message) in [(pastTheLast, "has layers 0-"), (uncompressed, "reads beacon memories"),
+                                   (maxScore, "reciprocal rank fusion")] {
+            let refusing = MemoRAG(models: try MemoRAGModels(configuration: refused))
+            try await refusing.memorize(text, name: "stories", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
+            do {
+                _ = try await refusing.ask("Who rescued the fishermen of the Silver Herring?")
+                XCTFail("expected a refusal saying '\(message)'")
+            } catch {
+                XCTAssertTrue(error.localizedDescription.contains(message), error.localizedDescription)
+            }
         }
     }
 
