@@ -29,7 +29,10 @@ struct ChatCompletions {
         let model = body.model ?? routes.configuration.modelName
         let id = "chatcmpl-" + ResourceID.random()
         let created = Int(Date().timeIntervalSince1970)
-        let limit = maxTokens ?? server.models.configuration.answerTokens
+        let configuration = server.models.configuration
+        let limit = maxTokens ?? (task == .memorag ? configuration.answerLimit
+                                  : task == .summarize ? configuration.summaryTokens
+                                  : configuration.answerTokens ?? MemoRAGConfiguration.generatedAnswerTokens)
         let models = server.models
 
         @Sendable func usage(_ result: AskResult) -> Usage {

@@ -97,7 +97,7 @@ final class PipelineTests: XCTestCase {
         let run = try runProcess(memorag, [
             "ask", "--cache", dir.path, "--json", "--dtype", "fp32", "--model", config.memoryModel.path,
             "--retriever", config.retriever.path, "--clue-tokens", "\(config.clueTokens)",
-            "--max-new-tokens", "\(config.answerTokens)", "--generator", "memory",
+            "--max-new-tokens", "\(config.answerLimit)", "--generator", "memory",
             "Who rescued the fishermen of the Silver Herring?"])
         XCTAssertEqual(run.status, 0, run.stderr)
         let third = try JSONDecoder().decode(AskResult.self, from: Data(run.stdout.utf8))

@@ -40,6 +40,9 @@ final class ServerHarness: @unchecked Sendable {
         configuration.chunkTokens = 64
         configuration.clueTokens = 12
         configuration.answerTokens = 12
+        // Free text: the cancellation tests need answers that run to their token limit, which a copied span (the
+        // default style) stops short of at its passage's end.
+        configuration.answerStyle = .generated
         configuration.summaryTokens = 16
         let models = try MemoRAGModels(configuration: configuration)
         sharedModels = models

@@ -38,6 +38,8 @@ struct ServeBench: AsyncParsableCommand {
         pipeline.mode = mode
         pipeline.clueTokens = clueTokens
         pipeline.answerTokens = maxNewTokens
+        // Free answers run to the token count the bench asks for (a copied span may stop short of it).
+        if options.answerStyle == nil { pipeline.answerStyle = .generated }
         pipeline.chunkTokens = 64
         let data = URL(fileURLWithPath: NSTemporaryDirectory() + "memorag-bench-serve-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: data) }

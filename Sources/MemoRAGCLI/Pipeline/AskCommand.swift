@@ -21,7 +21,7 @@ struct AskCommand: AsyncParsableCommand {
     @Option(help: "The cache dir written by memorize.") var cache: String
     @Option(help: "memorag (default), qa (memory only), summarize, recall or rewrite (print the clues).")
     var task: TaskChoice = .memorag
-    @Option(parsing: .unconditional, help: "Maximum tokens of the answer.") var maxNewTokens: Int?
+    @Option(parsing: .unconditional, help: "Maximum tokens of the answer (default: 32 for a copied answer, 256 for free text).") var maxNewTokens: Int?
     @Option(parsing: .unconditional, help: "Maximum tokens of each clue reply (recall, rewrite).") var clueTokens: Int?
     @Flag(help: "Print one JSON object: answer, clues, evidence (chunk ids, offsets, scores), timings.") var json = false
     @OptionGroup var options: PipelineOptions

@@ -27,7 +27,7 @@ struct PipelineOptions: ParsableArguments {
     var clues: String?
     @Option(help: "Passage search: dense (the default), hybrid (dense fused with BM25 per query) or sentences (dense fused with the passages of the closest snippets).")
     var search: PassageSearch?
-    @Option(help: "How a local generator answers: generated (free text after the answer prompt, as MemoRAG) or copied (one span copied from the evidence).")
+    @Option(help: "How a local generator answers: copied (one span copied from the evidence, the default) or generated (free text after the answer prompt, as MemoRAG).")
     var answerStyle: AnswerStyle?
     @Option(help: "How the memory writes span clues: generated (free lines, as MemoRAG) or copied (each line a span copied from the memorized document).")
     var spanClueStyle: AnswerStyle?

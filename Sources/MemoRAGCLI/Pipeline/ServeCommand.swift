@@ -30,7 +30,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Memory mode of new memories: beacon, lite or longllm.") var mode: MemoryMode = .beacon
     @Option(help: "Beacon compression ratio (default: the smallest that fits).") var ratio: Int?
     @Option(help: "Passage size in retriever tokens (default: the retriever's limit).") var chunkTokens: Int?
-    @Option(help: "Default answer length in tokens.") var answerTokens: Int?
+    @Option(help: "Default answer length in tokens (default: 32 for a copied answer, 256 for free text).") var answerTokens: Int?
     @Option(help: "Clue length in tokens.") var clueTokens: Int?
     @OptionGroup var options: PipelineOptions
     @OptionGroup var generatorOptions: GeneratorOptions
