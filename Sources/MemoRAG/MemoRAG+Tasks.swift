@@ -195,7 +195,11 @@ extension MemoRAG {
         let dropped = evidence.count - chosen.count
         // The generator reads the passages, or only their sentences closest to the question.
         var read = picked.map { (text: $0.item.text, ids: $0.ids) }
-        if let keep = configuration.evidenceSnippets, let query {
+        let snippets: Int?
+        if case .openAI = generator { snippets = configuration.evidenceSnippets } else {
+            snippets = configuration.evidenceSnippets ?? configuration.localEvidenceSnippets
+        }
+        if let keep = snippets, keep != .max, let query {
             read = try EvidenceSnippets.closest(keep, of: chosen, to: query, embedder: embedder).map { snippet in
                 (text: snippet, ids: tokenizer.encode(snippet, addSpecialTokens: false))
             }

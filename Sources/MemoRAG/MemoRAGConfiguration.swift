@@ -58,10 +58,15 @@ public struct MemoRAGConfiguration: Sendable {
     /// The evidence cap of local generators when `evidenceTokens` is nil. On *Alice*'s 24 questions (SmolLM2-135M
     /// memory model) it kept token F1 where filling the context had it and halved the answer's time (docs/pipeline.md).
     public var localEvidenceTokens = 1024
-    /// When set, the generator reads only this many snippets (a sentence or two each) of the chosen passages, those
-    /// the retriever scores closest to the question, instead of the passages (`EvidenceSnippets`). Retrieval and the
-    /// passages an `AskResult` lists are unchanged. Off by default.
+    /// The generator reads only this many snippets (a sentence or two each) of the chosen passages, those the
+    /// retriever scores closest to the question, instead of the passages (`EvidenceSnippets`); `Int.max` reads the
+    /// passages whole. nil takes the generator's default: `localEvidenceSnippets` for a local model, the passages
+    /// for an API. Retrieval and the passages an `AskResult` lists are the same either way.
     public var evidenceSnippets: Int?
+    /// The snippets a local generator reads when `evidenceSnippets` is nil (nil: the passages). On *Alice*
+    /// (2026-12-06) copied answers from the 2 closest snippets scored token F1 0.132 against 0.068 from the
+    /// passages: a 135M model picks the right span more often from two sentences than from four passages.
+    public var localEvidenceSnippets: Int? = 2
     /// Reply lengths.
     public var clueTokens = 128
     /// Tokens an answer may take; nil takes the answer's own default (`answerLimit`).

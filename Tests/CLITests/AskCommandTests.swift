@@ -39,7 +39,7 @@ final class AskCommandTests: XCTestCase {
 
         // Retrieval and evidence options out of range are refused by name before any model loads.
         let refusals: [([String], String)] = [
-            (["--evidence-snippets", "0"], "--evidence-snippets must be at least 1"),
+            (["--evidence-snippets", "0"], "--evidence-snippets takes a count of at least 1 or 'all'"),
             (["--memory-attention", "5-2"], "--memory-attention takes a layer or a range"),
             (["--attention-weight", "2"], "--attention-weight needs --memory-attention"),
             (["--memory-attention", "0-1", "--attention-weight", "nan"], "--attention-weight must be a finite number"),

@@ -75,6 +75,7 @@ struct EvalCommand: AsyncParsableCommand {
             + (configuration.fusion != .maxScore ? " (question weight \(configuration.queryWeight))" : "")
             + ", \(configuration.hits) passages per clue, evidence "
             + (configuration.evidenceTokens.map { $0 == .max ? "all" : "\($0) tokens" } ?? "default")
+            + ", snippets " + (configuration.evidenceSnippets.map { $0 == .max ? "all" : "\($0)" } ?? "default")
     }
 
     private func writeLines(_ rows: [EvalRow], to path: String) throws {

@@ -31,8 +31,8 @@ struct PipelineOptions: ParsableArguments {
     var answerStyle: AnswerStyle?
     @Option(help: "How the memory writes span clues: generated (free lines, as MemoRAG) or copied (each line a span copied from the memorized document).")
     var spanClueStyle: AnswerStyle?
-    @Option(help: "The generator reads only this many snippets (a sentence or two each) of the retrieved passages, those closest to the question (default: the passages).")
-    var evidenceSnippets: Int?
+    @Option(help: "The generator reads only this many snippets (a sentence or two each) of the retrieved passages, those closest to the question, or 'all' for the passages whole (default: 2 for a local generator, all for an API).")
+    var evidenceSnippets: EvidenceSnippetCount?
     @Option(help: "Adds the passages the memory model attends to while reading the question to the rrf fusion: the layers summed, FIRST-LAST or one layer (beacon memories; off by default).")
     var memoryAttention: String?
     @Option(help: "Weight of the memory-attention list in rrf fusion (default 1).")
@@ -58,8 +58,10 @@ struct PipelineOptions: ParsableArguments {
         if let answerStyle { configuration.answerStyle = answerStyle }
         if let spanClueStyle { configuration.spanClueStyle = spanClueStyle }
         if let evidenceSnippets {
-            guard evidenceSnippets >= 1 else { throw ValidationError("--evidence-snippets must be at least 1, got \(evidenceSnippets)") }
-            configuration.evidenceSnippets = evidenceSnippets
+            guard let count = evidenceSnippets.count else {
+                throw ValidationError("--evidence-snippets takes a count of at least 1 or 'all', got '\(evidenceSnippets.argument)'")
+            }
+            configuration.evidenceSnippets = count
         }
         if let memoryAttention {
             let bounds = memoryAttention.split(separator: "-", omittingEmptySubsequences: false).map { Int($0) }
@@ -134,6 +136,19 @@ struct EvidenceTokens: ExpressibleByArgument {
             return nil
         }
     }
+}
+
+/// `--evidence-snippets`: a positive count, or `all` (the passages whole). Kept as given so a bad value is refused
+/// with the option's own message.
+struct EvidenceSnippetCount: ExpressibleByArgument {
+    let argument: String
+    var count: Int? {
+        if argument == "all" { return .max }
+        guard let n = Int(argument), n >= 1 else { return nil }
+        return n
+    }
+
+    init?(argument: String) { self.argument = argument }
 }
 
 /// Reads a cache dir's manifest for commands that continue from it.
