@@ -15,8 +15,9 @@ enum EvidenceSnippets {
         let chunker = Chunker(tokenizer: embedder.tokenizer, maxTokens: snippetTokens)
         var snippets: [(order: Int, text: String)] = []
         for (p, passage) in passages.enumerated() {
-            guard let pieces = try? chunker.chunk(passage.text, document: passage.document).chunks else { continue }
-            snippets += pieces.enumerated().map { (order: p * 10_000 + $0.offset, text: $0.element.text) }
+            // A passage the chunker cannot cut (none in practice: passages are never blank) stays one snippet.
+            let pieces = (try? chunker.chunk(passage.text, document: passage.document).chunks.map(\.text)) ?? [passage.text]
+            snippets += pieces.enumerated().map { (order: p * 10_000 + $0.offset, text: $0.element) }
         }
         guard snippets.count > keep else { return snippets.map(\.text) }
         let vectors = try embedder.embed([question] + snippets.map(\.text))
