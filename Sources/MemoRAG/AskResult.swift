@@ -69,9 +69,12 @@ public struct AskResult: Codable, Sendable, Equatable {
     public var timings: AskTimings
     /// With `MemoRAGConfiguration.memoryAttention`: the chunk ids the memory's attention ranked first, best first.
     public var memoryAttention: [Int]? = nil
+    /// The snippets of `evidence` the generator read instead of the passages whole (`evidenceSnippets`), in document
+    /// order; nil when it read the passages.
+    public var snippets: [String]? = nil
 
     enum CodingKeys: String, CodingKey {
-        case query, task, answer, clues, evidence, timings
+        case query, task, answer, clues, evidence, timings, snippets
         case droppedEvidence = "dropped_evidence"
         case memoryAttention = "memory_attention"
     }

@@ -82,13 +82,13 @@ extension MemoRAG {
             try Task.checkCancellation()
             mark = clock.now
             let limit = maxNewTokens ?? (task == .summarize ? configuration.summaryTokens : configuration.answerLimit)
-            let (answer, evidence, dropped) = try await generateAnswer(query: task == .memorag ? query : nil,
+            let (answer, evidence, dropped, snippets) = try await generateAnswer(query: task == .memorag ? query : nil,
                                                                        evidence: found, store: store,
                                                                        maxNewTokens: limit, onText: onText)
             timings.generate = (clock.now - mark).seconds
             timings.total = (clock.now - started).seconds
             return AskResult(query: query, task: task, answer: answer, clues: clues, evidence: evidence,
-                             droppedEvidence: dropped, timings: timings, memoryAttention: attention)
+                             droppedEvidence: dropped, timings: timings, memoryAttention: attention, snippets: snippets)
         }
     }
 
@@ -149,7 +149,7 @@ extension MemoRAG {
     /// order, and generates the answer.
     private func generateAnswer(query: String?, evidence: [Evidence], store: MemoryStore, maxNewTokens: Int,
                                 onText: (@Sendable (String) -> Void)?) async throws
-        -> (String, [Evidence], Int)
+        -> (String, [Evidence], Int, [String]?)
     {
         let template = query == nil ? store.prompts.summaryGeneration : store.prompts.qaGeneration
         func prompt(_ texts: [String]) -> String {
@@ -199,10 +199,11 @@ extension MemoRAG {
         if case .openAI = generator { snippets = configuration.evidenceSnippets } else {
             snippets = configuration.evidenceSnippets ?? configuration.localEvidenceSnippets
         }
+        var snippetsRead: [String]?
         if let keep = snippets, keep != .max, let query {
-            read = try EvidenceSnippets.closest(keep, of: chosen, to: query, embedder: embedder).map { snippet in
-                (text: snippet, ids: tokenizer.encode(snippet, addSpecialTokens: false))
-            }
+            let closest = try EvidenceSnippets.closest(keep, of: chosen, to: query, embedder: embedder)
+            read = closest.map { (text: $0, ids: tokenizer.encode($0, addSpecialTokens: false)) }
+            snippetsRead = closest
         }
         let text = prompt(read.map(\.text))
         // A copied answer is a span of the evidence; the repetition penalty would count every evidence token (and
@@ -238,7 +239,7 @@ extension MemoRAG {
                     .trimmingCharacters(in: .whitespacesAndNewlines)
             }
         }
-        return (answer, chosen, dropped)
+        return (answer, chosen, dropped, snippetsRead)
     }
 
     private func joinPerDocument(_ replies: [String], store: MemoryStore) -> String {

@@ -265,6 +265,7 @@ final class PipelineTests: XCTestCase {
         let answer = result.answer.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertFalse(result.evidence.isEmpty)
         let snippet = try EvidenceSnippets.closest(1, of: result.evidence, to: result.query, embedder: embedder)
+        XCTAssertEqual(result.snippets, snippet)
         XCTAssertTrue(snippet[0].contains(answer), "'\(answer)' is not copied from the one snippet read: '\(snippet[0])'")
     }
 
@@ -407,7 +408,7 @@ final class PipelineTests: XCTestCase {
         let second = try await reloaded.ask("What did Tomas name the queens after?")
         XCTAssertEqual(second, AskResult(query: first.query, task: first.task, answer: first.answer, clues: first.clues,
                                          evidence: first.evidence, droppedEvidence: first.droppedEvidence,
-                                         timings: second.timings))
+                                         timings: second.timings, snippets: first.snippets))
         // The next question continues from the memory that read the clue prompts' common opening during the first
         // (recall and rewrite ran side by side, one priming it while the other waited).
         let third = try await reloaded.ask("What did Tomas name the queens after?")

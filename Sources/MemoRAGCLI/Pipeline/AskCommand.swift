@@ -89,6 +89,10 @@ struct AskCommand: AsyncParsableCommand {
                     print("  (\(result.droppedEvidence) more passages left out to fit the generator's positions)")
                 }
             }
+            if let snippets = result.snippets, !snippets.isEmpty {
+                print("\nread by the generator (the snippets closest to the question):")
+                for snippet in snippets { print("  " + snippet.replacingOccurrences(of: "\n", with: " ")) }
+            }
             let t = result.timings
             print(String(format: "\ntime: %.1f s (clues %.1f, retrieval %.2f, answer %.1f)", t.total, t.recall,
                          t.retrieve, t.generate))
