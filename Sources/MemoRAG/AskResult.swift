@@ -1,4 +1,5 @@
 import Foundation
+import Retrieval
 
 /// What `ask` can do with a query.
 public enum TaskKind: String, Codable, Sendable, CaseIterable {
@@ -46,6 +47,13 @@ public struct Evidence: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case chunkId = "chunk_id"
         case document, start, end, score, text
+    }
+}
+
+extension Evidence {
+    /// `chunk` as evidence with `score`.
+    init(_ chunk: Chunk, score: Float) {
+        self.init(chunkId: chunk.id, document: chunk.doc, start: chunk.start, end: chunk.end, score: score, text: chunk.text)
     }
 }
 

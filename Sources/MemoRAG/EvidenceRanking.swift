@@ -55,7 +55,7 @@ extension MemoRAG {
         case .dense:
             lists = dense
         case .sentences:
-            let bySnippet = try searchSnippets(queries.map(\.embedding), depth: depth, store: store)
+            let bySnippet = try searchSnippets(queries.map(\.embedding), depth: depth)
             lists = zip(dense, bySnippet).map { denseList, snippetList in
                 RankFusion.reciprocalRank([(ids: denseList.map(\.id), weight: 1), (ids: snippetList.map(\.id), weight: 1)])
                     .prefix(depth).map { (id: $0.id, score: Float($0.score)) }
@@ -85,11 +85,7 @@ extension MemoRAG {
             }
             ranked = RankFusion.reciprocalRank(weighted).map { (id: $0.id, score: Float($0.score)) }
         }
-        return ranked.map { id, score in
-            let chunk = store.chunks[id]
-            return Evidence(chunkId: id, document: chunk.doc, start: chunk.start, end: chunk.end, score: score,
-                            text: chunk.text)
-        }
+        return ranked.map { Evidence(store.chunks[$0.id], score: $0.score) }
     }
 
     /// The unit embeddings' mean, the query's counted `queryWeight` times, renormalised to unit length.

@@ -1,5 +1,6 @@
 import Foundation
 import Retrieval
+import Tokenizers
 
 /// The evidence a generator reads when `MemoRAGConfiguration.evidenceSnippets` is set: not the retrieved passages
 /// whole but their few sentences closest to the question. A 135M reader given ~1,000 tokens of passages mostly
@@ -9,24 +10,21 @@ enum EvidenceSnippets {
     /// ones at words).
     static let snippetTokens = 48
 
-    /// The `keep` snippets of `passages` whose embeddings are closest to the question's, in document order (passage
-    /// order, then position in the passage).
+    /// The `keep` snippets of `passages` whose embeddings are closest to the question's, in the passages' order
+    /// (document order, as the generator's evidence comes) and in order within each.
     static func closest(_ keep: Int, of passages: [Evidence], to question: String, embedder: Embedder) throws -> [String] {
-        let chunker = Chunker(tokenizer: embedder.tokenizer, maxTokens: snippetTokens)
-        var snippets: [(order: Int, text: String)] = []
-        for (p, passage) in passages.enumerated() {
-            // A passage the chunker cannot cut (none in practice: passages are never blank) stays one snippet.
-            let pieces = (try? chunker.chunk(passage.text, document: passage.document).chunks.map(\.text)) ?? [passage.text]
-            snippets += pieces.enumerated().map { (order: p * 10_000 + $0.offset, text: $0.element) }
-        }
-        guard snippets.count > keep else { return snippets.map(\.text) }
-        let vectors = try embedder.embed([question] + snippets.map(\.text))
-        let query = vectors[0]
-        let scored = zip(snippets, vectors.dropFirst()).map { snippet, vector in
-            (snippet: snippet, score: zip(query, vector).reduce(Float(0)) { $0 + $1.0 * $1.1 })
-        }
-        let best = scored.sorted { $0.score != $1.score ? $0.score > $1.score : $0.snippet.order < $1.snippet.order }
-            .prefix(keep)
-        return best.sorted { $0.snippet.order < $1.snippet.order }.map(\.snippet.text)
+        let snippets = passages.flatMap { split($0.text, tokenizer: embedder.tokenizer) }
+        guard snippets.count > keep else { return snippets }
+        let vectors = try embedder.embed([question] + snippets)
+        let scores = vectors.dropFirst().map { zip(vectors[0], $0).reduce(Float(0)) { $0 + $1.0 * $1.1 } }
+        let best = snippets.indices.sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : $0 < $1 }.prefix(keep)
+        return best.sorted().map { snippets[$0] }
+    }
+
+    /// A passage's snippets, in order: sentences packed up to `snippetTokens` of the retriever's `tokenizer`. A
+    /// passage the chunker cannot cut (none in practice: passages are never blank) stays one snippet.
+    static func split(_ passage: String, tokenizer: any Tokenizer) -> [String] {
+        let chunker = Chunker(tokenizer: tokenizer, maxTokens: snippetTokens)
+        return (try? chunker.chunk(passage, document: "").chunks.map(\.text)) ?? [passage]
     }
 }

@@ -20,7 +20,7 @@ extension MemoRAG {
         let store = try loaded()
         let replies = try store.memories.enumerated().map { i, memory in
             try memoryModel.run(store.prompts.answer.filling(["question": query]), after: memory,
-                                maxNewTokens: maxNewTokens ?? configuration.answerTokens ?? MemoRAGConfiguration.generatedAnswerTokens,
+                                maxNewTokens: maxNewTokens ?? configuration.replyTokens(for: .qa),
                                 repetitionPenalty: configuration.repetitionPenalty)
         }
         return joinPerDocument(replies, store: store)
@@ -81,7 +81,7 @@ extension MemoRAG {
             timings.retrieve = (clock.now - mark).seconds
             try Task.checkCancellation()
             mark = clock.now
-            let limit = maxNewTokens ?? (task == .summarize ? configuration.summaryTokens : configuration.answerLimit)
+            let limit = maxNewTokens ?? configuration.replyTokens(for: task)
             let (answer, evidence, dropped, snippets) = try await generateAnswer(query: task == .memorag ? query : nil,
                                                                        evidence: found, store: store,
                                                                        maxNewTokens: limit, onText: onText)

@@ -125,6 +125,16 @@ public struct MemoRAGConfiguration: Sendable {
         return answerStyle == .copied ? Self.copiedAnswerTokens : Self.generatedAnswerTokens
     }
 
+    /// The reply length of `task` when the caller names none: the pipeline's answer (`answerLimit`), a summary, or
+    /// the memory's own free answer (`.qa`, never copied).
+    public func replyTokens(for task: TaskKind) -> Int {
+        switch task {
+        case .memorag: answerLimit
+        case .summarize: summaryTokens
+        case .qa: answerTokens ?? Self.generatedAnswerTokens
+        }
+    }
+
     public init(memoryModel: URL, retriever: URL) {
         self.memoryModel = memoryModel
         self.retriever = retriever

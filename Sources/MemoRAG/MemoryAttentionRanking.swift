@@ -54,11 +54,11 @@ extension MemoRAG {
         var sums: [Int: Double] = [:]
         var counts: [Int: Int] = [:]
         for (d, memory) in store.memories.enumerated() {
-            let perLayer = try attention(of: query, memory: memory, layers: settings.layers, store: store).perLayer
+            let perLayer = try attention(of: query, memory: beaconMemory(memory), layers: settings.layers, store: store)
             for (entry, chunk) in maps.entryChunks[d].enumerated() {
                 guard let chunk else { continue }
                 counts[chunk, default: 0] += 1
-                for layer in settings.layers where layer < perLayer.count {
+                for layer in settings.layers {
                     sums[chunk, default: 0] += Self.lift(perLayer[layer][entry], over: maps.neutral[d][layer][entry])
                 }
             }
@@ -70,18 +70,21 @@ extension MemoRAG {
     /// The attention of the question's own tokens on `memory`'s entries, per layer: the recall prompt cut after the
     /// question, its opening read once per memory (the rows of the instructions after a question mostly look where
     /// every question looks).
-    private func attention(of question: String, memory: any ContextMemory, layers: ClosedRange<Int>,
-                           store: MemoryStore) throws
-        -> (perLayer: [[Float]], entryTokens: [Range<Int>])
+    private func attention(of question: String, memory: BeaconContextMemory, layers: ClosedRange<Int>,
+                           store: MemoryStore) throws -> [[Float]]
     {
-        guard let beacon = memory as? BeaconContextMemory else {
-            throw MemoRAGError.invalidArgument("memory attention reads beacon memories; this cache holds a \(memory.mode.rawValue) memory")
-        }
         let head = store.prompts.recall.components(separatedBy: "{question}").first ?? ""
         let ids = memoryModel.taskPromptIds(head + question)
         let opening = zip(ids, memoryModel.taskPromptIds(head + "\u{1}")).prefix { $0 == $1 }.count
-        return try beacon.attention(memoryModel.lm, promptIds: ids, sharedPrefix: min(opening, ids.count - 1),
+        return try memory.attention(memoryModel.lm, promptIds: ids, sharedPrefix: min(opening, ids.count - 1),
                                     layers: layers)
+    }
+
+    private func beaconMemory(_ memory: any ContextMemory) throws -> BeaconContextMemory {
+        guard let beacon = memory as? BeaconContextMemory else {
+            throw MemoRAGError.invalidArgument("memory attention reads beacon memories; this cache holds a \(memory.mode.rawValue) memory")
+        }
+        return beacon
     }
 
     private func memoryAttentionMaps(_ store: MemoryStore, layers: ClosedRange<Int>) throws -> MemoryAttentionMaps {
@@ -89,12 +92,10 @@ extension MemoRAG {
         if let cached = memoryAttentionCache, cached.key == key, cached.layers == layers { return cached }
         var maps = MemoryAttentionMaps(key: key, layers: layers, entryChunks: [], neutral: [])
         for (d, memory) in store.memories.enumerated() {
-            guard let beacon = memory as? BeaconContextMemory else {
-                throw MemoRAGError.invalidArgument("memory attention reads beacon memories; this cache holds a \(memory.mode.rawValue) memory")
-            }
-            let (neutral, entryTokens) = try attention(of: Self.neutralQuestion, memory: beacon, layers: layers, store: store)
-            maps.entryChunks.append(entryChunks(entryTokens, document: store.manifest.documents[d], store: store))
-            maps.neutral.append(neutral)
+            let beacon = try beaconMemory(memory)
+            maps.neutral.append(try attention(of: Self.neutralQuestion, memory: beacon, layers: layers, store: store))
+            maps.entryChunks.append(entryChunks(try beacon.entryTokenRanges(), document: store.manifest.documents[d],
+                                                store: store))
         }
         memoryAttentionCache = maps
         return maps

@@ -17,8 +17,8 @@ extension MemoRAG {
     static let snippetsPerPassage = 8
 
     /// Per query embedding, the `depth` passages whose best snippet is closest, best first.
-    func searchSnippets(_ queries: [[Float]], depth: Int, store: MemoryStore) throws -> [[(id: Int, score: Float)]] {
-        let snippets = try snippetIndex(store)
+    func searchSnippets(_ queries: [[Float]], depth: Int) throws -> [[(id: Int, score: Float)]] {
+        let snippets = try snippetIndex(loaded())
         let hits = try snippets.index.search(queries, k: min(depth * Self.snippetsPerPassage, snippets.passageOf.count))
         return hits.map { list in
             var best: [Int: Float] = [:]
@@ -37,11 +37,10 @@ extension MemoRAG {
     private func snippetIndex(_ store: MemoryStore) throws -> SnippetIndex {
         let key = store.manifest.documents.map(\.sha256)
         if let cached = snippetIndexCache, cached.key == key { return cached }
-        let chunker = Chunker(tokenizer: embedder.tokenizer, maxTokens: EvidenceSnippets.snippetTokens)
         var texts: [String] = []
         var passageOf: [Int] = []
         for (id, chunk) in store.chunks.enumerated() {
-            let pieces = (try? chunker.chunk(chunk.text, document: chunk.doc).chunks.map(\.text)) ?? [chunk.text]
+            let pieces = EvidenceSnippets.split(chunk.text, tokenizer: embedder.tokenizer)
             texts += pieces
             passageOf += Array(repeating: id, count: pieces.count)
         }

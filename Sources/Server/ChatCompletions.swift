@@ -29,10 +29,7 @@ struct ChatCompletions {
         let model = body.model ?? routes.configuration.modelName
         let id = "chatcmpl-" + ResourceID.random()
         let created = Int(Date().timeIntervalSince1970)
-        let configuration = server.models.configuration
-        let limit = maxTokens ?? (task == .memorag ? configuration.answerLimit
-                                  : task == .summarize ? configuration.summaryTokens
-                                  : configuration.answerTokens ?? MemoRAGConfiguration.generatedAnswerTokens)
+        let limit = maxTokens ?? server.models.configuration.replyTokens(for: task)
         let models = server.models
 
         @Sendable func usage(_ result: AskResult) -> Usage {

@@ -275,18 +275,17 @@ final class PipelineTests: XCTestCase {
         let rag = try pipeline()
         try await rag.memorize([Self.lighthouse, Self.bees, Self.orchard].joined(separator: "\n\n"), name: "stories",
                                cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
-        let chunks = try await rag.loaded().chunks
-        XCTAssertGreaterThan(chunks.count, 2)
-        let target = chunks[chunks.count / 2]
-        let sentence = try EvidenceSnippets.closest(100, of: [Evidence(chunkId: target.id, document: target.doc, start: 0,
-                                                                      end: 0, score: 0, text: target.text)],
-                                                    to: "anything", embedder: await rag.embedder)[1]
-        let query = try await rag.embedder.embed([sentence])
-        let found = try await rag.searchSnippets(query, depth: 2, store: rag.loaded())
-        XCTAssertEqual(found[0].first?.id, target.id)
+        // Every passage, through the question's own search at full depth.
+        let passages = try await rag.rankPassages(for: [Clue(kind: .query, text: "stories", document: nil)], depth: 100)
+        XCTAssertGreaterThan(passages.count, 2)
+        let target = passages.sorted { $0.chunkId < $1.chunkId }[passages.count / 2]
+        let embedder = await rag.embedder
+        let sentence = EvidenceSnippets.split(target.text, tokenizer: embedder.tokenizer)[1]
+        let found = try await rag.searchSnippets(try embedder.embed([sentence]), depth: 2)
+        XCTAssertEqual(found[0].first?.id, target.chunkId)
         XCTAssertEqual(found[0].first?.score ?? 0, 1, accuracy: 1e-4)
         let ranked = try await rag.rankPassages(for: [Clue(kind: .query, text: sentence, document: nil)], search: .sentences)
-        XCTAssertTrue(ranked.contains { $0.chunkId == target.id })
+        XCTAssertTrue(ranked.contains { $0.chunkId == target.chunkId })
     }
 
     func testDocumentsMemorizedSeparatelyAreQueriedTogetherAndAddingLeavesOthersUntouched() async throws {

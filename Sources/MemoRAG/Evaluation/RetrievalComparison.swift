@@ -57,11 +57,7 @@ extension MemoRAG {
             let ranked: [Evidence]
             if variant == .attention {
                 guard let attention = result.memoryAttention else { continue }
-                ranked = attention.filter { $0 >= 0 && $0 < store.chunks.count }.map { id in
-                    let chunk = store.chunks[id]
-                    return Evidence(chunkId: id, document: chunk.doc, start: chunk.start, end: chunk.end, score: 0,
-                                    text: chunk.text)
-                }
+                ranked = attention.filter { $0 >= 0 && $0 < store.chunks.count }.map { Evidence(store.chunks[$0], score: 0) }
             } else {
                 let clues = variant == .queryDense ? [question] : cluesByVariant[variant] ?? []
                 guard !clues.isEmpty else { continue }

@@ -37,10 +37,7 @@ struct PipelineBench: AsyncParsableCommand {
             var configuration = try options.configuration()
             configuration.clueTokens = clueTokens
             configuration.answerTokens = answerTokens
-            // The peer writes free answers from the passages whole: the same work, token for token, unless
-            // --answer-style or --evidence-snippets says otherwise.
-            if options.answerStyle == nil { configuration.answerStyle = .generated }
-            if options.evidenceSnippets == nil { configuration.evidenceSnippets = .max }
+            options.answeringAsThePeer(&configuration)
             configuration.generator = try generatorOptions.choice()
             if reuse, workDir != nil, FileManager.default.fileExists(atPath: cache.appendingPathComponent("manifest.json").path) {
                 print("\n\(name): memorize skipped (--reuse: the cache of an earlier run)")

@@ -39,8 +39,7 @@ struct ServeBench: AsyncParsableCommand {
         pipeline.clueTokens = clueTokens
         pipeline.answerTokens = maxNewTokens
         // Free answers run to the token count the bench asks for (a copied span may stop short of it).
-        if options.answerStyle == nil { pipeline.answerStyle = .generated }
-        if options.evidenceSnippets == nil { pipeline.evidenceSnippets = .max }
+        options.answeringAsThePeer(&pipeline)
         pipeline.chunkTokens = 64
         let data = URL(fileURLWithPath: NSTemporaryDirectory() + "memorag-bench-serve-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: data) }

@@ -38,6 +38,13 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Weight of the memory-attention list in rrf fusion (default 1).")
     var attentionWeight: Double?
 
+    /// What the benches compare with the peer, which writes free answers from the passages whole: `configuration`
+    /// set to do the same work, token for token, unless --answer-style or --evidence-snippets says otherwise.
+    func answeringAsThePeer(_ configuration: inout MemoRAGConfiguration) {
+        if answerStyle == nil { configuration.answerStyle = .generated }
+        if evidenceSnippets == nil { configuration.evidenceSnippets = .max }
+    }
+
     /// The configuration for a new memory, or for `manifest`'s when one is given (its models are the defaults).
     func configuration(manifest: CacheManifest? = nil) throws -> MemoRAGConfiguration {
         if let threads { try LibTorch.setNumThreads(threads) }

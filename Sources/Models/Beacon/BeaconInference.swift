@@ -79,7 +79,7 @@ extension DecoderLM {
     func runBeaconSteps(_ ids: [Int], memory: BeaconMemory, labels: [Int]? = nil, needHidden: Bool = true,
                         progress: ((Int, Int) -> Void)?,
                         onStep: ((BeaconStepPlan, BeaconStepOutput) throws -> Void)? = nil,
-                        probe: ((BeaconStepPlan) -> BeaconAttentionProbe?)? = nil)
+                        probe: ((BeaconStepPlan) throws -> BeaconAttentionProbe?)? = nil)
         throws -> (BeaconStepOutput, BeaconStepPlan)
     {
         let start = memory.tokensSeen
@@ -91,7 +91,7 @@ extension DecoderLM {
             // Hidden states are needed for the last step (logits) and every step of training.
             let isLast = memory.tokensSeen == start + ids.count
             let output = try beaconStep(plan, memory: memory, needHidden: labels != nil || (needHidden && isLast),
-                                        probe: probe?(plan))
+                                        probe: try probe?(plan))
             try onStep?(plan, output)
             last = (output, plan)
             progress?(memory.tokensSeen - start, ids.count)

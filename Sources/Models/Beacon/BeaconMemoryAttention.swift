@@ -38,10 +38,9 @@ extension DecoderLM {
                 guard !relaidOut else { return nil }
                 let raw = plan.isBeacon.indices.filter { !plan.isBeacon[$0] }.map { Int64($0) }
                 rows += raw.count
-                let rowIndex = try? Tensor(raw, shape: [raw.count], device: device)
+                let rowIndex = try Tensor(raw, shape: [raw.count], device: device)
                 return { layer, queries, memorySegments, windowKeys in
                     guard layers?.contains(layer) ?? true else { return }
-                    guard let rowIndex else { throw ModelError.invalidInput("could not index the prompt's rows") }
                     let share = try Self.attentionShare(queries, memory: memorySegments, windowKeys: windowKeys,
                                                         entries: entries, rows: rowIndex)
                     sums[layer] = try sums[layer].map { try $0 + share } ?? share
