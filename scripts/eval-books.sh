@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The quality evaluation: memorize the tuning book (Alice, Examples/alice.txt) and the held-out book (Pride and
-# Prejudice, from `memorag data fetch-corpus`'s eval/ dir), then run `memorag eval` on each question set, writing
+# Prejudice, from `memorag data fetch-corpus`'s eval/ dir), then run `memorag eval` on each question set (Alice's two
+# tuning sets, one naming what it asks about and one paraphrased like the held-out set; then the held-out set), writing
 # the per-question lines and the summary (evidence recall beside the question alone, each clue kind alone, recall@k,
 # per type, F1 / ROUGE-L, latency) under OUT_DIR.
 #
@@ -22,9 +23,10 @@ mkdir -p "$out" "$caches"
 cp "$book" "$caches/pride-and-prejudice.txt"   # the document is named after its file
 "$MEMORAG_BIN" memorize Examples/alice.txt --cache "$caches/alice" --reuse
 "$MEMORAG_BIN" memorize "$caches/pride-and-prejudice.txt" --cache "$caches/pride-and-prejudice" --reuse
-for set in alice:Examples/alice-questions.jsonl pride-and-prejudice:Examples/pride-and-prejudice-questions.jsonl; do
-    name=${set%%:*}
+for set in alice:alice:Examples/alice-questions.jsonl alice-paraphrased:alice:Examples/alice-paraphrased-questions.jsonl \
+           pride-and-prejudice:pride-and-prejudice:Examples/pride-and-prejudice-questions.jsonl; do
+    IFS=: read -r name cache questions <<< "$set"
     echo "== $name"
-    "$MEMORAG_BIN" eval --cache "$caches/$name" --questions "${set#*:}" --out "$out/$name.jsonl" \
+    "$MEMORAG_BIN" eval --cache "$caches/$cache" --questions "$questions" --out "$out/$name.jsonl" \
         --report "$out/$name.json" "$@" | tee "$out/$name.txt"
 done

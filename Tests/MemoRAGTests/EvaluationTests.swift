@@ -34,6 +34,35 @@ final class EvaluationTests: XCTestCase {
         XCTAssertEqual(questions[0].references, ["A"])
     }
 
+    /// The shipped Alice sets are what tuning decisions rest on: every evidence quote must be the book's own text
+    /// (whitespace aside), and the paraphrased set must keep its contract of naming no one it asks about.
+    func testShippedAliceSetsQuoteTheBookVerbatim() throws {
+        let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Examples")
+        func collapsed(_ text: String) -> String {
+            text.split(whereSeparator: { $0.isWhitespace }).joined(separator: " ")
+        }
+        let book = collapsed(try String(contentsOf: examples.appendingPathComponent("alice.txt"), encoding: .utf8))
+        for (file, count) in [("alice-questions.jsonl", 24), ("alice-paraphrased-questions.jsonl", 40)] {
+            let questions = try EvalQuestion.read(examples.appendingPathComponent(file))
+            XCTAssertEqual(questions.count, count, file)
+            XCTAssertEqual(Set(questions.compactMap(\.id)).count, count, "\(file): ids are unique")
+            for question in questions {
+                let quotes = question.evidence ?? []
+                XCTAssertFalse(quotes.isEmpty, "\(file) \(question.id ?? "?"): no evidence")
+                for quote in quotes {
+                    XCTAssertTrue(book.contains(collapsed(quote)), "\(file) \(question.id ?? "?"): not in the book: \(quote)")
+                }
+            }
+        }
+        let names = ["alice", "rabbit", "hatter", "cheshire", "dormouse", "caterpillar", "duchess", "queen", "mock turtle",
+                     "gryphon", "dodo", "knave"]
+        for question in try EvalQuestion.read(examples.appendingPathComponent("alice-paraphrased-questions.jsonl")) {
+            let lowered = question.question.lowercased()
+            XCTAssertNil(names.first { lowered.contains($0) }, "\(question.id ?? "?") names its subject: \(question.question)")
+        }
+    }
+
     /// Two questions by hand: the summary's means per variant and type, its curves and the latency quantiles.
     func testSummaryMeansPerVariantAndType() throws {
         func row(_ type: String, f1Answer: String, pipeline: Double, query: Double, spans: Double?, seconds: Double) -> EvalRow {
