@@ -11,6 +11,10 @@ public enum AnswerStyle: String, Sendable, CaseIterable {
     /// One span copied from the evidence: the model chooses where it starts and where it ends, but each token must
     /// extend a span of a passage (`SpanCopyConstraint`), so the answer is words of the text.
     case copied
+    /// One span of the evidence, like `copied`, but chosen by comparing whole answers: the generator scores every
+    /// span of the text it read that opens at a word and ends before one (`ScoredSpanAnswer`) by how likely it finds
+    /// that span as its entire reply, and the likeliest wins. Greedy copying commits to its first token ("The …").
+    case scored
 }
 
 extension SpanCopyConstraint {

@@ -208,15 +208,26 @@ extension MemoRAG {
         let text = prompt(read.map(\.text))
         // A copied answer is a span of the evidence; the repetition penalty would count every evidence token (and
         // the chat's end-of-turn token) against it, so it is off.
-        let constraint = configuration.answerStyle == .copied && !stopTokenIds.isEmpty && !read.isEmpty
+        let constraint = configuration.answerStyle != .generated && !stopTokenIds.isEmpty && !read.isEmpty
             ? SpanCopyConstraint.copying(read.map(\.ids), tokenizer: tokenizer, stopTokenIds: stopTokenIds) : nil
         let penalty = constraint == nil ? configuration.repetitionPenalty : 1
         // A cancelled task (e.g. a server client that disconnected) stops the generation at the next piece.
         let emit: (String) -> Bool = { piece in onText?(piece); return !Task.isCancelled }
+        // A scored answer is judged on the text read alone, without the memory; where no span qualifies, the
+        // greedy copy under `constraint` answers instead.
+        let style = configuration.answerStyle
+        func scored(_ reader: MemoryModel) throws -> String? {
+            guard style == .scored, constraint != nil else { return nil }
+            let span = try reader.likeliestSpan(text, sources: read.map(\.ids), maxTokens: maxNewTokens)
+            if let span { _ = emit(span) }
+            return span
+        }
         let answer: String
         switch generator {
         case .memoryModel:
-            if let memory = continueFrom {
+            if let span = try scored(memoryModel) {
+                answer = span
+            } else if let memory = continueFrom {
                 answer = try memoryModel.run(text, after: memory, maxNewTokens: maxNewTokens, repetitionPenalty: penalty,
                                              constraint: constraint, onText: emit)
             } else {
@@ -224,7 +235,7 @@ extension MemoRAG {
                                                           constraint: constraint, onText: emit)
             }
         case .local(let model):
-            answer = try model.runWithoutMemory(text, maxNewTokens: maxNewTokens, repetitionPenalty: penalty,
+            answer = try scored(model) ?? model.runWithoutMemory(text, maxNewTokens: maxNewTokens, repetitionPenalty: penalty,
                                                 constraint: constraint, onText: emit)
         case .openAI(let client):
             if let onText {

@@ -122,7 +122,7 @@ public struct MemoRAGConfiguration: Sendable {
     public var answerLimit: Int {
         if let answerTokens { return answerTokens }
         if case .openAI = generator { return Self.generatedAnswerTokens }
-        return answerStyle == .copied ? Self.copiedAnswerTokens : Self.generatedAnswerTokens
+        return answerStyle == .generated ? Self.generatedAnswerTokens : Self.copiedAnswerTokens
     }
 
     /// The reply length of `task` when the caller names none: the pipeline's answer (`answerLimit`), a summary, or

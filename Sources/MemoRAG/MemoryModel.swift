@@ -86,7 +86,7 @@ struct MemoryModel {
         lm.model.config.maxPositionEmbeddings - memory - maxNewTokens
     }
 
-    private func checkBudget(prompt: Int, memory: Int, maxNewTokens: Int) throws {
+    func checkBudget(prompt: Int, memory: Int, maxNewTokens: Int) throws {
         let budget = promptBudget(memory: memory, maxNewTokens: maxNewTokens)
         guard prompt <= budget else {
             throw MemoRAGError.tooLong("the prompt has \(prompt) tokens but only \(max(0, budget)) positions are left "

@@ -269,6 +269,43 @@ final class PipelineTests: XCTestCase {
         XCTAssertTrue(snippet[0].contains(answer), "'\(answer)' is not copied from the one snippet read: '\(snippet[0])'")
     }
 
+    /// The scored answer style: the answer is one span of the snippet read, of at least two words, opening at a word
+    /// and ending before one; the candidates it was chosen from all have that shape.
+    func testAScoredAnswerIsAWholeWordSpanOfTheSnippetRead() async throws {
+        var scoring = try configuration()
+        scoring.evidenceSnippets = 1
+        scoring.answerStyle = .scored
+        let rag = try MemoRAG(configuration: scoring)
+        try await rag.memorize(Self.lighthouse, name: "lighthouse", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
+        let result = try await rag.ask("Who rescued the fishermen of the Silver Herring?")
+        let snippet = try XCTUnwrap(result.snippets?.first)
+        XCTAssertTrue(snippet.contains(result.answer), "'\(result.answer)' is not copied from the snippet read: '\(snippet)'")
+        XCTAssertGreaterThanOrEqual(result.answer.split(whereSeparator: \.isWhitespace).count, ScoredSpanAnswer.minimumWords)
+
+        let tokenizer = await rag.memoryModel.lm.tokenizer
+        let source = tokenizer.encode(snippet, addSpecialTokens: false)
+        let allowed = ScoredSpanAnswer.candidates([source], tokenizer: tokenizer, maxTokens: ScoredSpanAnswer.maximumTokens)
+            .flatMap { candidate in
+                candidate.endsAt.map { tokenizer.decode(Array(candidate.ids[..<$0]), skipSpecialTokens: true)
+                    .trimmingCharacters(in: .whitespacesAndNewlines) }
+            }
+        XCTAssertTrue(allowed.contains(result.answer), "'\(result.answer)' is not one of the scored spans")
+        let candidates = ScoredSpanAnswer.candidates([source], tokenizer: tokenizer, maxTokens: 6)
+        XCTAssertFalse(candidates.isEmpty)
+        for candidate in candidates {
+            XCTAssertLessThanOrEqual(candidate.ids.count, 6)
+            let text = tokenizer.decode(candidate.ids, skipSpecialTokens: true)
+            let first = try XCTUnwrap(text.trimmingCharacters(in: .whitespaces).unicodeScalars.first)
+            XCTAssertTrue(CharacterSet.alphanumerics.contains(first), "a span opens at '\(text)'")
+            for length in candidate.endsAt {
+                let span = tokenizer.decode(Array(candidate.ids[..<length]), skipSpecialTokens: true)
+                let rest = snippet[snippet.range(of: span)!.upperBound...]
+                // Ends at the snippet's end, or before a space or punctuation: never inside a word.
+                XCTAssertFalse(rest.first.map { $0.isLetter || $0.isNumber } ?? false, "'\(span)' ends inside a word")
+            }
+        }
+    }
+
     /// Sentence search: a query that is one snippet's text finds that snippet's passage first in the snippet list
     /// (cosine 1), and the fused ranking of `.sentences` holds it.
     func testSentenceSearchFindsThePassageOfAQuotedSentence() async throws {

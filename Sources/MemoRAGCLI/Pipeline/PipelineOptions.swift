@@ -27,7 +27,7 @@ struct PipelineOptions: ParsableArguments {
     var clues: String?
     @Option(help: "Passage search: dense (the default), hybrid (dense fused with BM25 per query) or sentences (dense fused with the passages of the closest snippets).")
     var search: PassageSearch?
-    @Option(help: "How a local generator answers: copied (one span copied from the evidence, the default) or generated (free text after the answer prompt, as MemoRAG).")
+    @Option(help: "How a local generator answers: copied (one span copied from the evidence, the default), scored (the span of the evidence the generator finds likeliest as its whole answer) or generated (free text after the answer prompt, as MemoRAG).")
     var answerStyle: AnswerStyle?
     @Option(help: "How the memory writes span clues: generated (free lines, as MemoRAG) or copied (each line a span copied from the memorized document).")
     var spanClueStyle: AnswerStyle?
@@ -63,7 +63,10 @@ struct PipelineOptions: ParsableArguments {
         configuration.promptsFile = prompts.map { URL(fileURLWithPath: $0) }
         configuration.evidenceTokens = evidenceTokens?.limit
         if let answerStyle { configuration.answerStyle = answerStyle }
-        if let spanClueStyle { configuration.spanClueStyle = spanClueStyle }
+        if let spanClueStyle {
+            guard spanClueStyle != .scored else { throw ValidationError("--span-clue-style is generated or copied, got 'scored'") }
+            configuration.spanClueStyle = spanClueStyle
+        }
         if let evidenceSnippets {
             guard let count = evidenceSnippets.count else {
                 throw ValidationError("--evidence-snippets takes a count of at least 1 or 'all', got '\(evidenceSnippets.argument)'")

@@ -1,0 +1,45 @@
+import Foundation
+import Models
+import Torch
+import XCTest
+
+/// `replyLogLikelihoods` against the plain forward pass: for every prefix of every continuation, the whole sequence
+/// prompt + prefix runs through the model at once (no cache, no batch, no padding) and the log-probabilities of the
+/// prefix's tokens and of the stop tokens are summed by hand.
+final class ReplyLikelihoodTests: XCTestCase {
+    func testEveryPrefixScoreMatchesAFullForwardPass() throws {
+        let model = try GenerationSafetyTests.qwen2()
+        let prompt = [3, 17, 42, 8, 99]
+        let continuations = [[5, 6, 7, 8], [11], [], [60, 2, 2, 31, 40, 9]]
+        let stops: Set<Int> = [1, 4]
+        // A batch of 2 puts short and long continuations together, so padding is exercised.
+        let scores = try model.replyLogLikelihoods(promptIds: prompt, continuations: continuations, stopTokenIds: stops,
+                                                   batchSize: 2)
+        XCTAssertEqual(scores.map(\.count), continuations.map(\.count))
+        for (c, row) in zip(continuations, scores) {
+            for k in stride(from: 1, through: c.count, by: 1) {
+                let ids = prompt + c[..<k]
+                let logProbs = try withNoGrad {
+                    try model(Tensor(ids.map { Int64($0) }, shape: [1, ids.count])).to(.float32).logSoftmax(dim: 2)
+                        .reshape(ids.count, -1)
+                }
+                var expected: Double = 0
+                for j in 0..<k {
+                    expected += Double(try logProbs.select(dim: 0, index: prompt.count - 1 + j).toArray(Float.self)[c[j]])
+                }
+                let last = try logProbs.select(dim: 0, index: ids.count - 1).toArray(Float.self)
+                expected += log(stops.map { exp(Double(last[$0])) }.reduce(0, +))
+                XCTAssertEqual(Double(row[k - 1]), expected, accuracy: 1e-3, "continuation \(c), prefix \(k)")
+            }
+        }
+    }
+
+    func testOutOfVocabularyIdsAndMissingStopsAreRefused() throws {
+        let model = try GenerationSafetyTests.qwen2()
+        XCTAssertThrowsError(try model.replyLogLikelihoods(promptIds: [1, 2], continuations: [[model.config.vocabSize]],
+                                                          stopTokenIds: [1])) { error in
+            XCTAssertTrue(error.localizedDescription.contains("outside the vocabulary"), error.localizedDescription)
+        }
+        XCTAssertThrowsError(try model.replyLogLikelihoods(promptIds: [1, 2], continuations: [[3]], stopTokenIds: []))
+    }
+}
