@@ -256,12 +256,7 @@ final class PipelineTests: XCTestCase {
         XCTAssertTrue(two.contains(all[4]))
 
         // In the pipeline, the answer prompt holds the snippets while the result still lists the passages read.
-        var snipping = try configuration()
-        snipping.evidenceSnippets = 1
-        snipping.answerStyle = .copied
-        let focused = try MemoRAG(configuration: snipping)
-        try await focused.memorize(Self.lighthouse, name: "lighthouse", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
-        let result = try await focused.ask("Who rescued the fishermen of the Silver Herring?")
+        let (_, result) = try await askReadingOneSnippet(answerStyle: .copied)
         let answer = result.answer.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertFalse(result.evidence.isEmpty)
         let snippet = try EvidenceSnippets.closest(1, of: result.evidence, to: result.query, embedder: embedder)
@@ -269,15 +264,20 @@ final class PipelineTests: XCTestCase {
         XCTAssertTrue(snippet[0].contains(answer), "'\(answer)' is not copied from the one snippet read: '\(snippet[0])'")
     }
 
+    /// The lighthouse story memorized by a pipeline whose generator reads one snippet, and its answer to one question.
+    private func askReadingOneSnippet(answerStyle: AnswerStyle) async throws -> (MemoRAG, AskResult) {
+        var reading = try configuration()
+        reading.evidenceSnippets = 1
+        reading.answerStyle = answerStyle
+        let rag = try MemoRAG(configuration: reading)
+        try await rag.memorize(Self.lighthouse, name: "lighthouse", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
+        return (rag, try await rag.ask("Who rescued the fishermen of the Silver Herring?"))
+    }
+
     /// The scored answer style: the answer is one span of the snippet read, of at least two words, opening at a word
     /// and ending before one; the candidates it was chosen from all have that shape.
     func testAScoredAnswerIsAWholeWordSpanOfTheSnippetRead() async throws {
-        var scoring = try configuration()
-        scoring.evidenceSnippets = 1
-        scoring.answerStyle = .scored
-        let rag = try MemoRAG(configuration: scoring)
-        try await rag.memorize(Self.lighthouse, name: "lighthouse", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
-        let result = try await rag.ask("Who rescued the fishermen of the Silver Herring?")
+        let (rag, result) = try await askReadingOneSnippet(answerStyle: .scored)
         let snippet = try XCTUnwrap(result.snippets?.first)
         XCTAssertTrue(snippet.contains(result.answer), "'\(result.answer)' is not copied from the snippet read: '\(snippet)'")
         XCTAssertGreaterThanOrEqual(result.answer.split(whereSeparator: \.isWhitespace).count, ScoredSpanAnswer.minimumWords)
