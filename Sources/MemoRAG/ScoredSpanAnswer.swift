@@ -18,6 +18,7 @@ enum ScoredSpanAnswer {
     static func candidates(_ sources: [[Int]], tokenizer: any Tokenizer, maxTokens: Int)
         -> [(ids: [Int], endsAt: [Int])]
     {
+        // The copied style's word starts (its stop ids play no part here).
         let starts = SpanCopyConstraint.copying(sources, tokenizer: tokenizer, stopTokenIds: [0], atWords: true).starts
         var found: [(ids: [Int], endsAt: [Int])] = []
         for (s, source) in sources.enumerated() {

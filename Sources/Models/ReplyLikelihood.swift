@@ -24,11 +24,12 @@ extension DecoderLM {
                 + "the model's \(config.maxPositionEmbeddings) positions")
         }
         let cache = makeCache()
-        let firstLogits = try prefill(promptIds, cache: cache)
+        let firstLogits = try checkedLogits(prefill(promptIds, cache: cache))
         let firstNorm = Self.logSumExp(firstLogits)
         var scores: [[Float]] = []
-        for batchStart in stride(from: 0, to: continuations.count, by: max(1, batchSize)) {
-            let batch = Array(continuations[batchStart..<min(continuations.count, batchStart + max(1, batchSize))])
+        let step = max(1, batchSize)
+        for batchStart in stride(from: 0, to: continuations.count, by: step) {
+            let batch = Array(continuations[batchStart..<min(continuations.count, batchStart + step)])
             let length = batch.map(\.count).max() ?? 0
             guard length > 0 else {
                 scores += batch.map { _ in [] }
@@ -49,7 +50,7 @@ extension DecoderLM {
                     (0..<length).flatMap { j in [Int64(j + 1 < c.count ? c[j + 1] : stops[0])] + stops.map { Int64($0) } }
                 }
                 let index = try Tensor(targets, shape: [batch.count, length, 1 + stops.count]).to(device: logProbs.device)
-                return try logProbs.gather(dim: 2, index).to(device: .cpu).toArray(Float.self)
+                return try checkedLogits(logProbs.gather(dim: 2, index).to(device: .cpu).toArray(Float.self))
             }
             let width = 1 + stops.count
             for (b, c) in batch.enumerated() {

@@ -42,4 +42,16 @@ final class ReplyLikelihoodTests: XCTestCase {
         }
         XCTAssertThrowsError(try model.replyLogLikelihoods(promptIds: [1, 2], continuations: [[3]], stopTokenIds: []))
     }
+
+    /// Non-finite weights give an error, not a "likeliest" reply chosen among NaN scores.
+    func testNonFiniteLogitsAreAnErrorNotAScore() throws {
+        let source = DecoderParityTests.fixtures.appendingPathComponent("qwen2")
+        let model = try DecoderLM.load(directory: source)
+        var weights = try Safetensors.load(source.appendingPathComponent("model.safetensors")).tensors
+        weights["model.norm.weight"] = try Tensor.full(weights["model.norm.weight"]!.shape, .nan)
+        try model.load(weights: weights, from: source)
+        XCTAssertThrowsError(try model.replyLogLikelihoods(promptIds: [1, 2, 3], continuations: [[4, 5]], stopTokenIds: [1])) { error in
+            XCTAssertTrue(error.localizedDescription.contains("non-finite"), error.localizedDescription)
+        }
+    }
 }
