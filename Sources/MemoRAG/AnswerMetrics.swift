@@ -101,14 +101,18 @@ public enum AnswerMetrics {
 public enum EvidenceRecall {
     public static func recall(gold: [String], found: [Evidence]) -> Double {
         guard !gold.isEmpty else { return 1 }
-        let retrieved = found.map { (text: normalise($0.text), words: AnswerMetrics.tokens($0.text)) }
-        let hits = gold.filter { passage in
+        return Double(isFound(gold, in: found).filter { $0 }.count) / Double(gold.count)
+    }
+
+    /// Whether each of `gold` is found in `passages`, by the measure above.
+    public static func isFound(_ gold: [String], in passages: [Evidence]) -> [Bool] {
+        let retrieved = passages.map { (text: normalise($0.text), words: AnswerMetrics.tokens($0.text)) }
+        return gold.map { passage in
             let g = normalise(passage)
             let words = AnswerMetrics.tokens(passage)
             return retrieved.contains { $0.text.contains(g) }
                 || retrieved.contains { !words.isEmpty && 2 * longestCommonRun(words, $0.words) >= words.count }
         }
-        return Double(hits.count) / Double(gold.count)
     }
 
     static func normalise(_ text: String) -> String {

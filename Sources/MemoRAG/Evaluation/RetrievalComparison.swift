@@ -38,6 +38,13 @@ public struct RetrievalComparison: Codable, Sendable, Equatable {
 }
 
 extension MemoRAG {
+    /// The gold quotes of `gold` that no passage of the loaded memory holds, by `EvidenceRecall`'s measure: no
+    /// ranking can ever find them, so a set with such quotes misquotes the text or was written for another one.
+    public func evidenceMissingFromMemory(_ gold: [String]) throws -> [String] {
+        let passages = try loaded().chunks.map { Evidence($0, score: 0) }
+        return zip(gold, EvidenceRecall.isFound(gold, in: passages)).filter { !$1 }.map(\.0)
+    }
+
     /// Compares `result` (an `ask` with task `.memorag`) with the alternatives of `RetrievalComparison` on the gold
     /// passages of its question. The pipeline's recall is that of the evidence the generator actually read.
     public func compareRetrieval(_ result: AskResult, gold: [String]) throws -> RetrievalComparison {

@@ -46,6 +46,7 @@ struct EvalCommand: AsyncParsableCommand {
         let rag = try MemoRAG(configuration: configuration)
         announcePrecision(rag.models)
         try await rag.load(cacheDir: URL(fileURLWithPath: cache))
+        if kind == .memorag { try await checkEvidence(items, in: rag) }
         var rows: [EvalRow] = []
         let line = ProgressLine()
         for (i, item) in items.enumerated() {
@@ -68,6 +69,27 @@ struct EvalCommand: AsyncParsableCommand {
                          String(row.question.prefix(60))))
         }
         print(summary.table)
+    }
+
+    /// Gold quotes the memorized text does not hold score zero recall whatever retrieves them: said before any
+    /// question is asked, and an error when none of the set's quotes is there (a set for another document).
+    private func checkEvidence(_ items: [EvalQuestion], in rag: MemoRAG) async throws {
+        let quotes = items.flatMap { item in (item.evidence ?? []).map { (id: item.id ?? "?", quote: $0) } }
+        guard !quotes.isEmpty else { return }
+        let missing = Set(try await rag.evidenceMissingFromMemory(quotes.map(\.quote)))
+        let absent = quotes.filter { missing.contains($0.quote) }
+        guard absent.count < quotes.count else {
+            throw MemoRAGError.invalidArgument("\(questions): none of its \(quotes.count) evidence quotes is in the text memorized in "
+                + "\(cache): is the set written for another document?")
+        }
+        guard !absent.isEmpty else { return }
+        var warning = "memorag: warning: \(absent.count) of the \(quotes.count) evidence quotes of \(questions) are in no "
+            + "passage of \(cache), so no ranking can find them:\n"
+        for (id, quote) in absent.prefix(5) {
+            warning += "  \(id): \"\(quote.count > 80 ? quote.prefix(80) + "…" : quote)\"\n"
+        }
+        if absent.count > 5 { warning += "  … and \(absent.count - 5) more\n" }
+        FileHandle.standardError.write(Data(warning.utf8))
     }
 
     private func settingsLine(_ configuration: MemoRAGConfiguration) -> String {
