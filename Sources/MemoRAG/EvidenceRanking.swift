@@ -50,31 +50,28 @@ extension MemoRAG {
             : zip(clues, embeddings).map { ($0.text, $1) }
         let dense = try store.index.search(queries.map(\.embedding), k: depth)
             .map { list in list.filter { hit in hit.id >= 0 && hit.id < store.chunks.count } }
+        // Each query's dense list merged with a second list of the same depth by reciprocal rank fusion.
+        func fusedWithDense(_ others: [[Int]]) -> [[(id: Int, score: Float)]] {
+            zip(dense, others).map { denseList, other in
+                RankFusion.reciprocalRank([(ids: denseList.map(\.id), weight: 1), (ids: other, weight: 1)])
+                    .prefix(depth).map { (id: $0.id, score: Float($0.score)) }
+            }
+        }
         let lists: [[(id: Int, score: Float)]]
         switch search ?? configuration.search {
         case .dense:
             lists = dense
         case .sentences:
-            let bySnippet = try searchSnippets(queries.map(\.embedding), depth: depth)
-            lists = zip(dense, bySnippet).map { denseList, snippetList in
-                RankFusion.reciprocalRank([(ids: denseList.map(\.id), weight: 1), (ids: snippetList.map(\.id), weight: 1)])
-                    .prefix(depth).map { (id: $0.id, score: Float($0.score)) }
-            }
+            lists = fusedWithDense(try searchSnippets(queries.map(\.embedding), depth: depth).map { $0.map(\.id) })
         case .hybrid:
-            lists = zip(queries, dense).map { query, denseList in
-                let lexical = store.lexical.search(query.text, k: depth)
-                return RankFusion.reciprocalRank([(ids: denseList.map(\.id), weight: 1), (ids: lexical.map(\.id), weight: 1)])
-                    .prefix(depth).map { (id: $0.id, score: Float($0.score)) }
-            }
+            lists = fusedWithDense(queries.map { store.lexical.search($0.text, k: depth).map(\.id) })
         }
         let ranked: [(id: Int, score: Float)]
         switch configuration.fusion {
         case .expansion:
             ranked = lists[0]
         case .maxScore:
-            var best: [Int: Float] = [:]
-            for list in lists { for hit in list { best[hit.id] = max(best[hit.id] ?? -.infinity, hit.score) } }
-            ranked = best.map { (id: $0.key, score: $0.value) }.sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }
+            ranked = RankFusion.bestScore(lists.flatMap { $0 })
         case .reciprocalRank:
             var weighted = zip(clues, lists).map { clue, list in
                 (ids: list.map(\.id), weight: clue.kind == .query ? configuration.queryWeight : 1)

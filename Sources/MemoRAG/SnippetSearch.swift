@@ -21,14 +21,8 @@ extension MemoRAG {
         let snippets = try snippetIndex(loaded())
         let hits = try snippets.index.search(queries, k: min(depth * Self.snippetsPerPassage, snippets.passageOf.count))
         return hits.map { list in
-            var best: [Int: Float] = [:]
-            for hit in list where hit.id >= 0 && hit.id < snippets.passageOf.count {
-                let passage = snippets.passageOf[hit.id]
-                best[passage] = max(best[passage] ?? -.infinity, hit.score)
-            }
-            return best.map { (id: $0.key, score: $0.value) }
-                .sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }
-                .prefix(depth).map { $0 }
+            let valid = list.filter { $0.id >= 0 && $0.id < snippets.passageOf.count }
+            return Array(RankFusion.bestScore(valid.map { (id: snippets.passageOf[$0.id], score: $0.score) }).prefix(depth))
         }
     }
 

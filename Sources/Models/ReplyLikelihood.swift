@@ -72,7 +72,7 @@ extension DecoderLM {
     }
 
     private static func logSumExp(_ values: [Float]) -> Float {
-        guard let top = values.max(), top.isFinite else { return values.max() ?? -.infinity }
+        guard let top = values.max() else { return -.infinity }  // the values are checked finite
         return top + log(values.reduce(0) { $0 + exp($1 - top) })
     }
 }

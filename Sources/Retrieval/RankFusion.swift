@@ -18,6 +18,16 @@ public enum RankFusion {
     /// the clue-feedback stage's, so clues are trained for the fusion that uses them.
     public static let defaultQueryWeight = 3.0
 
+    /// Each id once, at its best score over `hits` (which may hold it several times), best first; ties by id. For
+    /// scores of one kind only (cosines of one embedder): MemoRAG's max-score fusion, or passages by their best
+    /// snippet.
+    public static func bestScore(_ hits: [(id: Int, score: Float)]) -> [(id: Int, score: Float)] {
+        var best: [Int: Float] = [:]
+        for hit in hits { best[hit.id] = max(best[hit.id] ?? -.infinity, hit.score) }
+        return best.map { (id: $0.key, score: $0.value) }
+            .sorted { $0.score != $1.score ? $0.score > $1.score : $0.id < $1.id }
+    }
+
     /// The fused ranking, best first; ties keep the order in which passages first appear across the lists.
     public static func reciprocalRank(_ lists: [(ids: [Int], weight: Double)], k: Double = defaultK)
         -> [(id: Int, score: Double)]
