@@ -125,17 +125,36 @@ struct SFTCommand: ParsableCommand {
 
     @Option(help: "Tokenizer directory (tokenizer.json and a chat template in tokenizer_config.json).") var tokenizer: String
     @Option(help: "Output .h5 file.") var out: String
+    @Option(name: .customLong("validation-out"),
+            help: "Second .h5 file for held-out contexts: a seeded share of the contexts goes there whole.")
+    var validationOut: String?
+    @Option(name: .customLong("validation-fraction"), help: "Share of the contexts held out (with --validation-out).")
+    var validationFraction = 0.1
+    @Option(help: "Seed of the train/validation split.") var seed: UInt64 = 0
     @Argument(help: "Conversation JSONL file.") var file: String
+
+    func validate() throws {
+        if validationOut != nil, !(validationFraction > 0 && validationFraction < 1) {
+            throw ValidationError("--validation-fraction must be in (0, 1).")
+        }
+    }
 
     func run() throws {
         let summary = try reportingErrors {
             let (tok, hash, dir) = try loadTokenizerDirectory(tokenizer)
             let template = try ChatTemplate.load(directory: dir)
+            let split = validationOut.map {
+                SFTBuilder.ValidationSplit(output: URL(fileURLWithPath: $0), fraction: validationFraction, seed: seed)
+            }
             return try SFTBuilder.build(input: URL(fileURLWithPath: file), tokenizer: tok, template: template,
-                                        tokenizerSHA256: hash, output: URL(fileURLWithPath: out))
+                                        tokenizerSHA256: hash, output: URL(fileURLWithPath: out), validation: split)
         }
         print("wrote \(out): \(summary.examples) examples over \(summary.contexts) distinct contexts "
-              + "(\(summary.contextTokens) context tokens)")
+              + "(\(summary.contextTokens) context tokens in all)")
+        if let validationOut {
+            print("wrote \(validationOut): \(summary.validationExamples) examples over "
+                  + "\(summary.validationContexts) held-out contexts")
+        }
     }
 }
 

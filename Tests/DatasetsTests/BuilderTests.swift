@@ -128,4 +128,56 @@ final class BuilderTests: XCTestCase {
                                                        output: out), containing: ["clues.jsonl:1", message])
         }
     }
+
+    func testSFTValidationSplitHoldsOutWholeContexts() throws {
+        let tok = try loadTokenizer(directory: tokenizerDir)
+        let template = try ChatTemplate.load(directory: tokenizerDir)
+        let hash = try TokenizerFingerprint.sha256(directory: tokenizerDir)
+        let prompts = try PromptSet.builtIn("en")
+        let example = ClueSynthesis.Example(question: "What did Alice see?", vagueQuestion: nil,
+                                            clue: "a White Rabbit", keySentence: "A rabbit.")
+        let documents = (0..<12).map { String(aliceText.dropFirst($0 * 1_500).prefix(1_200)) }
+        var lines: [String] = []
+        for (i, document) in documents.enumerated() {
+            lines += try ClueSynthesis.jsonLines(examples: [example], document: document, source: "d\(i).txt", prompts: prompts)
+        }
+        // The first document once more, inline rather than by context_id: it must land on the same side.
+        lines.append(String(decoding: try JSONSerialization.data(withJSONObject: [
+            "task": "summarize", "context": documents[0],
+            "conversations": [["role": "user", "content": prompts.context], ["role": "assistant", "content": prompts.memoryReply],
+                              ["role": "user", "content": "Summarize."], ["role": "assistant", "content": "A girl reads."]],
+        ]), as: UTF8.self))
+        let input = dir.appendingPathComponent("clues.jsonl")
+        try (lines.joined(separator: "\n") + "\n").write(to: input, atomically: true, encoding: .utf8)
+        let whole = try SFTBuilder.build(input: input, tokenizer: tok, template: template, tokenizerSHA256: hash,
+                                         output: dir.appendingPathComponent("all.h5"))
+
+        func split(seed: UInt64) throws -> (SFTBuilder.Summary, train: Set<[UInt32]>, validation: Set<[UInt32]>) {
+            let train = dir.appendingPathComponent("train-\(seed).h5"), held = dir.appendingPathComponent("val-\(seed).h5")
+            let summary = try SFTBuilder.build(input: input, tokenizer: tok, template: template, tokenizerSHA256: hash,
+                                               output: train, validation: .init(output: held, fraction: 0.3, seed: seed))
+            func contexts(_ url: URL) throws -> Set<[UInt32]> {
+                let store = try SFTStore(url: url, tokenizerSHA256: hash)
+                return Set(try (0..<store.contextCount).map { try store.context($0) })
+            }
+            return (summary, try contexts(train), try contexts(held))
+        }
+        let (summary, train, validation) = try split(seed: 3)
+        XCTAssertEqual(summary.examples + summary.validationExamples, whole.examples)
+        XCTAssertEqual(summary.contexts + summary.validationContexts, whole.contexts, "no context is on both sides")
+        XCTAssertGreaterThan(summary.validationContexts, 0)
+        XCTAssertGreaterThan(summary.contexts, 0)
+        XCTAssertTrue(train.isDisjoint(with: validation))
+        XCTAssertEqual(whole.examples, 12 * 2 + 1)  // a recall and an answer per document, and the summary
+        XCTAssertEqual(try split(seed: 3).validation, validation, "the split is seeded")
+        XCTAssertTrue(try (4..<10).contains { try split(seed: $0).validation != validation }, "the seed moves the split")
+
+        // A fraction no context falls under is an error, and neither store is left behind.
+        let trainURL = dir.appendingPathComponent("t.h5"), heldURL = dir.appendingPathComponent("v.h5")
+        assertThrowsDataError(try SFTBuilder.build(input: input, tokenizer: tok, template: template, tokenizerSHA256: hash,
+                                                   output: trainURL, validation: .init(output: heldURL, fraction: 1e-12, seed: 0)),
+                              containing: ["clues.jsonl", "validation fraction", "raise it"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: trainURL.path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: heldURL.path))
+    }
 }

@@ -15,11 +15,32 @@ import Torch
 /// document, they are rendered with the tokenizer's chat template, and the tokens are stored once per distinct
 /// rendering (deduplicated by sha256). The remaining messages up to the last one, with the generation prompt, are
 /// the example's prompt; the last message (it must be the assistant's) plus the template's end-of-turn is the target.
+///
+/// With a `ValidationSplit`, a seeded share of the distinct memories goes, with all their examples, to a second
+/// store: a validation loss then measures contexts the model never trained on, not other questions on the same text.
 public enum SFTBuilder {
     public struct Summary: Sendable {
         public var examples: Int
         public var contexts: Int
         public var contextTokens: Int
+        public var validationExamples = 0
+        public var validationContexts = 0
+    }
+
+    /// Which examples go to the validation store: those whose memory's seeded hash falls below `fraction` (a memory
+    /// is chosen whole, whichever way its lines name it); examples without a memory are chosen by their own line.
+    public struct ValidationSplit: Sendable {
+        public var output: URL
+        public var fraction: Double
+        public var seed: UInt64
+        public init(output: URL, fraction: Double, seed: UInt64) {
+            self.output = output; self.fraction = fraction; self.seed = seed
+        }
+
+        func holdsOut(key: String) -> Bool {
+            let digest = SHA256.hex("\(seed):" + key)
+            return Double(UInt64(digest.prefix(16), radix: 16)! >> 11) * 0x1.0p-53 < fraction
+        }
     }
 
     struct Message: Decodable { var role: String; var content: String }
@@ -39,11 +60,24 @@ public enum SFTBuilder {
     }
 
     public static func build(input: URL, tokenizer: any Tokenizer, template: ChatTemplate, tokenizerSHA256: String,
-                             output: URL, progress: (Int) -> Void = { _ in }) throws -> Summary {
+                             output: URL, validation: ValidationSplit? = nil,
+                             progress: (Int) -> Void = { _ in }) throws -> Summary {
+        if let validation {
+            guard validation.fraction > 0, validation.fraction < 1 else {
+                throw DataError.badInput(source: "--validation-fraction", reason: "must be in (0, 1), got \(validation.fraction)")
+            }
+            guard validation.output.standardizedFileURL != output.standardizedFileURL else {
+                throw DataError.badInput(source: validation.output.path, reason: "the validation store must be another file than the training store")
+            }
+        }
         guard let data = FileManager.default.contents(atPath: input.path), let text = String(data: data, encoding: .utf8)
         else { throw DataError.unreadable(path: input.path, reason: "cannot read it as UTF-8 text") }
         let writer = try SFTStoreWriter(url: output, vocabSize: tokenizer.vocabularySize, tokenizerSHA256: tokenizerSHA256)
         writer.addSource(input.lastPathComponent)
+        let heldOutWriter = try validation.map {
+            try SFTStoreWriter(url: $0.output, vocabSize: tokenizer.vocabularySize, tokenizerSHA256: tokenizerSHA256)
+        }
+        heldOutWriter?.addSource(input.lastPathComponent)
         var declared: [String: String] = [:]
         var contextTokens = 0
         let decoder = JSONDecoder()
@@ -87,24 +121,36 @@ public enum SFTBuilder {
                                    memoryTurns: memoryTurns)
             for m in chat { try EvaluationBooks.refuse(text: m.content, source: source) }
             let parts = try render(chat, memoryTurns: memoryTurns, template: template, source: source)
+            let memoryKey = memoryTurns > 0 ? SHA256.hex(parts.memory) : nil
+            let store = validation?.holdsOut(key: memoryKey ?? lineText) == true ? heldOutWriter! : writer
             var contextID: Int?
-            if memoryTurns > 0 {
-                let key = SHA256.hex(parts.memory)
-                if let id = writer.contextID(forKey: key) {
+            if let key = memoryKey {
+                if let id = store.contextID(forKey: key) {
                     contextID = id
                 } else {
                     let ids = tokenizer.encodeLong(parts.memory)
                     contextTokens += ids.count
-                    contextID = try writer.addContext(ids, key: key)
+                    contextID = try store.addContext(ids, key: key)
                 }
             }
             let prompt = tokenizer.encode(parts.prompt, addSpecialTokens: false)
             let target = tokenizer.encode(parts.target, addSpecialTokens: false)
-            try writer.addExample(contextID: contextID, prompt: prompt, target: target, task: task)
-            progress(writer.exampleCount)
+            try store.addExample(contextID: contextID, prompt: prompt, target: target, task: task)
+            progress(writer.exampleCount + (heldOutWriter?.exampleCount ?? 0))
         }
-        guard writer.exampleCount > 0 else { throw DataError.badInput(source: input.path, reason: "no examples") }
-        let summary = Summary(examples: writer.exampleCount, contexts: writer.contextCount, contextTokens: contextTokens)
+        guard writer.exampleCount > 0 else {
+            throw DataError.badInput(source: input.path, reason: validation == nil ? "no examples" : "no examples left for training")
+        }
+        var summary = Summary(examples: writer.exampleCount, contexts: writer.contextCount, contextTokens: contextTokens)
+        if let heldOutWriter, let validation {
+            guard heldOutWriter.exampleCount > 0 else {
+                throw DataError.badInput(source: input.path, reason: "none of its \(writer.contextCount) contexts fell "
+                                             + "into a validation fraction of \(validation.fraction); raise it")
+            }
+            summary.validationExamples = heldOutWriter.exampleCount
+            summary.validationContexts = heldOutWriter.contextCount
+            try heldOutWriter.finish()
+        }
         try writer.finish()
         return summary
     }
