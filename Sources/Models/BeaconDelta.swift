@@ -44,7 +44,7 @@ public enum BeaconDelta {
         }
     }
 
-    static let loraSuffixes = (a: ".lora_A.weight", b: ".lora_B.weight")
+    public static let loraSuffixes = (a: ".lora_A.weight", b: ".lora_B.weight")
 
     /// The layer prefixes (`model.layers.0.self_attn.q_proj`) of the LoRA pairs among `names`.
     public static func loraPrefixes<S: Sequence>(_ names: S) -> [String] where S.Element == String {

@@ -81,27 +81,55 @@ public enum ModelExport {
     }
 
     /// The LoRA factors a beacon-only delta of `checkpoint` must carry, added to `weights`, with their rank and
-    /// alpha: the run's own adapters (a `lora` run), or those of a delta the run started from (whose merged
-    /// weights a beacon-only run left as they were). Both at once cannot be one pair of factors.
+    /// alpha: the run's own adapters (a `lora` run), those of a delta the run started from (whose merged weights a
+    /// beacon-only run left as they were), or, for a `lora` run over such a delta, both stacked into one pair.
     static func deltaLoRA(_ weights: inout [String: Tensor], checkpoint: URL) throws -> (rank: Int, alpha: Double)? {
         let own = !BeaconDelta.loraPrefixes(weights.keys).isEmpty
         let inherited = try startingDelta(of: checkpoint).flatMap { dir -> (URL, BeaconDelta.Manifest)? in
             guard let manifest = try BeaconDelta.manifest(in: dir), manifest.loraScale != nil else { return nil }
             return (dir, manifest)
         }
-        switch (own, inherited) {
-        case (true, .some(let (dir, _))):
-            throw TrainingError.unsupported("\(checkpoint.path) trained LoRA adapters over \(dir.path), which has LoRA "
-                + "factors of its own: a beacon-only delta cannot hold both; export the full model instead")
-        case (true, nil):
-            return try recipeLoRA(of: checkpoint)
-        case (false, .some(let (dir, manifest))):
-            let factors = try SafetensorsCheckpoint(directory: dir).tensors().filter { $0.key.contains(".lora_") }
+        guard let (dir, manifest) = inherited else { return own ? try recipeLoRA(of: checkpoint) : nil }
+        let factors = try SafetensorsCheckpoint(directory: dir).tensors().filter { $0.key.contains(".lora_") }
+        guard own else {
             weights.merge(factors) { $1 }
             return (manifest.loraRank!, manifest.loraAlpha!)
-        case (false, nil):
-            return nil
         }
+        let (rank, alpha) = try recipeLoRA(of: checkpoint)
+        let stacked = try stackedLoRA([(factors, manifest.loraRank!, manifest.loraScale!),
+                                       (weights.filter { $0.key.contains(".lora_") }, rank, alpha / Double(rank))])
+        weights = weights.filter { !$0.key.contains(".lora_") }.merging(stacked.factors) { $1 }
+        return (stacked.rank, Double(stacked.rank))
+    }
+
+    /// Several sets of LoRA adapters as one, for a delta that has room for one pair per projection: the rank-r_i
+    /// factors are stacked, A_i under each other and B_i (times its scale) side by side, so that with scale 1
+    /// B A = Σ scale_i B_i A_i exactly. A projection some sets do not adapt gets zero rows and columns there.
+    static func stackedLoRA(_ sets: [(factors: [String: Tensor], rank: Int, scale: Double)]) throws
+        -> (factors: [String: Tensor], rank: Int)
+    {
+        let (a, b) = BeaconDelta.loraSuffixes
+        let rank = sets.reduce(0) { $0 + $1.rank }
+        var result: [String: Tensor] = [:]
+        for prefix in Set(sets.flatMap { BeaconDelta.loraPrefixes($0.factors.keys) }) {
+            guard let shape = sets.lazy.compactMap({ set -> (inputs: Int, outputs: Int, dtype: DType)? in
+                guard let fa = set.factors[prefix + a], let fb = set.factors[prefix + b] else { return nil }
+                return (fa.dim(1), fb.dim(0), fa.dtype)
+            }).first else { throw TrainingError.unsupported("incomplete LoRA adapter at \(prefix)") }
+            var aParts: [Tensor] = [], bParts: [Tensor] = []
+            for set in sets {
+                if let fa = set.factors[prefix + a], let fb = set.factors[prefix + b] {
+                    aParts.append(try fa.to(.float32))
+                    bParts.append(try fb.to(.float32) * set.scale)
+                } else {
+                    aParts.append(try Tensor.zeros([set.rank, shape.inputs]))
+                    bParts.append(try Tensor.zeros([shape.outputs, set.rank]))
+                }
+            }
+            result[prefix + a] = try Tensor.cat(aParts, dim: 0).to(shape.dtype)
+            result[prefix + b] = try Tensor.cat(bParts, dim: 1).to(shape.dtype)
+        }
+        return (result, rank)
     }
 
     /// Rank and alpha of the LoRA adapters a checkpoint holds, from its run's recipe.

@@ -115,7 +115,7 @@ final class ExportTests: XCTestCase {
     }
 
     /// A beacon-only run that started from a delta with LoRA factors left the weights those factors made as they
-    /// were: its delta carries the same factors (and refuses to stack adapters of its own on them).
+    /// were: its delta carries the same factors. A LoRA run over it carries both sets, stacked.
     func testBeaconOnlyExportCarriesTheLoRAFactorsOfTheDeltaItStartedFrom() throws {
         let work = try TinyRun.Workspace()
         defer { work.remove() }
@@ -142,11 +142,31 @@ final class ExportTests: XCTestCase {
         let written = try exportedDelta(checkpoint, to: out, carrying: factors, rank: 2, alpha: 4)
         XCTAssertEqual(written.baseModel, "model", "the base is the one under the starting delta")
 
-        weights["model.layers.1.self_attn.v_proj.lora_A.weight"] = try Tensor.randn([2, 32])
-        weights["model.layers.1.self_attn.v_proj.lora_B.weight"] = try Tensor.randn([16, 2])
-        try Safetensors.save(weights, to: checkpoint.appendingPathComponent("model.safetensors"))
-        XCTAssertThrowsError(try ModelExport.export(checkpoint: checkpoint, to: out, beaconOnly: true)) {
-            XCTAssertTrue($0.localizedDescription.contains("cannot hold both"), $0.localizedDescription)
+        // A LoRA run over that delta: its own adapters (on q of layer 0 too, and on v of layer 1, which the starting
+        // delta does not adapt) and the inherited ones stacked into one pair per projection with scale 1.
+        let own = ["model.layers.0.self_attn.q_proj.lora_A.weight": try Tensor.randn([2, 32]),
+                   "model.layers.0.self_attn.q_proj.lora_B.weight": try Tensor.randn([32, 2]),
+                   "model.layers.1.self_attn.v_proj.lora_A.weight": try Tensor.randn([2, 32]),
+                   "model.layers.1.self_attn.v_proj.lora_B.weight": try Tensor.randn([16, 2])]
+        try Safetensors.save(weights.merging(own) { $1 }, to: checkpoint.appendingPathComponent("model.safetensors"))
+        state.recipe.trainable.mode = .lora
+        state.recipe.trainable.loraRank = 2
+        state.recipe.trainable.loraAlpha = 6
+        try state.write(to: checkpoint)
+        try ModelExport.export(checkpoint: checkpoint, to: out, beaconOnly: true)
+        let stacked = try XCTUnwrap(try BeaconDelta.manifest(in: out))
+        XCTAssertEqual(stacked.loraRank, 4)
+        XCTAssertEqual(stacked.loraScale, 1)
+        let (saved, _) = try Safetensors.load(out.appendingPathComponent("model.safetensors"))
+        func update(_ f: [String: Tensor], _ prefix: String, scale: Double) throws -> Tensor? {
+            guard let a = f[prefix + ".lora_A.weight"], let b = f[prefix + ".lora_B.weight"] else { return nil }
+            return try b.matmul(a) * scale
+        }
+        for (prefix, outputs) in [("model.layers.0.self_attn.q_proj", 32), ("model.layers.1.self_attn.v_proj", 16)] {
+            let expected = try [update(factors, prefix, scale: 2), update(own, prefix, scale: 3)].compactMap { $0 }
+                .reduce(try Tensor.zeros([outputs, 32])) { try $0 + $1 }
+            let got = try XCTUnwrap(try update(saved, prefix, scale: 1), prefix)
+            assertClose(got, expected, atol: 1e-4, prefix)
         }
     }
 
