@@ -37,18 +37,24 @@ extension SpanCopyConstraint {
                 && piece.unicodeScalars.contains(where: CharacterSet.alphanumerics.contains) {
                 wordStartIds.insert(id)
             }
-            return pieces.indices.map { p in
-                if atWords, !(pieces[p].unicodeScalars.first { !CharacterSet.whitespacesAndNewlines.contains($0) }
-                    .map(CharacterSet.alphanumerics.contains) ?? false) { return false }
-                guard p > 0, let first = pieces[p].unicodeScalars.first else { return true }
-                if CharacterSet.whitespacesAndNewlines.contains(first) { return true }
-                // After punctuation or a line break ("\"Drink", "(the"), a word starts without a space.
-                guard let last = pieces[p - 1].unicodeScalars.last else { return true }
-                return !CharacterSet.alphanumerics.contains(last)
-            }
+            return spanStarts(pieces, atWords: atWords)
         }
         return SpanCopyConstraint(sources: sources, stopTokenIds: stopTokenIds, starts: starts,
                                   lineBreakTokenIds: lineBreakTokenIds, minimumWords: minimumWords,
                                   wordStartTokenIds: wordStartIds)
+    }
+
+    /// Where a copied span may start among one source's decoded `pieces`: at the beginning of a word (and, unless
+    /// `atWords`, also at punctuation that opens one).
+    static func spanStarts(_ pieces: [String], atWords: Bool) -> [Bool] {
+        pieces.indices.map { p in
+            if atWords, !(pieces[p].unicodeScalars.first { !CharacterSet.whitespacesAndNewlines.contains($0) }
+                .map(CharacterSet.alphanumerics.contains) ?? false) { return false }
+            guard p > 0, let first = pieces[p].unicodeScalars.first else { return true }
+            if CharacterSet.whitespacesAndNewlines.contains(first) { return true }
+            // After punctuation or a line break ("\"Drink", "(the"), a word starts without a space.
+            guard let last = pieces[p - 1].unicodeScalars.last else { return true }
+            return !CharacterSet.alphanumerics.contains(last)
+        }
     }
 }

@@ -18,16 +18,16 @@ enum ScoredSpanAnswer {
     static func candidates(_ sources: [[Int]], tokenizer: any Tokenizer, maxTokens: Int)
         -> [(ids: [Int], endsAt: [Int])]
     {
-        // The copied style's word starts (its stop ids play no part here).
-        let starts = SpanCopyConstraint.copying(sources, tokenizer: tokenizer, stopTokenIds: [0], atWords: true).starts
         var found: [(ids: [Int], endsAt: [Int])] = []
-        for (s, source) in sources.enumerated() {
+        for source in sources {
             let pieces = source.map { tokenizer.decode([$0], skipSpecialTokens: false) }
+            // The copied style's word starts.
+            let starts = SpanCopyConstraint.spanStarts(pieces, atWords: true)
             // A span may end before `p` when the piece at `p` opens with a space or with punctuation.
             let endsBefore = pieces.map { piece in
                 piece.unicodeScalars.first.map { !CharacterSet.alphanumerics.contains($0) } ?? true
             }
-            for start in source.indices where starts?[s][start] ?? true {
+            for start in source.indices where starts[start] {
                 let end = min(source.count, start + maxTokens)
                 let ends = (start + 1...end).filter { $0 == source.count || endsBefore[$0] }.map { $0 - start }
                 if !ends.isEmpty { found.append((Array(source[start..<end]), ends)) }

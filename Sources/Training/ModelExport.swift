@@ -118,12 +118,15 @@ public enum ModelExport {
             }).first else { throw TrainingError.unsupported("incomplete LoRA adapter at \(prefix)") }
             var aParts: [Tensor] = [], bParts: [Tensor] = []
             for set in sets {
-                if let fa = set.factors[prefix + a], let fb = set.factors[prefix + b] {
+                switch (set.factors[prefix + a], set.factors[prefix + b]) {
+                case let (fa?, fb?):
                     aParts.append(try fa.to(.float32))
                     bParts.append(try fb.to(.float32) * set.scale)
-                } else {
+                case (nil, nil):
                     aParts.append(try Tensor.zeros([set.rank, shape.inputs]))
                     bParts.append(try Tensor.zeros([shape.outputs, set.rank]))
+                default:
+                    throw TrainingError.unsupported("incomplete LoRA adapter at \(prefix)")
                 }
             }
             result[prefix + a] = try Tensor.cat(aParts, dim: 0).to(shape.dtype)
