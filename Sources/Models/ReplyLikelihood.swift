@@ -76,3 +76,52 @@ extension DecoderLM {
         return top + log(values.reduce(0) { $0 + exp($1 - top) })
     }
 }
+
+extension DecoderLM {
+    /// log P(`continuation` | prompt) for each of `prompts`: the summed log-probabilities of the continuation's
+    /// tokens read after that prompt (no stop term: every prompt is scored on the same text, so its length cancels
+    /// out). What UPR re-ranking asks of a model: how likely it finds the question after each passage.
+    ///
+    /// Rows run `batchSize` at a time, right-padded (causal attention never lets a position see the padding after
+    /// it), prompts of similar length together so that little of a batch is padding; only the continuation's
+    /// positions go through the head, so memory grows with the continuation, not with prompt length times the
+    /// vocabulary.
+    public func continuationLogLikelihoods(prompts: [[Int]], continuation: [Int], batchSize: Int = 8) throws -> [Float] {
+        guard !continuation.isEmpty else { throw ModelError.invalidInput("no continuation to score") }
+        for id in Array(prompts.joined()) + continuation where id < 0 || id >= config.vocabSize {
+            throw ModelError.invalidInput("token id \(id) outside the vocabulary (0..<\(config.vocabSize))")
+        }
+        guard prompts.allSatisfy({ !$0.isEmpty }) else {
+            throw ModelError.invalidInput("an empty prompt: the continuation's first token needs a position before it")
+        }
+        let longest = prompts.map(\.count).max() ?? 0
+        guard longest + continuation.count <= config.maxPositionEmbeddings else {
+            throw ModelError.invalidInput("a prompt of \(longest) tokens and a continuation of \(continuation.count) need "
+                + "more than the model's \(config.maxPositionEmbeddings) positions")
+        }
+        let n = continuation.count
+        let byLength = prompts.indices.sorted { prompts[$0].count < prompts[$1].count }
+        var scores = [Float](repeating: 0, count: prompts.count)
+        for batchStart in stride(from: 0, to: prompts.count, by: max(1, batchSize)) {
+            let members = Array(byLength[batchStart..<min(prompts.count, batchStart + max(1, batchSize))])
+            let batch = members.map { prompts[$0] }
+            let length = (batch.map(\.count).max() ?? 0) + n
+            let picked = try withNoGrad { () -> [Float] in
+                let rows = batch.flatMap { p in
+                    (p + continuation + Array(repeating: continuation[0], count: length - p.count - n)).map { Int64($0) }
+                }
+                let hidden = try hiddenStates(try Tensor(rows, shape: [batch.count, length]))
+                // Row b predicts continuation[j] from position prompt.count - 1 + j.
+                let positions = batch.enumerated().flatMap { b, p in (0..<n).map { Int64(b * length + p.count - 1 + $0) } }
+                let flat = try hidden.reshape([batch.count * length, -1])
+                    .indexSelect(dim: 0, try Tensor(positions, shape: [positions.count]).to(device: hidden.device))
+                let logProbs = try logits(flat).to(.float32).logSoftmax(dim: 1)
+                let targets = batch.flatMap { _ in continuation.map { Int64($0) } }
+                let index = try Tensor(targets, shape: [targets.count, 1]).to(device: logProbs.device)
+                return try checkedLogits(logProbs.gather(dim: 1, index).to(device: .cpu).toArray(Float.self))
+            }
+            for (b, member) in members.enumerated() { scores[member] = picked[(b * n)..<((b + 1) * n)].reduce(0, +) }
+        }
+        return scores
+    }
+}

@@ -34,6 +34,34 @@ final class ReplyLikelihoodTests: XCTestCase {
         }
     }
 
+    /// `continuationLogLikelihoods` against the same plain forward pass, one prompt at a time: prompts of different
+    /// lengths share a batch, so right padding and the per-row positions of the continuation are exercised.
+    func testContinuationScoreAfterEachPromptMatchesAFullForwardPass() throws {
+        let model = try GenerationSafetyTests.qwen2()
+        let prompts = [[3, 17, 42, 8, 99], [7], [12, 13, 14], [50, 51, 52, 53, 54, 55, 56, 57]]
+        let continuation = [5, 6, 7, 8]
+        let scores = try model.continuationLogLikelihoods(prompts: prompts, continuation: continuation, batchSize: 3)
+        XCTAssertEqual(scores.count, prompts.count)
+        for (prompt, score) in zip(prompts, scores) {
+            let ids = prompt + continuation
+            let logProbs = try withNoGrad {
+                try model(Tensor(ids.map { Int64($0) }, shape: [1, ids.count])).to(.float32).logSoftmax(dim: 2)
+                    .reshape(ids.count, -1)
+            }
+            var expected: Double = 0
+            for (j, token) in continuation.enumerated() {
+                expected += Double(try logProbs.select(dim: 0, index: prompt.count - 1 + j).toArray(Float.self)[token])
+            }
+            XCTAssertEqual(Double(score), expected, accuracy: 1e-3, "prompt \(prompt)")
+        }
+        XCTAssertNotEqual(scores[0], scores[1], accuracy: 1e-4, "different prompts, the same score: the prompt was not read")
+        XCTAssertThrowsError(try model.continuationLogLikelihoods(prompts: [[1], []], continuation: [2]))
+        XCTAssertThrowsError(try model.continuationLogLikelihoods(prompts: [[1]], continuation: []))
+        XCTAssertThrowsError(try model.continuationLogLikelihoods(prompts: [[1]], continuation: [model.config.vocabSize])) { error in
+            XCTAssertTrue(error.localizedDescription.contains("outside the vocabulary"), error.localizedDescription)
+        }
+    }
+
     func testOutOfVocabularyIdsAndMissingStopsAreRefused() throws {
         let model = try GenerationSafetyTests.qwen2()
         XCTAssertThrowsError(try model.replyLogLikelihoods(promptIds: [1, 2], continuations: [[model.config.vocabSize]],
