@@ -80,10 +80,13 @@ public struct AskResult: Codable, Sendable, Equatable {
     /// The snippets of `evidence` the generator read instead of the passages whole (`evidenceSnippets`), in document
     /// order; nil when it read the passages.
     public var snippets: [String]? = nil
+    /// With `MemoRAGConfiguration.rerankDepth`: log P(question | passage) of each re-ranked passage, by chunk id.
+    public var questionLikelihoods: [Int: Float]? = nil
 
     enum CodingKeys: String, CodingKey {
         case query, task, answer, clues, evidence, timings, snippets
         case droppedEvidence = "dropped_evidence"
         case memoryAttention = "memory_attention"
+        case questionLikelihoods = "question_likelihoods"
     }
 }

@@ -66,6 +66,9 @@ extension MemoRAG {
                 clues = try self.clues(configuration.clueKinds, query: query)
                 clues.append(Clue(kind: .query, text: query, document: nil))
                 if let settings = configuration.memoryAttention {
+                    guard configuration.rerankDepth == 0 else {
+                        throw MemoRAGError.invalidArgument("memory attention joins the fusion, which re-ranking replaces: set rerankDepth to 0 (--rerank 0) to use it")
+                    }
                     guard configuration.fusion == .reciprocalRank else {
                         throw MemoRAGError.invalidArgument("memory attention joins reciprocal rank fusion only (fusion is \(configuration.fusion.rawValue))")
                     }
@@ -77,7 +80,13 @@ extension MemoRAG {
             }
             timings.recall = (clock.now - mark).seconds
             mark = clock.now
-            let found = try rankPassages(for: clues, attention: attention, store: store)
+            let found: [Evidence]
+            var likelihoods: [Int: Float]?
+            if task == .memorag, configuration.rerankDepth > 0 {
+                (found, likelihoods) = try reranked(clues, question: query, store: store)
+            } else {
+                found = try rankPassages(for: clues, attention: attention, store: store)
+            }
             timings.retrieve = (clock.now - mark).seconds
             try Task.checkCancellation()
             mark = clock.now
@@ -88,7 +97,8 @@ extension MemoRAG {
             timings.generate = (clock.now - mark).seconds
             timings.total = (clock.now - started).seconds
             return AskResult(query: query, task: task, answer: answer, clues: clues, evidence: evidence,
-                             droppedEvidence: dropped, timings: timings, memoryAttention: attention, snippets: snippets)
+                             droppedEvidence: dropped, timings: timings, memoryAttention: attention, snippets: snippets,
+                             questionLikelihoods: likelihoods)
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Models
 import TestSupport
 import TinyModels
 import XCTest
@@ -96,5 +97,70 @@ final class EvidenceRankingTests: XCTestCase {
         let rag = try await memorized { $0.search = .hybrid; $0.hits = 2 }
         let ranked = try await rag.rankPassages(for: [Clue(kind: .query, text: "Ilse grafted", document: nil)])
         XCTAssertTrue(ranked.contains { $0.text.contains("Ilse Moor") }, ranked.map(\.text).joined(separator: " | "))
+    }
+
+    /// UPR re-ranking: the first `depth` passages are re-ordered by reciprocal rank fusion of the retriever's order
+    /// and the order of log P(question | passage), each score the model's own for that passage alone; the rest keep
+    /// their places; scores already known are taken, not computed again.
+    func testRerankingFusesTheModelsOrderWithTheRetrievers() async throws {
+        let rag = try await memorized { $0.rerankDepth = 4 }
+        let ranked = try await rag.rankPassages(for: [question], depth: 7)
+        XCTAssertGreaterThan(ranked.count, 5)
+        // The memory model's weights, loaded on their own (the pipeline's copy stays inside its actor).
+        let lm = try LanguageModel.load(try TinyModels.shared().memoryModel)
+        let (reranked, likelihoods) = try PassageReranking.reranked(ranked, question: question.text, depth: 4, lm: lm)
+        let head = Array(ranked.prefix(4))
+        XCTAssertEqual(Set(likelihoods.keys), Set(head.map(\.chunkId)))
+        // One passage at a time (the reranker batches them): the same score for the same passage.
+        let continuation = lm.tokenizer.encode(" " + question.text, addSpecialTokens: false)
+        var alone: [Int: Float] = [:]
+        for passage in head {
+            let prompt = lm.tokenizer.encode(PassageReranking.prompt(passage: passage.text), addSpecialTokens: false)
+            XCTAssertTrue(PassageReranking.prompt(passage: passage.text).contains(passage.text.trimmingCharacters(in: .whitespacesAndNewlines)))
+            alone[passage.chunkId] = try lm.model.continuationLogLikelihoods(prompts: [prompt], continuation: continuation)[0]
+            XCTAssertEqual(likelihoods[passage.chunkId]!, alone[passage.chunkId]!, accuracy: 1e-3)
+        }
+        func expectedOrder(_ scores: [Int: Float]) -> [Int] {
+            let byModel = head.map(\.chunkId).sorted { scores[$0]! > scores[$1]! }
+            func fused(_ id: Int) -> Double {
+                1 / (61 + Double(head.firstIndex { $0.chunkId == id }!)) + 1 / (61 + Double(byModel.firstIndex(of: id)!))
+            }
+            return head.map(\.chunkId).sorted { fused($0) > fused($1) }
+        }
+        XCTAssertEqual(reranked.prefix(4).map(\.chunkId), expectedOrder(alone))
+        XCTAssertEqual(reranked.dropFirst(4).map(\.chunkId), ranked.dropFirst(4).map(\.chunkId))
+        // A known score is used as given: the retriever's fourth passage, made the likeliest, rises.
+        var known = likelihoods
+        known[head[3].chunkId] = 1_000
+        let lifted = try PassageReranking.reranked(ranked, question: question.text, depth: 4, lm: lm, known: known)
+        XCTAssertEqual(lifted.likelihoods, known)
+        XCTAssertEqual(lifted.evidence.prefix(4).map(\.chunkId), expectedOrder(known))
+        XCTAssertLessThan(try XCTUnwrap(lifted.evidence.firstIndex { $0.chunkId == head[3].chunkId }), 3)
+
+        // Through `ask` and the evaluation: every candidate is scored, and the question alone is re-ranked as well.
+        let result = try await rag.ask(question.text)
+        let candidates = try await rag.rerankCandidates(for: result.clues)
+        XCTAssertEqual(result.questionLikelihoods.map { Set($0.keys) }, Set(candidates.map(\.chunkId)))
+        let compared = try await rag.compareRetrieval(result, gold: [PipelineTests.lighthouse])
+        XCTAssertNotNil(compared.recall[.query])
+        XCTAssertNotNil(compared.recall[.queryDense])
+    }
+
+    /// With re-ranking, the clues add candidates after the question's first N and displace none of them.
+    func testRerankCandidatesAreTheQuestionsFirstPassagesThenTheCluesNewOnes() async throws {
+        let rag = try await memorized { $0.rerankDepth = 3; $0.hits = 2 }
+        let candidates = try await rag.rerankCandidates(for: clues + [question])
+        let questions = try await rag.rankPassages(for: [question], depth: 3)
+        XCTAssertEqual(Array(candidates.prefix(3).map(\.chunkId)), questions.map(\.chunkId))
+        var expected = questions.map(\.chunkId)
+        for clue in clues {
+            for passage in try await rag.rankPassages(for: [clue]) where !expected.contains(passage.chunkId) {
+                expected.append(passage.chunkId)
+            }
+        }
+        XCTAssertEqual(candidates.map(\.chunkId), expected)
+        XCTAssertGreaterThan(candidates.count, 3, "the clues found passages the question did not")
+        let alone = try await rag.rerankCandidates(for: [question])
+        XCTAssertEqual(alone.map(\.chunkId), questions.map(\.chunkId))
     }
 }

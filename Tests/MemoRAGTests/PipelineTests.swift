@@ -205,7 +205,9 @@ final class PipelineTests: XCTestCase {
     /// Unset, a local generator gets `localEvidenceTokens`; `Int.max` fills what the context holds.
     func testTheEvidenceCapKeepsTheBestPassagesThatFit() async throws {
         let dir = try temporaryDirectory().appendingPathComponent("cache")
+        // Without re-ranking, the ranking's order is its scores' order, so "the best" can be read off the scores.
         var filling = try configuration()
+        filling.rerankDepth = 0
         filling.evidenceTokens = .max
         let rag = try MemoRAG(configuration: filling)
         try await rag.memorize(Self.lighthouse + "\n\n" + Self.bees, name: "two", cacheDir: dir)
@@ -215,11 +217,13 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(open.droppedEvidence, 0)
 
         var capped = try configuration()
+        capped.rerankDepth = 0
         capped.evidenceTokens = 120
         let small = try MemoRAG(configuration: capped)
         try await small.load(cacheDir: dir)
         let result = try await small.ask(question)
         var defaulted = try configuration()
+        defaulted.rerankDepth = 0
         defaulted.localEvidenceTokens = 120
         let byDefault = try MemoRAG(configuration: defaulted)
         try await byDefault.load(cacheDir: dir)
@@ -444,7 +448,8 @@ final class PipelineTests: XCTestCase {
         let second = try await reloaded.ask("What did Tomas name the queens after?")
         XCTAssertEqual(second, AskResult(query: first.query, task: first.task, answer: first.answer, clues: first.clues,
                                          evidence: first.evidence, droppedEvidence: first.droppedEvidence,
-                                         timings: second.timings, snippets: first.snippets))
+                                         timings: second.timings, snippets: first.snippets,
+                                         questionLikelihoods: first.questionLikelihoods))
         // The next question continues from the memory that read the clue prompts' common opening during the first
         // (recall and rewrite ran side by side, one priming it while the other waited).
         let third = try await reloaded.ask("What did Tomas name the queens after?")
@@ -466,6 +471,7 @@ final class PipelineTests: XCTestCase {
         var configuration = try configuration(mode: .beacon)
         configuration.ratio = 2
         configuration.memoryAttention = MemoryAttentionSettings(layers: 0...1, weight: 1)
+        configuration.rerankDepth = 0
         let models = try MemoRAGModels(configuration: configuration)
         let rag = MemoRAG(models: models)
         let text = [Self.lighthouse, Self.bees].joined(separator: "\n\n")
@@ -483,15 +489,19 @@ final class PipelineTests: XCTestCase {
         XCTAssertNotNil(compared.recall[.attention])
         XCTAssertEqual(compared.curves[.attention]?.count, RetrievalComparison.depths.count)
 
-        // Refused, by name: layers the model does not have, a memory without beacons, a fusion without ranks.
+        // Refused, by name: layers the model does not have, a memory without beacons, a fusion without ranks, and
+        // re-ranking, which replaces the fusion the list would join.
+        var reranking = configuration
+        reranking.rerankDepth = 4
         var pastTheLast = configuration
         pastTheLast.memoryAttention = MemoryAttentionSettings(layers: 0...99)
         var uncompressed = try self.configuration(mode: .longllm)
         uncompressed.memoryAttention = MemoryAttentionSettings(layers: 0...1)
+        uncompressed.rerankDepth = 0
         var maxScore = configuration
         maxScore.fusion = .maxScore
         for (refused, message) in [(pastTheLast, "has layers 0-"), (uncompressed, "reads beacon memories"),
-                                   (maxScore, "reciprocal rank fusion")] {
+                                   (maxScore, "reciprocal rank fusion"), (reranking, "re-ranking replaces")] {
             let refusing = MemoRAG(models: try MemoRAGModels(configuration: refused))
             try await refusing.memorize(text, name: "stories", cacheDir: try temporaryDirectory().appendingPathComponent("cache"))
             do {

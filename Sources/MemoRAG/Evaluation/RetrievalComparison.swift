@@ -15,7 +15,7 @@ public struct RetrievalComparison: Codable, Sendable, Equatable {
     public enum Variant: String, Codable, CodingKeyRepresentable, Sendable, CaseIterable {
         /// The question and every clue, fused as the pipeline fuses them.
         case pipeline
-        /// The question alone, searched as the pipeline searches (dense or hybrid).
+        /// The question alone, searched as the pipeline searches (dense or hybrid, re-ranked when it re-ranks).
         case query
         /// The question alone through the dense retriever: plain RAG.
         case queryDense = "query_dense"
@@ -60,6 +60,8 @@ extension MemoRAG {
         let n = result.evidence.count
         var recall: [RetrievalComparison.Variant: Double] = [.pipeline: EvidenceRecall.recall(gold: gold, found: result.evidence)]
         var curves: [RetrievalComparison.Variant: [Double]] = [:]
+        // The question's likelihood after a passage is the same whichever ranking found the passage.
+        var likelihoods = result.questionLikelihoods ?? [:]
         for variant in RetrievalComparison.Variant.allCases {
             let ranked: [Evidence]
             if variant == .attention {
@@ -68,9 +70,14 @@ extension MemoRAG {
             } else {
                 let clues = variant == .queryDense ? [question] : cluesByVariant[variant] ?? []
                 guard !clues.isEmpty else { continue }
-                ranked = try rankPassages(for: clues, depth: max(RetrievalComparison.curveDepth, n),
-                                          search: variant == .queryDense ? .dense : nil,
-                                          attention: variant == .pipeline ? result.memoryAttention : nil, store: store)
+                if configuration.rerankDepth > 0, variant == .pipeline || variant == .query {
+                    // The question alone is searched as the pipeline searches, re-ranking included; plain RAG is not.
+                    (ranked, likelihoods) = try reranked(clues, question: result.query, known: likelihoods, store: store)
+                } else {
+                    ranked = try rankPassages(for: clues, depth: max(RetrievalComparison.curveDepth, n),
+                                              search: variant == .queryDense ? .dense : nil,
+                                              attention: variant == .pipeline ? result.memoryAttention : nil, store: store)
+                }
             }
             if variant != .pipeline { recall[variant] = EvidenceRecall.recall(gold: gold, found: Array(ranked.prefix(n))) }
             curves[variant] = RetrievalComparison.depths.map { EvidenceRecall.recall(gold: gold, found: Array(ranked.prefix($0))) }

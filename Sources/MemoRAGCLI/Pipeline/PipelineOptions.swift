@@ -37,12 +37,16 @@ struct PipelineOptions: ParsableArguments {
     var memoryAttention: String?
     @Option(help: "Weight of the memory-attention list in rrf fusion (default 1).")
     var attentionWeight: Double?
+    @Option(help: "Re-rank the question's first N passages and the clues' new ones by how likely the memory model finds the question after each (UPR), fused with the retriever's order (default 20; 0: off, the question's and the clues' lists fused instead).")
+    var rerank: Int?
 
-    /// What the benches compare with the peer, which writes free answers from the passages whole: `configuration`
-    /// set to do the same work, token for token, unless --answer-style or --evidence-snippets says otherwise.
+    /// What the benches compare with the peer, which writes free answers from the passages whole and does not
+    /// re-rank: `configuration` set to do the same work, token for token, unless --answer-style, --evidence-snippets
+    /// or --rerank says otherwise.
     func answeringAsThePeer(_ configuration: inout MemoRAGConfiguration) {
         if answerStyle == nil { configuration.answerStyle = .generated }
         if evidenceSnippets == nil { configuration.evidenceSnippets = .max }
+        if rerank == nil { configuration.rerankDepth = 0 }
     }
 
     /// The configuration for a new memory, or for `manifest`'s when one is given (its models are the defaults).
@@ -86,6 +90,10 @@ struct PipelineOptions: ParsableArguments {
             }
             guard configuration.memoryAttention != nil else { throw ValidationError("--attention-weight needs --memory-attention") }
             configuration.memoryAttention?.weight = attentionWeight
+        }
+        if let rerank {
+            guard rerank >= 0 else { throw ValidationError("--rerank must be 0 (off) or a passage count, got \(rerank)") }
+            configuration.rerankDepth = rerank
         }
         if let hits {
             guard hits >= 1 else { throw ValidationError("--hits must be at least 1, got \(hits)") }
