@@ -88,7 +88,7 @@ public struct MemoRAGConfiguration: Sendable {
     /// the question written after each (`PassageReranking`, UPR), merged with the retriever's order; 0 = off. Each
     /// candidate costs one forward pass over it (about 2 s of an ask for 20 on two CPU cores). Chosen on the
     /// tuning sets (2026-12-07, docs/pipeline.md): evidence recall 0.367 against 0.317 for plain RAG on *Alice*'s
-    /// paraphrased questions, 0.667 against 0.639 on its first set; depth 10 gained less.
+    /// paraphrased questions, 0.667 against 0.639 on its first set.
     public var rerankDepth = 20
     public var summaryTokens = 512
     /// Repetition penalty of every generation (1 = off, the reference's plain greedy decoding): 135M-parameter

@@ -48,8 +48,10 @@ final class AskCommandTests: XCTestCase {
         let refusals: [([String], String)] = [
             (["--evidence-snippets", "0"], "--evidence-snippets takes a count of at least 1 or 'all'"),
             (["--memory-attention", "5-2"], "--memory-attention takes a layer or a range"),
+            (["--memory-attention", "0-1"], "--memory-attention needs --rerank 0"),
+            (["--rerank=-1"], "--rerank must be 0 (off) or a passage count"),
             (["--attention-weight", "2"], "--attention-weight needs --memory-attention"),
-            (["--memory-attention", "0-1", "--attention-weight", "nan"], "--attention-weight must be a finite number"),
+            (["--memory-attention", "0-1", "--rerank", "0", "--attention-weight", "nan"], "--attention-weight must be a finite number"),
             (["--span-clue-style", "scored"], "--span-clue-style is generated or copied"),
         ]
         for (options, message) in refusals {

@@ -95,6 +95,9 @@ struct PipelineOptions: ParsableArguments {
             guard rerank >= 0 else { throw ValidationError("--rerank must be 0 (off) or a passage count, got \(rerank)") }
             configuration.rerankDepth = rerank
         }
+        guard configuration.memoryAttention == nil || configuration.rerankDepth == 0 else {
+            throw ValidationError("--memory-attention needs --rerank 0: re-ranking replaces the fusion its list joins")
+        }
         if let hits {
             guard hits >= 1 else { throw ValidationError("--hits must be at least 1, got \(hits)") }
             configuration.hits = hits
