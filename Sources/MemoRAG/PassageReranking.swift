@@ -41,9 +41,10 @@ enum PassageReranking {
             }
             for (item, score) in zip(missing, scores) { likelihoods[item.chunkId] = score }
         }
-        // Ties keep the retriever's order (the sort is stable).
+        // Ties keep the retriever's order (said outright: `sorted` does not promise to be stable).
         let byModel = head.enumerated().sorted { a, b in
-            likelihoods[a.element.chunkId]! > likelihoods[b.element.chunkId]!
+            let (x, y) = (likelihoods[a.element.chunkId]!, likelihoods[b.element.chunkId]!)
+            return x != y ? x > y : a.offset < b.offset
         }.map(\.element.chunkId)
         let fused = RankFusion.reciprocalRank([(ids: head.map(\.chunkId), weight: 1), (ids: byModel, weight: 1)])
         let byId = Dictionary(head.map { ($0.chunkId, $0) }, uniquingKeysWith: { first, _ in first })
